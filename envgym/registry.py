@@ -1,0 +1,50 @@
+"""Env ids and their registration with gymnasium.
+
+Why strings: registration must stay cheap (`import envgym` never imports torch, docker or an env module);
+gymnasium resolves the entry point on `gym.make`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+
+PUZZLES = "envgym.environments.puzzles"
+
+
+@dataclass(frozen=True)
+class EnvEntry:
+    id: str
+    entry_point: str
+    family: str
+    description: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def load_class(self) -> type:
+        module, _, name = self.entry_point.partition(":")
+        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+
+
+# One line per env. Puzzle families: envgym/<Family>-v0.
+ENTRIES: list[EnvEntry] = [
+    EnvEntry("envgym/Puzzle-v0", f"{PUZZLES}.mixture:PuzzleMixtureEnv", "puzzles", "samples a puzzle family per task"),
+    EnvEntry("envgym/GuessNumber-v0", f"{PUZZLES}.guess_number:GuessNumberEnv", "puzzles", "binary search with higher/lower feedback"),
+]
+
+
+def register_all() -> None:
+    """Register every envgym id with gymnasium (idempotent)."""
+    for entry in ENTRIES:
+        if entry.id not in gym.registry:
+            gym.register(id=entry.id, entry_point=entry.entry_point, kwargs=dict(entry.kwargs))
+
+
+def entry(env_id: str) -> EnvEntry:
+    for e in ENTRIES:
+        if e.id == env_id:
+            return e
+    known = ", ".join(e.id for e in ENTRIES)
+    raise KeyError(f"unknown env id {env_id!r}; known ids: {known}")

@@ -1,0 +1,77 @@
+"""The one text space every env shares, and sanitisation that keeps observations inside it.
+
+Why: gymnasium's default `Text` charset is letters and digits with `min_length=1`, which rejects real
+observations (punctuation, newlines, code, empty strings). We build one wide charset (all printable BMP
+characters plus newline and tab) once, share one space object across envs, and sanitise every observation
+(ANSI escapes, control bytes, astral characters) so it always fits.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import unicodedata
+
+from gymnasium.spaces import Text
+
+MAX_TEXT_LENGTH = 100_000
+TRUNCATION_MARKER = "\n[... {omitted} characters omitted ...]\n"
+REPLACEMENT = "\ufffd"
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_EXCLUDED_CATEGORIES = {"Cc", "Cs", "Co", "Cn", "Cf", "Zl", "Zp"}
+
+
+@functools.cache
+def charset() -> str:
+    """All printable BMP characters plus newline and tab (built lazily: ~60k characters)."""
+    chars = ["\n", "\t"]
+    chars += [
+        ch
+        for ch in map(chr, range(0x20, 0x10000))
+        if unicodedata.category(ch) not in _EXCLUDED_CATEGORIES
+    ]
+    return "".join(chars)
+
+
+@functools.cache
+def charset_set() -> frozenset[str]:
+    return frozenset(charset())
+
+
+@functools.cache
+def text_space(max_length: int = MAX_TEXT_LENGTH) -> Text:
+    """The shared observation/action space (one instance per max_length, built once per process)."""
+    return Text(max_length=max_length, min_length=0, charset=charset())
+
+
+def truncate_middle(text: str, limit: int) -> str:
+    """Keep the head and tail of `text` so that the result is at most `limit` characters."""
+    if len(text) <= limit:
+        return text
+    marker_room = len(TRUNCATION_MARKER.format(omitted=len(text))) + 1
+    keep = max(limit - marker_room, 0)
+    head, tail = keep // 2, keep - keep // 2
+    omitted = len(text) - head - tail
+    return text[:head] + TRUNCATION_MARKER.format(omitted=omitted) + (text[len(text) - tail :] if tail else "")
+
+
+def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
+    """Strip ANSI escapes and control bytes, replace characters outside the charset, cap the length."""
+    if not isinstance(text, str):
+        text = str(text)
+    text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    allowed = charset_set()
+    if not all(ch in allowed for ch in text):
+        text = "".join(ch if ch in allowed else (REPLACEMENT if ord(ch) > 0x7F else "") for ch in text)
+    return truncate_middle(text, limit)
+
+
+def fits(text: str, limit: int = MAX_TEXT_LENGTH) -> bool:
+    """Whether `text` is a valid member of the shared space."""
+    return len(text) <= limit and all(ch in charset_set() for ch in text)
+
+
+if __name__ == "__main__":  # pragma: no cover - manual inspection
+    sys.stdout.write(f"{len(charset())} characters\n")

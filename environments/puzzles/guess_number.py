@@ -1,0 +1,89 @@
+"""Guess the number: find a hidden integer in [1, N]; each guess is answered "higher" or "lower".
+
+Difficulty raises N (8 → 1024) and removes slack from the turn budget (optimal binary search needs
+ceil(log2(N + 1)) guesses), and hides the remaining-interval hint above difficulty 0.5.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import ClassVar
+
+import numpy as np
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
+from pydantic import Field
+
+from envgym.actions import Tool, ToolCall
+from envgym.core import Feedback, StepOutcome
+
+
+class Guess(Tool):
+    """Guess the hidden number."""
+
+    name: ClassVar[str] = "guess"
+    number: int = Field(description="your guess, an integer in the announced range")
+
+
+class GuessNumberParams(PuzzleParams):
+    upper: int = Field(default=100, ge=2, le=10**9, description="the number is in [1, upper]")
+    slack: int = Field(default=2, ge=0, le=100, description="turns allowed beyond the optimal number")
+    show_interval: bool = Field(default=True, description="hint the remaining interval after each guess")
+
+
+class GuessNumberEnv(PuzzleEnv):
+    env_id: ClassVar[str] = "envgym/GuessNumber-v0"
+    family: ClassVar[str] = "guess_number"
+    tools: ClassVar[tuple[type[Tool], ...]] = (Guess,)
+    Params: ClassVar[type[PuzzleParams]] = GuessNumberParams
+    text_form_help: ClassVar[str] = "a bare integer such as `42`"
+
+    params: GuessNumberParams
+
+    def params_for(self, difficulty: float) -> GuessNumberParams:
+        exponent = lerp_int(difficulty, 3, 10)
+        return GuessNumberParams(upper=2**exponent, slack=lerp_int(difficulty, 3, 0), show_interval=difficulty <= 0.5)
+
+    def _new_puzzle(self, params: GuessNumberParams) -> tuple[str, int]:  # type: ignore[override]
+        self.secret = int(self.task_rng.integers(1, params.upper + 1))
+        self.low, self.high = 1, params.upper
+        budget = self.optimal_guesses(params.upper) + params.slack
+        intro = (
+            f"I am thinking of an integer between 1 and {params.upper}. Find it in at most {budget} guesses.\n"
+            'After each guess I say "higher" or "lower". Guess with {"name": "guess", "arguments": '
+            '{"number": %d}} or just write the number.' % ((params.upper + 1) // 2)
+        )
+        return intro, budget
+
+    @staticmethod
+    def optimal_guesses(upper: int) -> int:
+        return max(1, math.ceil(math.log2(upper + 1)))
+
+    def _text_form(self, text: str) -> ToolCall | None:
+        match = re.fullmatch(r"(?:guess\s*:?\s*)?(-?\d{1,12})\.?", text.strip(), re.I)
+        return ToolCall(name="guess", arguments={"number": int(match.group(1))}) if match else None
+
+    def _apply(self, call: Guess) -> StepOutcome:  # type: ignore[override]
+        n = call.number
+        if not 1 <= n <= self.params.upper:
+            return StepOutcome(
+                feedback=Feedback(
+                    summary=f"{n} is outside the range.", error=f"guesses must be in [1, {self.params.upper}]"
+                )
+            )
+        if n == self.secret:
+            return self.solved(f"{n} is correct! Solved in {self.turn} guesses.")
+        direction = "higher" if self.secret > n else "lower"
+        if direction == "higher":
+            self.low = max(self.low, n + 1)
+        else:
+            self.high = min(self.high, n - 1)
+        hint = f"the number is in [{self.low}, {self.high}]" if self.params.show_interval else None
+        left = self.max_turns - self.turn
+        return StepOutcome(feedback=Feedback(summary=f"{n}: {direction}. {left} guesses left.", hint=hint))
+
+    def oracle_action(self) -> str:
+        return Guess(number=(self.low + self.high) // 2).to_action()
+
+    def random_action(self, rng: np.random.Generator) -> str:
+        return Guess(number=int(rng.integers(1, self.params.upper + 1))).to_action()
