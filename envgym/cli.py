@@ -103,10 +103,17 @@ def run(
     scripted = make_scripted_agent(agent, seed)
     path = out / "trajectories.jsonl"
     successes, turns, infra = 0, 0, 0
-    with TrajectoryWriter(path) as writer, Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"), console=console,
-    ) as progress:
+    with (
+        TrajectoryWriter(path) as writer,
+        Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[stats]}"),
+            console=console,
+        ) as progress,
+    ):
         task = progress.add_task(f"{env_id} ({agent})", total=episodes, stats="")
         for i in range(episodes):
             episode = run_episode(env, scripted, seed=seed + i, options=options, env_kwargs=kwargs)

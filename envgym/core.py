@@ -159,7 +159,13 @@ class TextEnv(gym.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         if self.done:
             feedback = Feedback(summary="The episode is over.", error="call reset() to start a new task")
-            return sanitize(feedback.render()), 0.0, True, False, self._info(feedback, None, StepOutcome(feedback=feedback))
+            return (
+                sanitize(feedback.render()),
+                0.0,
+                True,
+                False,
+                self._info(feedback, None, StepOutcome(feedback=feedback)),
+            )
         self.turn += 1
         parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
         call: Tool | None = None
@@ -186,8 +192,12 @@ class TextEnv(gym.Env[str, str]):
         self.done = outcome.terminated or truncated
         text = feedback.render() + (f"\n\n{outcome.state}" if outcome.state else "")
         self.last_observation = sanitize(text)
-        return self.last_observation, float(outcome.reward), bool(outcome.terminated), truncated, self._info(
-            feedback, call, outcome
+        return (
+            self.last_observation,
+            float(outcome.reward),
+            bool(outcome.terminated),
+            truncated,
+            self._info(feedback, call, outcome),
         )
 
     def render(self) -> str | None:

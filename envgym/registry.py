@@ -31,7 +31,12 @@ class EnvEntry:
 # One line per env. Puzzle families: envgym/<Family>-v0.
 ENTRIES: list[EnvEntry] = [
     EnvEntry("envgym/Puzzle-v0", f"{PUZZLES}.mixture:PuzzleMixtureEnv", "puzzles", "samples a puzzle family per task"),
-    EnvEntry("envgym/GuessNumber-v0", f"{PUZZLES}.guess_number:GuessNumberEnv", "puzzles", "binary search with higher/lower feedback"),
+    EnvEntry(
+        "envgym/GuessNumber-v0",
+        f"{PUZZLES}.guess_number:GuessNumberEnv",
+        "puzzles",
+        "binary search with higher/lower feedback",
+    ),
 ]
 
 

@@ -74,7 +74,7 @@ def run_episode(
         )
         if terminated or truncated:
             break
-    episode.outcome = Outcome(
+    episode.outcome = Outcome(  # type: ignore[call-arg]
         return_=total,
         success=solved,
         terminated=terminated,

@@ -27,11 +27,7 @@ _EXCLUDED_CATEGORIES = {"Cc", "Cs", "Co", "Cn", "Cf", "Zl", "Zp"}
 def charset() -> str:
     """All printable BMP characters plus newline and tab (built lazily: ~60k characters)."""
     chars = ["\n", "\t"]
-    chars += [
-        ch
-        for ch in map(chr, range(0x20, 0x10000))
-        if unicodedata.category(ch) not in _EXCLUDED_CATEGORIES
-    ]
+    chars += [ch for ch in map(chr, range(0x20, 0x10000)) if unicodedata.category(ch) not in _EXCLUDED_CATEGORIES]
     return "".join(chars)
 
 

@@ -23,7 +23,7 @@ class PuzzleParams(BaseModel):
 
 def lerp_int(difficulty: float, low: int, high: int) -> int:
     """Map difficulty in [0, 1] linearly onto the integers low..high (inclusive)."""
-    return int(round(low + (high - low) * difficulty))
+    return round(low + (high - low) * difficulty)
 
 
 class PuzzleEnv(TextEnv):
