@@ -37,6 +37,10 @@ ENTRIES: list[EnvEntry] = [
         "puzzles",
         "binary search with higher/lower feedback",
     ),
+    # --- puzzle families A (Sokoban, Maze, FrozenLake, Mastermind, Hanoi) ---
+    # --- puzzle families B (Sudoku, LightsOut, Sliding, Minesweeper, NQueens) ---
+    # --- tool use ---
+    # --- swe ---
 ]
 
 
