@@ -164,7 +164,7 @@ def parse_action(
     if not isinstance(args, dict):
         return ActionError(
             message=f"arguments of {name!r} must be a JSON object, got {type(args).__name__}",
-            accepted=json.dumps(tool.schema_dict()["function"]["parameters"]),
+            accepted=f"{name} arguments: " + json.dumps(tool.schema_dict()["function"]["parameters"]),
         )
     try:
         return tool.model_validate(args)

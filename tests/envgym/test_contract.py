@@ -1,0 +1,145 @@
+"""The env contract, checked against every registered env that needs no Docker engine."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401
+from envgym.actions import Tool
+from envgym.core import InfraError, StepOutcome, TextEnv
+from envgym.registry import ENTRIES
+from envgym.text import fits
+
+IDS = [e.id for e in ENTRIES if e.family in {"puzzles", "tools"}]
+
+GARBAGE = [
+    "",
+    "   ",
+    "\x00\x01\x02",
+    "x" * 100_000,
+    "".join(chr(c) for c in np.random.default_rng(0).integers(0, 0x10FFFF, 20_000) if not 0xD800 <= c < 0xE000),
+    '{"name": ',
+    '{"name": "definitely_not_a_tool", "arguments": {}}',
+    '{"name": 5, "arguments": 7}',
+    "\x1b[31m\x1b]0;title\x07 red \x1b[0m",
+    "🙂 你好 ∑ \u202e",
+    "```json\n[1, 2, 3]\n```",
+]
+
+
+def _first_tool(info: dict[str, Any]) -> str:
+    return str(info["tools"][0]["function"]["name"])
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_check_env(env_id: str) -> None:
+    env = gym.make(env_id)
+    check_env(env.unwrapped, skip_render_check=True)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_garbage_actions_give_feedback_not_exceptions(env_id: str) -> None:
+    env = gym.make(env_id)
+    _, info = env.reset(seed=7, options={"difficulty": 0.5})
+    tool = _first_tool(info)
+    actions = [*GARBAGE, f'{{"name": "{tool}", "arguments": {{"zzz": [1, {{}}]}}}}', f'{{"name": "{tool}", "arguments": "oops"}}']
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert fits(obs), f"observation out of the charset for action {action[:30]!r}"
+        assert reward == 0.0
+        assert info["feedback"]["error"], f"no error feedback for {action[:30]!r}"
+        if terminated or truncated:
+            env.reset(seed=7)
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_same_seed_same_episode(env_id: str) -> None:
+    runs = []
+    for _ in range(2):
+        env = gym.make(env_id)
+        obs, info = env.reset(seed=123, options={"difficulty": 0.7})
+        trace = [obs, info["task"]]
+        for _ in range(50):
+            obs, reward, terminated, truncated, info = env.step(env.unwrapped.oracle_action())
+            trace += [obs, reward]
+            if terminated or truncated:
+                break
+        runs.append(trace)
+    assert runs[0] == runs[1]
+    assert runs[0][-1] == 1.0, "the oracle did not solve the task"
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_unseeded_resets_record_a_seed_that_reproduces_the_task(env_id: str) -> None:
+    env = gym.make(env_id)
+    env.reset(seed=1)
+    obs, info = env.reset()  # no seed: the env draws one from its own RNG
+    again, _ = gym.make(env_id).reset(seed=info["task"]["seed"], options={"difficulty": info["task"]["difficulty"]})
+    assert obs == again
+
+
+def test_turn_budget_truncates_and_then_the_env_asks_for_reset() -> None:
+    env = gym.make("envgym/GuessNumber-v0")
+    _, info = env.reset(seed=0, options={"difficulty": 0.0})
+    truncated = False
+    for _ in range(info["max_turns"]):
+        _, _, terminated, truncated, info = env.step("not a move")
+        assert not terminated
+    assert truncated and "budget" in info["feedback"]["summary"]
+    obs, reward, terminated, _, info = env.step("1")
+    assert terminated and reward == 0.0 and "reset" in info["feedback"]["error"]
+
+
+def test_bad_difficulty_is_a_clear_error() -> None:
+    env = gym.make("envgym/GuessNumber-v0")
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        env.reset(options={"difficulty": 1.5})
+    with pytest.raises(ValueError, match="invalid parameters"):
+        env.reset(options={"params": {"upper": -3}})
+
+
+class _Ping(Tool):
+    """Ping the host."""
+
+    name: ClassVar[str] = "ping"
+
+
+class _FlakyHostEnv(TextEnv):
+    env_id: ClassVar[str] = "envgym/Flaky-v0"
+    tools: ClassVar[tuple[type[Tool], ...]] = (_Ping,)
+
+    def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
+        return "ping me", {}, 3
+
+    def _apply(self, call: Tool) -> StepOutcome:
+        raise InfraError("docker daemon went away")
+
+
+def test_infra_errors_are_flagged_not_scored() -> None:
+    env = _FlakyHostEnv()
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step('{"name": "ping", "arguments": {}}')
+    assert terminated and reward == 0.0
+    assert info["infra_error"] == "docker daemon went away"
+
+
+@pytest.mark.parametrize("vector_cls", ["sync", "async"])
+def test_vector_envs_run_100_steps(vector_cls: str) -> None:
+    fns = [lambda: gym.make("envgym/Puzzle-v0") for _ in range(8)]
+    vec = gym.vector.SyncVectorEnv(fns) if vector_cls == "sync" else gym.vector.AsyncVectorEnv(fns, shared_memory=False)
+    try:
+        obs, _ = vec.reset(seed=list(range(8)))
+        assert len(obs) == 8 and all(isinstance(o, str) and o for o in obs)
+        rng = np.random.default_rng(0)
+        for step in range(100):
+            actions = tuple(str(int(rng.integers(0, 9))) if step % 3 else "junk" for _ in range(8))
+            obs, rewards, terminated, truncated, _ = vec.step(actions)
+            assert len(obs) == 8 and rewards.shape == (8,)
+            assert all(isinstance(o, str) for o in obs)
+    finally:
+        vec.close()

@@ -1,0 +1,32 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from envgym.text import MAX_TEXT_LENGTH, fits, sanitize, text_space, truncate_middle
+
+
+def test_sanitize_strips_ansi_and_controls() -> None:
+    assert sanitize("a\x1b[31mred\x1b[0m\x00\x07b\r\nc") == "aredb\nc"
+
+
+def test_sanitize_replaces_astral_characters() -> None:
+    assert sanitize("ok 😀") == "ok \ufffd"
+
+
+def test_truncation_keeps_head_and_tail() -> None:
+    text = "HEAD" + "x" * 1000 + "TAIL"
+    out = truncate_middle(text, 100)
+    assert len(out) <= 100 and out.startswith("HEAD") and out.endswith("TAIL") and "omitted" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=500))
+def test_any_text_sanitizes_into_the_space(text: str) -> None:
+    out = sanitize(text)
+    assert fits(out)
+    assert text_space().contains(out)
+
+
+def test_space_accepts_empty_and_long_text() -> None:
+    space = text_space()
+    assert space.contains("")
+    assert space.contains(sanitize("y" * (MAX_TEXT_LENGTH * 2)))
