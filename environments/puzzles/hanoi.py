@@ -1,0 +1,175 @@
+"""Tower of Hanoi: move every disc onto the target peg, one disc at a time, never a larger disc on a smaller.
+
+Difficulty raises the number of discs (3 → 7, optimal 7 → 127 moves) and shrinks the turn budget's slack
+(from +100% of the optimal length to +10%). The task seed picks the target peg and, when `random_start` is
+set, a random legal starting position. The solver is the classic recursion, generalised to any legal
+position, so the oracle works from wherever the agent left the discs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import ClassVar
+
+import numpy as np
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
+from pydantic import Field
+
+from envgym.actions import Tool, ToolCall
+from envgym.core import Feedback, StepOutcome
+
+PEG_LETTERS = "ABC"
+
+
+class MoveDisc(Tool):
+    """Move the top disc of one peg onto another peg. Pegs are numbered 0, 1, 2 (also called A, B, C).
+    A disc may only be placed on an empty peg or on a larger disc."""
+
+    name: ClassVar[str] = "move"
+    from_peg: int = Field(description="peg to take the top disc from: 0, 1 or 2")
+    to_peg: int = Field(description="peg to put the disc on: 0, 1 or 2")
+
+
+class HanoiParams(PuzzleParams):
+    discs: int = Field(default=5, ge=1, le=12, description="number of discs (optimal moves 2^discs - 1)")
+    slack_ratio: float = Field(default=0.5, ge=0.0, le=10.0, description="extra turns as a fraction of optimal")
+    random_start: bool = Field(default=False, description="start from a random legal position")
+
+
+def first_move(pos: list[int], k: int, target: int) -> tuple[int, int] | None:
+    """First move of the optimal plan that gathers discs 1..k (pos[i] = peg of disc i) on `target`."""
+    while k > 0:
+        if pos[k] == target:
+            k -= 1
+            continue
+        other = 3 - pos[k] - target
+        sub = first_move(pos, k - 1, other)
+        return sub if sub is not None else (pos[k], target)
+    return None
+
+
+def optimal_moves(pos: list[int], k: int, target: int) -> int:
+    """Length of the optimal plan that gathers discs 1..k on `target` from position `pos`."""
+    total = 0
+    while k > 0:
+        if pos[k] == target:
+            k -= 1
+            continue
+        other = 3 - pos[k] - target
+        return total + optimal_moves(pos, k - 1, other) + (1 << (k - 1))
+    return total
+
+
+class HanoiEnv(PuzzleEnv):
+    env_id: ClassVar[str] = "envgym/Hanoi-v0"
+    family: ClassVar[str] = "hanoi"
+    tools: ClassVar[tuple[type[Tool], ...]] = (MoveDisc,)
+    Params: ClassVar[type[PuzzleParams]] = HanoiParams
+    text_form_help: ClassVar[str] = "`move FROM TO` with pegs 0-2 or A-C, e.g. `move 0 2` or `A C`"
+
+    params: HanoiParams
+
+    def params_for(self, difficulty: float) -> HanoiParams:
+        return HanoiParams(discs=lerp_int(difficulty, 3, 7), slack_ratio=1.0 - 0.9 * difficulty)
+
+    def _new_puzzle(self, params: HanoiParams) -> tuple[str, int]:  # type: ignore[override]
+        n = params.discs
+        self.target = int(self.task_rng.integers(1, 3))
+        if params.random_start:
+            self.pos = [0] + [int(p) for p in self.task_rng.integers(0, 3, size=n)]
+        else:
+            self.pos = [0] * (n + 1)  # pos[i]: peg of disc i (1 = smallest); pos[0] unused
+        if all(p == self.target for p in self.pos[1:]):
+            self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle
+        self.optimal = optimal_moves(self.pos, n, self.target)
+        budget = self.optimal + max(1, math.ceil(self.optimal * params.slack_ratio))
+        intro = (
+            f"Tower of Hanoi with {n} discs (1 = smallest, {n} = largest) on pegs 0, 1, 2 (also A, B, C).\n"
+            f"Goal: move all discs onto peg {self.target} in at most {budget} moves.\n"
+            "Rules: move one top disc at a time; never put a larger disc on a smaller one.\n"
+            'Act with {"name": "move", "arguments": {"from_peg": 0, "to_peg": 2}} or the short form '
+            "`move 0 2` (pegs as 0-2 or A-C).\n\n" + self.board()
+        )
+        return intro, budget
+
+    # ----- state ---------------------------------------------------------------------------------------
+    def stacks(self) -> list[list[int]]:
+        """Discs on each peg, bottom to top."""
+        stacks: list[list[int]] = [[], [], []]
+        for disc in range(self.params.discs, 0, -1):
+            stacks[self.pos[disc]].append(disc)
+        return stacks
+
+    def board(self) -> str:
+        lines = []
+        for peg, stack in enumerate(self.stacks()):
+            mark = "  <- target" if peg == self.target else ""
+            discs = " ".join(map(str, stack)) if stack else "(empty)"
+            lines.append(f"Peg {peg} ({PEG_LETTERS[peg]}): {discs}{mark}")
+        return "Pegs, bottom to top:\n" + "\n".join(lines)
+
+    def _legal_moves(self) -> list[tuple[int, int]]:
+        tops = [stack[-1] if stack else None for stack in self.stacks()]
+        moves = []
+        for a in range(3):
+            top_a = tops[a]
+            if top_a is None:
+                continue
+            for b in range(3):
+                top_b = tops[b]
+                if a != b and (top_b is None or top_b > top_a):
+                    moves.append((a, b))
+        return moves
+
+    # ----- actions -------------------------------------------------------------------------------------
+    def _text_form(self, text: str) -> ToolCall | None:
+        match = re.fullmatch(
+            r"(?:move\s*:?\s*)?(?:from\s+)?(?:peg\s*)?([0-2abc])\s*(?:->|→|to|,|\s)\s*(?:peg\s*)?([0-2abc])\.?",
+            text.strip(),
+            re.I,
+        )
+        if not match:
+            return None
+        a, b = (int(g) if g.isdigit() else "abc".index(g.lower()) for g in match.groups())
+        return ToolCall(name="move", arguments={"from_peg": a, "to_peg": b})
+
+    def _apply(self, call: MoveDisc) -> StepOutcome:  # type: ignore[override]
+        a, b = call.from_peg, call.to_peg
+        if not (0 <= a <= 2 and 0 <= b <= 2):
+            return self._illegal(f"pegs are 0, 1 and 2; got from_peg={a}, to_peg={b}")
+        if a == b:
+            return self._illegal(f"from_peg and to_peg are both {a}; a move must change pegs")
+        stacks = self.stacks()
+        if not stacks[a]:
+            return self._illegal(f"peg {a} is empty; there is no disc to move")
+        disc = stacks[a][-1]
+        if stacks[b] and stacks[b][-1] < disc:
+            return self._illegal(f"disc {disc} is larger than disc {stacks[b][-1]} on top of peg {b}")
+        self.pos[disc] = b
+        n = self.params.discs
+        if all(p == self.target for p in self.pos[1:]):
+            return self.solved(f"Moved disc {disc} from peg {a} to peg {b}. Solved in {self.turn} moves!", self.board())
+        left = self.max_turns - self.turn
+        remaining = optimal_moves(self.pos, n, self.target)
+        hint = f"{remaining} moves are still needed at best" if self.params.slack_ratio >= 0.5 else None
+        return StepOutcome(
+            feedback=Feedback(summary=f"Moved disc {disc} from peg {a} to peg {b}. {left} moves left.", hint=hint),
+            state=self.board(),
+        )
+
+    def _illegal(self, reason: str) -> StepOutcome:
+        return StepOutcome(
+            feedback=Feedback(summary="Illegal move; nothing changed (this cost a turn).", error=reason),
+            state=self.board(),
+        )
+
+    def oracle_action(self) -> str:
+        move = first_move(self.pos, self.params.discs, self.target)
+        a, b = move if move is not None else (0, 1)
+        return MoveDisc(from_peg=a, to_peg=b).to_action()
+
+    def random_action(self, rng: np.random.Generator) -> str:
+        moves = self._legal_moves()
+        a, b = moves[int(rng.integers(len(moves)))]
+        return MoveDisc(from_peg=a, to_peg=b).to_action()
