@@ -1,0 +1,238 @@
+"""Mastermind: find the hidden colour code; each guess is scored with black pegs (right colour, right place)
+and white pegs (right colour, wrong place).
+
+Difficulty raises the code length (3 → 5 pegs) and the palette (4 → 8 colours), i.e. 64 → 32,768 codes,
+removes the turn budget's slack (+3 → +0 guesses) and, above 0.25, the hint that counts the codes still
+consistent with the feedback. The solver is the "first consistent code" strategy with a Knuth-style opening
+(AABB...): at generation it plays against the secret, and the budget is its guess count plus slack, so the
+oracle provably fits. Code spaces and the solver's game tree are cached per (pegs, colours, repeats), so
+a reset costs a table walk, not a search.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import ClassVar, Self
+
+import numpy as np
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
+from pydantic import Field, model_validator
+
+from envgym.actions import Tool, ToolCall
+from envgym.core import Feedback, StepOutcome
+
+COLOURS = "RGBYOPCWMK"
+COLOUR_NAMES = ("red", "green", "blue", "yellow", "orange", "purple", "cyan", "white", "magenta", "black")
+_MEMO_LIMIT = 100_000
+_TEXT_FORM = re.compile(r"(?:guess\s*:?\s*)?([A-Za-z](?:[\s,\-]*[A-Za-z]){0,11})\.?", re.I)
+
+
+class GuessCode(Tool):
+    """Guess the hidden code: a string of colour letters, one per peg (e.g. "RGBY"). The answer says how
+    many pegs have the right colour in the right place (black) and the right colour in the wrong place
+    (white)."""
+
+    name: ClassVar[str] = "guess"
+    code: str = Field(description="one colour letter per peg, e.g. RGBY; letters as listed in the task")
+
+
+class MastermindParams(PuzzleParams):
+    pegs: int = Field(default=4, ge=2, le=6, description="code length")
+    colours: int = Field(default=6, ge=2, le=10, description="palette size (letters RGBYOPCWMK)")
+    allow_repeats: bool = Field(default=True, description="the code may repeat colours")
+    slack: int = Field(default=2, ge=0, le=50, description="guesses allowed beyond the solver's count")
+    show_consistent: bool = Field(default=False, description="say how many codes remain consistent")
+
+    @model_validator(mode="after")
+    def _enough_colours(self) -> Self:
+        if not self.allow_repeats and self.colours < self.pegs:
+            raise ValueError("without repeats, colours must be at least pegs")
+        return self
+
+
+class CodeSpace:
+    """All codes of one shape, with the solver's game tree memoised by feedback history."""
+
+    def __init__(self, pegs: int, colours: int, repeats: bool) -> None:
+        self.pegs, self.colours = pegs, colours
+        idx = np.arange(colours**pegs)
+        codes = (idx[:, None] // colours ** np.arange(pegs - 1, -1, -1)) % colours  # lexicographic order
+        if not repeats:
+            codes = codes[np.array([len(set(row)) == pegs for row in codes.tolist()], dtype=bool)]
+        self.codes = codes.astype(np.int8)
+        self.counts = np.stack([(self.codes == c).sum(1) for c in range(colours)], axis=1).astype(np.int8)
+        opening = [min(i // 2, colours - 1) for i in range(pegs)] if repeats else list(range(pegs))
+        self.opening = tuple(opening)
+        self.memo: dict[tuple[int, ...], np.ndarray] = {(): np.arange(len(self.codes))}
+
+    def code(self, index: int) -> tuple[int, ...]:
+        return tuple(int(x) for x in self.codes[index])
+
+    def scores(self, guess: tuple[int, ...], cands: np.ndarray) -> np.ndarray:
+        """Feedback of every candidate (as secret) against `guess`, encoded black * (pegs + 1) + white."""
+        g = np.array(guess, dtype=np.int8)
+        gcount = np.bincount(g, minlength=self.colours)[: self.colours].astype(np.int8)
+        sub = self.codes[cands]
+        blacks = (sub == g).sum(1)
+        whites = np.minimum(self.counts[cands], gcount).sum(1) - blacks
+        return blacks * (self.pegs + 1) + whites  # type: ignore[no-any-return]
+
+    def strategy_guess(self, key: tuple[int, ...]) -> tuple[int, ...]:
+        return self.opening if not key else self.code(int(self.memo[key][0]))
+
+    def child(self, key: tuple[int, ...], fb: int) -> tuple[int, ...]:
+        """Follow the solver's tree: the node after its guess at `key` was answered with `fb`."""
+        new = (*key, fb)
+        if new not in self.memo:
+            cands = self.memo[key]
+            cands = cands[self.scores(self.strategy_guess(key), cands) == fb]
+            if len(self.memo) >= _MEMO_LIMIT:
+                self.memo = {(): self.memo[()]}
+            self.memo[new] = cands
+        return new
+
+    def solver_guesses(self, secret: tuple[int, ...]) -> int:
+        """How many guesses the solver needs against `secret` (the last one is the secret itself)."""
+        key: tuple[int, ...] = ()
+        count = 1
+        while (guess := self.strategy_guess(key)) != secret:
+            key = self.child(key, score(guess, secret, self.pegs))
+            count += 1
+        return count
+
+
+@functools.cache
+def code_space(pegs: int, colours: int, repeats: bool) -> CodeSpace:
+    return CodeSpace(pegs, colours, repeats)
+
+
+def score(guess: tuple[int, ...], secret: tuple[int, ...], pegs: int) -> int:
+    """Encoded feedback black * (pegs + 1) + white of one guess against one secret."""
+    blacks = sum(a == b for a, b in zip(guess, secret, strict=True))
+    common = sum(min(guess.count(c), secret.count(c)) for c in set(guess))
+    return blacks * (pegs + 1) + common - blacks
+
+
+class MastermindEnv(PuzzleEnv):
+    env_id: ClassVar[str] = "envgym/Mastermind-v0"
+    family: ClassVar[str] = "mastermind"
+    tools: ClassVar[tuple[type[Tool], ...]] = (GuessCode,)
+    Params: ClassVar[type[PuzzleParams]] = MastermindParams
+    text_form_help: ClassVar[str] = "the code as colour letters, e.g. `RGBY` (or `guess R G B Y`)"
+
+    params: MastermindParams
+
+    def params_for(self, difficulty: float) -> MastermindParams:
+        return MastermindParams(
+            pegs=lerp_int(difficulty, 3, 5),
+            colours=lerp_int(difficulty, 4, 8),
+            slack=lerp_int(difficulty, 3, 0),
+            show_consistent=difficulty <= 0.25,
+        )
+
+    def _new_puzzle(self, params: MastermindParams) -> tuple[str, int]:  # type: ignore[override]
+        self.space = code_space(params.pegs, params.colours, params.allow_repeats)
+        self.secret = self.space.code(int(self.task_rng.integers(len(self.space.codes))))
+        self.history: list[tuple[tuple[int, ...], int]] = []
+        self._consistent: np.ndarray | None = None
+        self.solver_count = self.space.solver_guesses(self.secret)
+        budget = self.solver_count + params.slack
+        palette = ", ".join(f"{COLOURS[i]}={COLOUR_NAMES[i]}" for i in range(params.colours))
+        example = "".join(COLOURS[i % params.colours] for i in range(params.pegs))
+        repeats = "may repeat colours" if params.allow_repeats else "uses each colour at most once"
+        intro = (
+            f"Mastermind: find the hidden code of {params.pegs} pegs in at most {budget} guesses.\n"
+            f"Colours: {palette}. The code {repeats}.\n"
+            "Each guess is scored: black = right colour in the right place, white = right colour in the wrong "
+            "place.\n"
+            f'Guess with {{"name": "guess", "arguments": {{"code": "{example}"}}}} or just write `{example}`.'
+        )
+        return intro, budget
+
+    # ----- views ---------------------------------------------------------------------------------------
+    def spell(self, code: tuple[int, ...]) -> str:
+        return "".join(COLOURS[c] for c in code)
+
+    def pegs_of(self, fb: int) -> tuple[int, int]:
+        return divmod(fb, self.params.pegs + 1)
+
+    def board(self) -> str:
+        lines = []
+        for i, (g, fb) in enumerate(self.history):
+            b, w = self.pegs_of(fb)
+            lines.append(f"{i + 1:>2}. {self.spell(g)}  black {b}, white {w}")
+        return "Guesses so far:\n" + "\n".join(lines)
+
+    def consistent(self) -> np.ndarray:
+        """Indices of the codes consistent with all feedback so far (walks the cached solver tree while the
+        history follows the solver, filters from there on)."""
+        if self._consistent is None:
+            space = self.space
+            key: tuple[int, ...] | None = ()
+            cands = space.memo[()]
+            for guess, fb in self.history:
+                if key is not None and guess == space.strategy_guess(key):
+                    key = space.child(key, fb)
+                    cands = space.memo[key]
+                else:
+                    key = None
+                    cands = cands[space.scores(guess, cands) == fb]
+            self._consistent = cands
+        return self._consistent
+
+    # ----- actions -------------------------------------------------------------------------------------
+    def _text_form(self, text: str) -> ToolCall | None:
+        match = _TEXT_FORM.fullmatch(text.strip())
+        return ToolCall(name="guess", arguments={"code": match.group(1)}) if match else None
+
+    def _apply(self, call: GuessCode) -> StepOutcome:  # type: ignore[override]
+        p = self.params
+        letters = re.sub(r"[\s,\-]", "", call.code).upper()
+        palette = COLOURS[: p.colours]
+        bad = sorted({ch for ch in letters if ch not in palette})
+        if bad or len(letters) != p.pegs:
+            problems = []
+            if len(letters) != p.pegs:
+                problems.append(f"the code needs {p.pegs} letters, got {len(letters)}")
+            if bad:
+                problems.append(f"{', '.join(repr(ch) for ch in bad)} not in the palette {palette}")
+            return StepOutcome(
+                feedback=Feedback(summary="Invalid code; not scored (this cost a turn).", error="; ".join(problems)),
+                state=self.board() if self.history else None,
+            )
+        guess = tuple(palette.index(ch) for ch in letters)
+        fb = score(guess, self.secret, p.pegs)
+        contradicts = [i + 1 for i, (g, f) in enumerate(self.history) if score(guess, g, p.pegs) != f]
+        self.history.append((guess, fb))
+        self._consistent = None
+        if guess == self.secret:
+            return self.solved(f"{letters} is the code! Solved in {self.turn} guesses.", self.board())
+        b, w = self.pegs_of(fb)
+        left = self.max_turns - self.turn
+        details = []
+        if contradicts:
+            details.append(f"{letters} could not have been the code: it contradicts the feedback to guess(es) "
+                           f"{', '.join(map(str, contradicts))}.")  # fmt: skip
+        hint = None
+        if p.show_consistent:
+            cands = self.consistent()
+            hint = f"{len(cands)} codes are still consistent with all feedback"
+            if len(cands) <= 6:
+                hint += ": " + ", ".join(self.spell(self.space.code(int(i))) for i in cands)
+        return StepOutcome(
+            feedback=Feedback(
+                summary=f"{letters}: {b} black, {w} white. {left} guesses left.",
+                details=" ".join(details) or None,
+                hint=hint,
+            ),
+            state=self.board(),
+        )
+
+    def oracle_action(self) -> str:
+        guess = self.space.opening if not self.history else self.space.code(int(self.consistent()[0]))
+        return GuessCode(code=self.spell(guess)).to_action()
+
+    def random_action(self, rng: np.random.Generator) -> str:
+        index = int(rng.integers(len(self.space.codes)))
+        return GuessCode(code=self.spell(self.space.code(index))).to_action()
