@@ -40,6 +40,42 @@ ENTRIES: list[EnvEntry] = [
     # --- puzzle families A (Sokoban, Maze, FrozenLake, Mastermind, Hanoi) ---
     # --- puzzle families B (Sudoku, LightsOut, Sliding, Minesweeper, NQueens) ---
     # --- tool use ---
+    EnvEntry(
+        "envgym/ToolUse-v0",
+        "envgym.environments.tools.mixture:ToolUseMixtureEnv",
+        "tools",
+        "samples a tool-use family per task",
+    ),
+    EnvEntry(
+        "envgym/ToolUse-SQL-v0",
+        "envgym.environments.tools.database:SqlEnv",
+        "tools",
+        "questions over a read-only SQLite db",
+    ),
+    EnvEntry(
+        "envgym/ToolUse-Lookup-v0",
+        "envgym.environments.tools.lookup:LookupEnv",
+        "tools",
+        "multi-hop search/lookup over a KB",
+    ),
+    EnvEntry(
+        "envgym/ToolUse-Compute-v0",
+        "envgym.environments.tools.compute:ComputeEnv",
+        "tools",
+        "exact computation via a sandboxed python tool",
+    ),
+    EnvEntry(
+        "envgym/ToolUse-Files-v0",
+        "envgym.environments.tools.files:FilesEnv",
+        "tools",
+        "ls/read/grep over a generated file tree",
+    ),
+    EnvEntry(
+        "envgym/ToolUse-API-v0",
+        "envgym.environments.tools.api:ApiEnv",
+        "tools",
+        "stateful mock shop API with ordering rules",
+    ),
     # --- swe ---
 ]
 

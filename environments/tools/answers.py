@@ -1,0 +1,121 @@
+"""Answer normalisation and checking shared by every tool-use family, and the `submit_answer` tool.
+
+Why one module: agents phrase the same answer many ways (`"1,234"`, `1234.0`, `" Paris. "`, `["b", "a"]` vs
+`"a, b"`); every family must accept exactly the same variants and reject the same mistakes, so the rules
+(numbers within tolerance, sets unordered, case and whitespace ignored) live here once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import ClassVar, Literal
+
+from pydantic import BaseModel, Field
+
+from envgym.actions import Tool
+
+AnswerValue = str | int | float | list[str | int | float]
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+_SPACES = re.compile(r"\s+")
+_ITEM_SPLIT = re.compile(r"[,;\n]")
+
+
+class SubmitAnswer(Tool):
+    """Submit your final answer; this ends the task. Numbers may be plain (`42`, `3.5`); for a list of items
+    send a JSON list or a comma-separated string (order does not matter)."""
+
+    name: ClassVar[str] = "submit_answer"
+    answer: str | int | float | list[str | int | float] = Field(description="the answer (text, number or list)")
+
+
+class Expected(BaseModel):
+    """The verified answer of a task and how to compare a submission against it."""
+
+    kind: Literal["number", "text", "set"]
+    value: float | str | list[str]
+    abs_tol: float = Field(default=1e-6, description="numbers: absolute tolerance")
+    rel_tol: float = Field(default=1e-9, description="numbers: relative tolerance")
+
+    def display(self) -> str:
+        if self.kind == "set":
+            assert isinstance(self.value, list)
+            return ", ".join(sorted(self.value))
+        if self.kind == "number":
+            assert isinstance(self.value, float | int)
+            return format_number(float(self.value))
+        return str(self.value)
+
+
+def format_number(value: float) -> str:
+    """Integers without a trailing `.0`, other floats with up to 6 decimals."""
+    if not math.isfinite(value) or abs(value) >= 1e15:
+        return repr(value)
+    if value == int(value):
+        return str(int(value))
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def normalize_text(value: object) -> str:
+    """Case-folded, whitespace-collapsed text without surrounding quotes/backticks or a trailing period."""
+    text = _SPACES.sub(" ", str(value)).strip()
+    previous = None
+    while previous != text:
+        previous = text
+        text = text.strip().strip("\"'`").strip().rstrip(".").strip()
+    return text.casefold()
+
+
+def parse_number(value: object) -> float | None:
+    """A number from an int/float or from text such as `1,234.5`, `$12`, `the answer is 42` (one number only)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, list) and len(value) == 1:
+        return parse_number(value[0])
+    text = str(value).strip().replace(",", "").replace("_", "").replace("$", "")
+    try:
+        return float(text)
+    except ValueError:
+        found = _NUMBER.findall(text)
+        return float(found[0]) if len(found) == 1 else None
+
+
+def split_items(value: object) -> list[str]:
+    """Items of a list answer: a real list, a JSON list in a string, or comma/semicolon/newline separated."""
+    if isinstance(value, list):
+        return [normalize_text(v) for v in value if normalize_text(v)]
+    text = str(value).strip()
+    if text.startswith("["):
+        try:
+            parsed = json.loads(text)
+        except json.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, list):
+            return split_items(parsed)
+        text = text.strip("[]")
+    return [item for item in (normalize_text(p) for p in _ITEM_SPLIT.split(text)) if item]
+
+
+def is_correct(expected: Expected, given: AnswerValue) -> bool:
+    """Whether a submission matches the expected answer after normalisation."""
+    if expected.kind == "number":
+        number = parse_number(given)
+        if number is None or not math.isfinite(number):
+            return False
+        return math.isclose(number, float(expected.value), rel_tol=expected.rel_tol, abs_tol=expected.abs_tol)  # type: ignore[arg-type]
+    if expected.kind == "set":
+        assert isinstance(expected.value, list)
+        return set(split_items(given)) == {normalize_text(v) for v in expected.value}
+    if isinstance(given, list):
+        given = given[0] if len(given) == 1 else ", ".join(map(str, given))
+    return normalize_text(given) == normalize_text(expected.value)
+
+
+def render_answer(value: AnswerValue) -> str:
+    """A submission as short text for feedback."""
+    text = json.dumps(value) if isinstance(value, list) else str(value)
+    return text if len(text) <= 200 else text[:200] + "..."
