@@ -87,7 +87,7 @@ class ToolTaskEnv(TextEnv):
         raise NotImplementedError
 
     def _state_check(self) -> tuple[bool, str]:
-        """Families whose final state is graded add a check here: (ok, why not)."""
+        """Families whose final state is graded check it here: (ok, why not); may update `spec.expected`."""
         return True, ""
 
     # ----- contract ---------------------------------------------------------------------------------------
@@ -121,8 +121,8 @@ class ToolTaskEnv(TextEnv):
 
     def _submit(self, call: SubmitAnswer) -> StepOutcome:
         self.attempts_left -= 1
+        state_ok, why = self._state_check()  # first: a graded state may fix what the right answer is
         correct = is_correct(self.spec.expected, call.answer)
-        state_ok, why = self._state_check()
         given = render_answer(call.answer)
         if correct and state_ok:
             return StepOutcome(
