@@ -3,6 +3,13 @@
 Importing this package is cheap: docker is only imported when a Docker sandbox or image is used.
 """
 
-from envgym.sandboxes.base import ExecResult, Sandbox, SandboxError, SandboxInfraError, SandboxLimits
+from envgym.sandboxes.base import (
+    ExecResult,
+    Sandbox,
+    SandboxError,
+    SandboxInfo,
+    SandboxInfraError,
+    SandboxLimits,
+)
 
-__all__ = ["ExecResult", "Sandbox", "SandboxError", "SandboxInfraError", "SandboxLimits"]
+__all__ = ["ExecResult", "Sandbox", "SandboxError", "SandboxInfo", "SandboxInfraError", "SandboxLimits"]

@@ -55,6 +55,15 @@ class SandboxLimits(BaseModel):
     lifetime_s: int = Field(6 * 3600, description="a Docker sandbox removes itself after this long")
 
 
+class SandboxInfo(BaseModel):
+    """What a trajectory records about where its commands ran."""
+
+    backend: str
+    image: str = ""
+    image_id: str = ""
+    limits: SandboxLimits
+
+
 @runtime_checkable
 class Sandbox(Protocol):
     """Where agent commands run. Paths are relative to the workspace unless absolute."""
@@ -67,6 +76,7 @@ class Sandbox(Protocol):
     def write_file(self, path: str, data: bytes) -> None: ...
     def reset(self) -> None: ...
     def close(self) -> None: ...
+    def info(self) -> SandboxInfo: ...
     def __enter__(self) -> Sandbox: ...
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from envgym.sandboxes.base import ExecResult, SandboxInfraError, SandboxLimits
+from envgym.sandboxes.base import ExecResult, SandboxInfo, SandboxInfraError, SandboxLimits
 from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport
 
 log = logging.getLogger(__name__)
@@ -278,6 +278,9 @@ class LocalSandbox:
         result = self.shell.reset()
         if result.exit_code != 0:
             raise SandboxInfraError(f"restoring the workspace failed: {result.output[-2000:]}")
+
+    def info(self) -> SandboxInfo:
+        return SandboxInfo(backend="local", limits=self.limits)
 
     def close(self) -> None:
         if self._closed:

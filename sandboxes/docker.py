@@ -1,0 +1,371 @@
+"""DockerSandbox: one long-lived, locked-down container per sandbox, driven through a persistent shell.
+
+Why this shape: container start (~0.4 s) happens once; every command is a round trip to a bash already
+running inside it (not a ~80 ms `docker exec`). The container runs `sleep <lifetime>` under Docker's
+init as root and nothing else; the agent's shell runs as an unprivileged uid with no capabilities, so
+`kill -9 -1` from it (reset) or a /proc sweep (timeouts) reaches every agent process and nothing else.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import posixpath
+import subprocess
+import tarfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+from envgym.sandboxes import lifecycle
+from envgym.sandboxes.base import ExecResult, SandboxInfo, SandboxInfraError, SandboxLimits
+from envgym.sandboxes.docker_client import docker_client
+from envgym.sandboxes.shell import (
+    DockerSocketTransport,
+    PersistentShell,
+    PipeTransport,
+    ShellConfig,
+    Transport,
+)
+
+log = logging.getLogger(__name__)
+
+STATE_DIR = "/var/lib/envgym"  # root-owned: the pristine workspace copy and the setup markers
+CONTROL_DIR = "/tmp/.envgym"  # agent-owned: the shell's output file
+SHM_STATE_DIR = "/dev/shm/.envgym"  # tmpfs: the shell's per-command state file
+HOME_DIR = "/tmp/envgym-home"
+# Container starts are serialized by the daemon anyway; more in flight only adds latency to each.
+START_SLOTS = threading.BoundedSemaphore(int(os.environ.get("ENVGYM_DOCKER_START_SLOTS", "6")))
+
+# Runs as root (PID 2, under Docker's init): make the workspace the agent's, keep a root-owned pristine
+# copy for reset(), then sleep out the container's lifetime. If setup fails, say why and linger briefly.
+_SETUP = r"""
+S=/var/lib/envgym W="$1" U="$2"
+fail() { echo "$*" > "$S/failed"; exec sleep 120; }
+mkdir -p "$S" "$W" || fail "cannot create $W"
+chown -R "$U" "$W" || fail "cannot chown $W to $U"
+rm -rf "$S/pristine"
+cp -a "$W" "$S/pristine" || fail "cannot snapshot $W"
+chown -R 0:0 "$S/pristine" && chmod -R a+rX,go-w "$S/pristine" && chmod 755 "$S" || fail "cannot seal snapshot"
+touch "$S/ready"
+exec sleep "$3"
+"""
+
+# Runs as the agent before the supervisor: wait for setup, make $HOME.
+_WAIT_READY = r"""
+i=0
+while [ ! -e /var/lib/envgym/ready ]; do
+  if [ -e /var/lib/envgym/failed ]; then cat /var/lib/envgym/failed; exit 96; fi
+  i=$((i+1)); [ $i -gt 3000 ] && exit 95
+  sleep 0.02
+done
+mkdir -p "$HOME" 2>/dev/null
+exec "$@"
+"""
+
+# Runs as the agent on timeout: SIGKILL every process we may signal except the supervisor ($1),
+# ourselves and init; repeat while anything was killed (fork bombs refill the table).
+_SWEEP = r"""
+for round in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+  killed=0
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    if [ "$p" = "$1" ] || [ "$p" = "$$" ] || [ "$p" = 1 ]; then continue; fi
+    IFS= read -r line < "$d/stat" 2>/dev/null || continue
+    st=${line##*) }; st=${st%% *}
+    [ "$st" = Z ] && continue
+    kill -9 "$p" 2>/dev/null && killed=1
+  done
+  [ $killed = 0 ] && break
+done
+"""
+
+
+def _restore_snippet(workspace: str, uid: int) -> str:
+    w, p = workspace, f"{STATE_DIR}/pristine"
+    return (
+        f"chmod -R u+rwX {w} 2>/dev/null; "
+        f"if command -v rsync >/dev/null 2>&1; then rsync -rlptD --delete {p}/ {w}/; "
+        f"else find {w} -mindepth 1 -delete && cp -a {p}/. {w}/; fi || exit $?; "
+        f"find /tmp /var/tmp /dev/shm -mindepth 1 -maxdepth 1 -user {uid} ! -name .envgym "
+        "-exec rm -rf {} + 2>/dev/null; "
+        'mkdir -p "$HOME"; true'
+    )
+
+
+def _tar_dir(source: Path, arcname: str, uid: int) -> bytes:
+    def owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = uid
+        info.uname = info.gname = ""
+        return info
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(str(source), arcname=arcname, filter=owned)
+    return buf.getvalue()
+
+
+class DockerSandbox:
+    """A sandbox in its own container. `source` (a host directory) is copied into the workspace first
+    and becomes the pristine state `reset()` returns to, together with what the image has there."""
+
+    def __init__(
+        self,
+        image: str,
+        *,
+        source: str | os.PathLike[str] | None = None,
+        limits: SandboxLimits | None = None,
+        workspace: str = "/workspace",
+        env: dict[str, str] | None = None,
+        uid: int = 1000,
+        transport: Literal["socket", "cli"] = "socket",
+    ) -> None:
+        self.image = image
+        self.limits = limits or SandboxLimits()
+        self.workspace = workspace
+        self.uid = uid
+        self._transport_kind = transport
+        self._closed = False
+        self._client = docker_client()
+        lifecycle.ensure_started(self._client)
+        self._env = {
+            "HOME": HOME_DIR,
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "PAGER": "cat",
+            "GIT_PAGER": "cat",
+            "PIP_NO_INPUT": "1",
+            "PYTHONUNBUFFERED": "1",
+            **(env or {}),
+        }
+        self.container: Any = None
+        with START_SLOTS:
+            self.container = self._create(source)
+        self.shell = PersistentShell(self._spawn, self._shell_config(), self._kill_others, self._kill_all)
+        try:
+            self.shell.start()
+        except SandboxInfraError as exc:
+            reason = self._setup_failure()
+            self.close()
+            raise SandboxInfraError(f"{exc}{': ' + reason if reason else ''}") from exc
+        except BaseException:
+            self.close()
+            raise
+
+    # -- container ---------------------------------------------------------------------------------
+
+    def _create(self, source: str | os.PathLike[str] | None) -> Any:
+        import docker.errors
+        from docker.types import Ulimit
+
+        lim = self.limits
+        fsize = lim.file_size_mb * 1024 * 1024
+        try:
+            container = self._client.containers.create(
+                self.image,
+                command=["sh", "-c", _SETUP, "envgym-setup", self.workspace, f"{self.uid}:{self.uid}",
+                         str(lim.lifetime_s)],
+                entrypoint=[],
+                user="0:0",
+                init=True,
+                detach=True,
+                auto_remove=True,
+                network_mode="bridge" if lim.network else "none",
+                mem_limit=f"{lim.memory_mb}m",
+                memswap_limit=f"{lim.memory_mb}m",
+                nano_cpus=int(lim.cpus * 1e9),
+                pids_limit=lim.pids,
+                cap_drop=["ALL"],
+                # Subset of Docker's defaults, for the root setup step only; the agent uid holds none.
+                cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+                security_opt=["no-new-privileges"],
+                ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
+                labels=lifecycle.owner_labels(lim.lifetime_s),
+                working_dir="/",
+                environment=self._env,
+                hostname="sandbox",
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxInfraError(
+                f"image {self.image!r} not found on this Docker engine: build it (`envgym sandbox "
+                "build-base`, or envgym.sandboxes.images.build_recipe) or `docker load` it."
+            ) from exc
+        except docker.errors.APIError as exc:
+            raise SandboxInfraError(f"Docker could not create a container from {self.image!r}: {exc}") from exc
+        try:
+            if source is not None:
+                data = _tar_dir(Path(source), self.workspace.strip("/"), self.uid)
+                container.put_archive("/", data)
+            container.start()
+        except docker.errors.APIError as exc:
+            try:
+                container.remove(force=True)
+            except docker.errors.APIError:
+                pass
+            raise SandboxInfraError(f"Docker could not start a container from {self.image!r}: {exc}") from exc
+        return container
+
+    def _setup_failure(self) -> str:
+        try:
+            out = self.container.exec_run(["cat", f"{STATE_DIR}/failed"], user="0:0")
+            return out.output.decode(errors="replace").strip() if out.exit_code == 0 else ""
+        except Exception:
+            return ""
+
+    def _gone(self, exc: Exception | None = None) -> SandboxInfraError:
+        """Explain a container that stopped answering (OOM-killed, lifetime over, removed)."""
+        import docker.errors
+
+        try:
+            self.container.reload()
+            state = self.container.attrs.get("State", {})
+            if state.get("Running"):
+                return SandboxInfraError(f"the sandbox container is running but unreachable: {exc}")
+            oom = " (OOM-killed: raise SandboxLimits.memory_mb)" if state.get("OOMKilled") else ""
+            detail = f"exited with code {state.get('ExitCode')}{oom}"
+        except docker.errors.NotFound:
+            detail = "was removed (its maximum lifetime passed, or something removed it)"
+        except docker.errors.APIError as api_exc:
+            detail = f"cannot be inspected ({api_exc})"
+        return SandboxInfraError(f"sandbox container {self.container.id[:12]} {detail}; create a new sandbox")
+
+    def _exec_as_agent(self, argv: list[str]) -> Any:
+        import docker.errors
+
+        try:
+            return self.container.exec_run(argv, user=f"{self.uid}:{self.uid}")
+        except docker.errors.APIError as exc:
+            raise self._gone(exc) from exc
+
+    # -- shell -------------------------------------------------------------------------------------
+
+    def _shell_config(self) -> ShellConfig:
+        return ShellConfig(
+            control_dir=CONTROL_DIR,
+            state_dir=SHM_STATE_DIR,
+            workspace=self.workspace,
+            max_output_bytes=self.limits.max_output_bytes,
+            kill_mode="all",
+            restore_snippet=_restore_snippet(self.workspace, self.uid),
+        )
+
+    def _spawn(self, argv: list[str]) -> Transport:
+        import docker.errors
+
+        full = ["sh", "-c", _WAIT_READY, "envgym-wait", *argv]
+        user = f"{self.uid}:{self.uid}"
+        if self._transport_kind == "cli":
+            proc = subprocess.Popen(
+                ["docker", "exec", "-i", "-u", user, "-w", "/", self.container.id, *full],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            return PipeTransport(proc)
+        api = self._client.api
+        try:
+            exec_id = api.exec_create(
+                self.container.id, full, stdin=True, stdout=True, stderr=True, tty=False, user=user, workdir="/"
+            )["Id"]
+            sock = api.exec_start(exec_id, socket=True)
+        except docker.errors.APIError as exc:
+            raise self._gone(exc) from exc
+        return DockerSocketTransport(getattr(sock, "_sock", sock))
+
+    def _kill_others(self, shell_pid: int) -> None:
+        self._exec_as_agent(["bash", "-c", _SWEEP, "envgym-sweep", str(shell_pid)])
+
+    def _kill_all(self) -> None:
+        self._exec_as_agent(["bash", "-c", "kill -9 -1; kill -9 -1; true"])
+
+    # -- the Sandbox protocol ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SandboxInfraError("this DockerSandbox is closed; create a new one")
+
+    def exec(self, command: str, timeout: float | None = None) -> ExecResult:
+        self._check_open()
+        return self.shell.run(command, self.limits.default_timeout_s if timeout is None else timeout)
+
+    def _abs(self, path: str) -> str:
+        return path if path.startswith("/") else posixpath.join(self.workspace, path)
+
+    def read_file(self, path: str) -> bytes:
+        import docker.errors
+
+        self._check_open()
+        target = self._abs(path)
+        try:
+            stream, _ = self.container.get_archive(target)
+            data = b"".join(stream)
+        except docker.errors.NotFound as exc:
+            raise FileNotFoundError(target) from exc
+        except docker.errors.APIError as exc:
+            raise self._gone(exc) from exc
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            member = tar.next()
+            if member is None or not member.isfile():
+                raise IsADirectoryError(target)
+            f = tar.extractfile(member)
+            assert f is not None
+            return f.read()
+
+    def write_file(self, path: str, data: bytes) -> None:
+        import docker.errors
+
+        self._check_open()
+        target = self._abs(path)
+        parent, name = posixpath.split(target)
+        info = tarfile.TarInfo(name)
+        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
+        info.uid = info.gid = self.uid
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            tar.addfile(info, io.BytesIO(data))
+        for attempt in range(2):
+            try:
+                self.container.put_archive(parent, buf.getvalue())
+                return
+            except docker.errors.NotFound:
+                if attempt:
+                    raise FileNotFoundError(parent) from None
+                made = self._exec_as_agent(["mkdir", "-p", "--", parent])
+                if made.exit_code != 0:
+                    raise PermissionError(made.output.decode(errors="replace").strip()) from None
+            except docker.errors.APIError as exc:
+                raise self._gone(exc) from exc
+
+    def reset(self) -> None:
+        self._check_open()
+        result = self.shell.reset()
+        if result.exit_code != 0:
+            raise SandboxInfraError(f"restoring the workspace failed: {result.output[-2000:]}")
+
+    def info(self) -> SandboxInfo:
+        image_id = self.container.attrs.get("Image", "") if self.container is not None else ""
+        return SandboxInfo(backend="docker", image=self.image, image_id=image_id, limits=self.limits)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        shell = getattr(self, "shell", None)
+        if shell is not None:
+            shell.close()
+        if self.container is not None:
+            try:
+                self.container.remove(force=True)
+            except Exception as exc:  # already removed (auto_remove) or daemon gone
+                log.debug("removing %s: %s", self.container.id[:12], exc)
+
+    def __enter__(self) -> DockerSandbox:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Dockerfile recipes shipped with envgym (data files; see recipe_builder.py)."""

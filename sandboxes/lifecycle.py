@@ -1,0 +1,151 @@
+"""Ownership of Docker containers: labels, the reaper of dead owners' containers, cleanup at exit.
+
+Why: a crashed or SIGKILLed trainer must not leak containers. Every container carries who made it
+(`envgym.run`, `envgym.owner_pid` + its start time and host, `envgym.created`); the reaper removes those
+whose owner process is gone, and containers also stop themselves after their maximum lifetime.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+RUN_ID = uuid.uuid4().hex[:16]
+LABEL_RUN = "envgym.run"
+LABEL_OWNER_PID = "envgym.owner_pid"
+LABEL_OWNER_START = "envgym.owner_start"
+LABEL_OWNER_HOST = "envgym.owner_host"
+LABEL_CREATED = "envgym.created"
+LABEL_LIFETIME = "envgym.lifetime_s"
+
+_started = False
+_lock = threading.Lock()
+
+
+def process_start_time(pid: int) -> str:
+    """The kernel's start time of `pid` (clock ticks since boot), to tell a reused pid from its owner."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_labels(lifetime_s: int) -> dict[str, str]:
+    return {
+        LABEL_RUN: RUN_ID,
+        LABEL_OWNER_PID: str(os.getpid()),
+        LABEL_OWNER_START: process_start_time(os.getpid()),
+        LABEL_OWNER_HOST: socket.gethostname(),
+        LABEL_CREATED: str(int(time.time())),
+        LABEL_LIFETIME: str(lifetime_s),
+    }
+
+
+def owner_alive(labels: dict[str, str]) -> bool:
+    """Whether the process that created a container still runs (unknown hosts count as alive)."""
+    if labels.get(LABEL_OWNER_HOST) != socket.gethostname():
+        return True
+    try:
+        pid = int(labels.get(LABEL_OWNER_PID, ""))
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    started = labels.get(LABEL_OWNER_START, "")
+    return not started or process_start_time(pid) == started
+
+
+def _expired(labels: dict[str, str], now: float) -> bool:
+    try:
+        return now > int(labels[LABEL_CREATED]) + int(labels[LABEL_LIFETIME]) + 60
+    except (KeyError, ValueError):
+        return False
+
+
+def _remove(containers: list[Any]) -> int:
+    def remove(c: Any) -> int:
+        try:
+            c.remove(force=True)
+            return 1
+        except Exception as exc:  # already gone, or being removed by the daemon
+            log.debug("could not remove container %s: %s", c.id[:12], exc)
+            return 0
+
+    if not containers:
+        return 0
+    with ThreadPoolExecutor(max_workers=min(8, len(containers))) as ex:
+        return sum(ex.map(remove, containers))
+
+
+def reap(client: Any = None) -> int:
+    """Remove envgym containers whose owner process is dead or whose lifetime is over; returns how many."""
+    if client is None:
+        from envgym.sandboxes.docker_client import docker_client
+
+        client = docker_client()
+    now = time.time()
+    doomed = [
+        c
+        for c in client.containers.list(all=True, filters={"label": LABEL_OWNER_PID})
+        if not owner_alive(c.labels) or _expired(c.labels, now)
+    ]
+    removed = _remove(doomed)
+    if removed:
+        log.info("reaper removed %d orphaned envgym container(s)", removed)
+    return removed
+
+
+def remove_run(client: Any = None, run_id: str = RUN_ID) -> int:
+    """Remove every container this process (run) created; called at interpreter exit."""
+    if client is None:
+        from envgym.sandboxes.docker_client import docker_client
+
+        client = docker_client()
+    return _remove(client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}))
+
+
+def list_containers(client: Any = None) -> list[Any]:
+    if client is None:
+        from envgym.sandboxes.docker_client import docker_client
+
+        client = docker_client()
+    return list(client.containers.list(all=True, filters={"label": LABEL_RUN}))
+
+
+def _at_exit(client: Any) -> None:
+    try:
+        remove_run(client)
+    except Exception as exc:
+        log.debug("cleanup at exit failed: %s", exc)
+
+
+def ensure_started(client: Any) -> None:
+    """Once per process: reap dead owners' containers (in the background) and clean ours up at exit."""
+    global _started
+    with _lock:
+        if _started:
+            return
+        _started = True
+    atexit.register(_at_exit, client)
+    threading.Thread(target=_safe_reap, args=(client,), name="envgym-reaper", daemon=True).start()
+
+
+def _safe_reap(client: Any) -> None:
+    try:
+        reap(client)
+    except Exception as exc:
+        log.warning("envgym reaper failed: %s", exc)
