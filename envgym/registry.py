@@ -38,6 +38,26 @@ ENTRIES: list[EnvEntry] = [
         "binary search with higher/lower feedback",
     ),
     # --- puzzle families A (Sokoban, Maze, FrozenLake, Mastermind, Hanoi) ---
+    EnvEntry(
+        "envgym/Sokoban-v0",
+        f"{PUZZLES}.sokoban:SokobanEnv",
+        "puzzles",
+        "push boxes onto goals; reverse-play levels, deadlock feedback",
+    ),
+    EnvEntry("envgym/Maze-v0", f"{PUZZLES}.maze:MazeEnv", "puzzles", "walk a perfect maze; walls bumped are reported"),
+    EnvEntry(
+        "envgym/FrozenLake-v0",
+        f"{PUZZLES}.frozen_lake:FrozenLakeEnv",
+        "puzzles",
+        "cross the ice to the goal without falling into a hole",
+    ),
+    EnvEntry(
+        "envgym/Mastermind-v0",
+        f"{PUZZLES}.mastermind:MastermindEnv",
+        "puzzles",
+        "find the colour code from black/white peg feedback",
+    ),
+    EnvEntry("envgym/Hanoi-v0", f"{PUZZLES}.hanoi:HanoiEnv", "puzzles", "Tower of Hanoi; illegal moves name the discs"),
     # --- puzzle families B (Sudoku, LightsOut, Sliding, Minesweeper, NQueens) ---
     # --- tool use ---
     EnvEntry(

@@ -9,7 +9,7 @@ BFS passes its node cap the reverse trace is the (deterministic) fallback plan.
 Everything runs on Python integers as bit sets over the flat grid (floor, boxes, goals, the player's
 region), so a flood fill is a handful of shifts and a reset takes well under a millisecond.
 
-Difficulty grows the room (4×4 → 7×7 interior), the boxes (1 → 3), the reverse-play walk and the required
+Difficulty grows the room (4×4 → 6×6 interior), the boxes (1 → 3), the reverse-play walk and the required
 pushes, and shrinks the budget's slack (+150% → +30% of the plan's moves). Pushing a box onto a dead square
 (a corner or a wall stretch with no goal: it can never reach a goal) ends the episode as failed.
 """
@@ -152,10 +152,11 @@ class Room:
         closed: dict[tuple[int, int], tuple[tuple[int, int], int, int] | None] = {}
         seen: dict[tuple[int, int], int] = {(boxes, player): 0}
         root: tuple[int, int] = (0, 0)
-        heap = [(sum(dist[i] for i in _bits(boxes)), 0, 0, boxes, player, root, -1, 0)]
+        h0 = sum(dist[i] for i in _bits(boxes))
+        heap = [(h0, 0, 0, h0, boxes, player, root, -1, 0)]
         counter = 0
         while heap:
-            _, neg_g, _, bx, pl, parent, square, step = heapq.heappop(heap)
+            _, neg_g, _, h, bx, pl, parent, square, step = heapq.heappop(heap)
             reg = _flood(1 << pl, floor & ~bx, w)
             key = (bx, reg & -reg)
             if key in closed:
@@ -166,7 +167,6 @@ class Room:
             if len(closed) > cap:
                 return None
             g = 1 - neg_g
-            h = sum(dist[i] for i in _bits(bx))
             free_live = live & ~bx
             for e in self.steps:
                 pushable = bx & (reg << e) & (free_live >> e) if e > 0 else bx & (reg >> -e) & (free_live << -e)
@@ -179,8 +179,8 @@ class Room:
                         continue
                     seen[(nbx, sq)] = g
                     counter += 1
-                    f = g + h - dist[sq] + dist[sq + e]
-                    heapq.heappush(heap, (f, -g, counter, nbx, sq, key, sq, e))
+                    nh = h - dist[sq] + dist[sq + e]
+                    heapq.heappush(heap, (g + nh, -g, counter, nh, nbx, sq, key, sq, e))
         return None
 
     @staticmethod
@@ -220,12 +220,12 @@ class SokobanEnv(PuzzleEnv):
     params: SokobanParams
 
     def params_for(self, difficulty: float) -> SokobanParams:
-        side = lerp_int(difficulty, 4, 7)
+        side = lerp_int(difficulty, 4, 6)
         return SokobanParams(
             width=side,
             height=side,
             boxes=lerp_int(difficulty, 1, 3),
-            reverse_steps=lerp_int(difficulty, 12, 60),
+            reverse_steps=lerp_int(difficulty, 12, 80),
             min_pushes=lerp_int(difficulty, 1, 4),
             slack_ratio=1.5 - 1.2 * difficulty,
         )
