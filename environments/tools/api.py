@@ -409,9 +409,9 @@ class ApiEnv(ToolTaskEnv):
         placed = [o for o in self.shop.orders.values() if o.customer == self.goal.customer and o.status == "placed"]
         good = [o for o in placed if o.items == self.goal.items and o.coupon == self.goal.coupon]
         if good:
-            self.spec.expected = Expected(kind="text", value=good[0].id)
+            self.task_spec.expected = Expected(kind="text", value=good[0].id)
         else:
-            self.spec.expected = Expected(kind="text", value=f"the id of a placed order matching the task (none was placed)")
+            self.task_spec.expected = Expected(kind="text", value=f"the id of a placed order matching the task (none was placed)")
         if len(placed) != 1 or not good:
             want = ", ".join(f"{s} x {q}" for s, q in self.goal.items.items())
             return False, f"{self.goal.customer} needs exactly one placed order with {want}, coupon {self.goal.coupon or 'none'}"

@@ -56,7 +56,7 @@ class ToolTaskEnv(TextEnv):
     Params: ClassVar[type[ToolParams]] = ToolParams
 
     params: ToolParams
-    spec: ToolTask
+    task_spec: ToolTask
 
     def __init__(
         self,
@@ -99,9 +99,9 @@ class ToolTaskEnv(TextEnv):
             raise ValueError(f"invalid parameters for {self.env_id}: {exc}") from exc
         self.history = []
         self.attempts_left = self.params.attempts
-        self.spec = self._build(self.params)
-        budget = self.spec.gold_length + self.params.slack
-        return self.spec.intro, self.params.model_dump(), budget
+        self.task_spec = self._build(self.params)
+        budget = self.task_spec.gold_length + self.params.slack
+        return self.task_spec.intro, self.params.model_dump(), budget
 
     def _apply(self, call: Tool) -> StepOutcome:
         if isinstance(call, SubmitAnswer):
@@ -115,14 +115,14 @@ class ToolTaskEnv(TextEnv):
                 outcome.feedback.hint = self.hint("you already made this exact call; its result has not changed")
         if not outcome.terminated and self.turn >= self.max_turns:
             outcome.feedback.details = "\n".join(
-                p for p in (outcome.feedback.details, f"The expected answer was: {self.spec.expected.display()}") if p
+                p for p in (outcome.feedback.details, f"The expected answer was: {self.task_spec.expected.display()}") if p
             )
         return outcome
 
     def _submit(self, call: SubmitAnswer) -> StepOutcome:
         self.attempts_left -= 1
         state_ok, why = self._state_check()  # first: a graded state may fix what the right answer is
-        correct = is_correct(self.spec.expected, call.answer)
+        correct = is_correct(self.task_spec.expected, call.answer)
         given = render_answer(call.answer)
         if correct and state_ok:
             return StepOutcome(
@@ -140,7 +140,7 @@ class ToolTaskEnv(TextEnv):
         return StepOutcome(
             feedback=Feedback(
                 summary=f"Incorrect: {problem}. Episode over.",
-                details=f"The expected answer was: {self.spec.expected.display()}",
+                details=f"The expected answer was: {self.task_spec.expected.display()}",
             ),
             terminated=True,
             reward_components={"correct": 0.0},
@@ -153,22 +153,22 @@ class ToolTaskEnv(TextEnv):
     # ----- reference agents -------------------------------------------------------------------------------
     def oracle_action(self) -> str:
         """The first gold call not made yet (read-only worlds keep every result), then the gold answer."""
-        for call in self.spec.gold_calls:
+        for call in self.task_spec.gold_calls:
             if call.to_action() not in self.history:
                 return call.to_action()
-        return SubmitAnswer(answer=self.spec.gold_answer).to_action()
+        return SubmitAnswer(answer=self.task_spec.gold_answer).to_action()
 
     def random_action(self, rng: np.random.Generator) -> str:
         tools = self.current_tools()
         tool = tools[int(rng.integers(len(tools)))]
         if tool is SubmitAnswer:
-            pool = self.spec.candidates or [self.spec.expected.display()]
+            pool = self.task_spec.candidates or [self.task_spec.expected.display()]
             return SubmitAnswer(answer=pool[int(rng.integers(len(pool)))]).to_action()
         return self._random_call(tool, rng).to_action()
 
     def greedy_guess(self, observation: str) -> str:
         """What a one-look agent submits: the candidate answer that appears first in what it has seen."""
-        pool = self.spec.candidates or [self.spec.expected.display()]
+        pool = self.task_spec.candidates or [self.task_spec.expected.display()]
         text = observation.casefold()
         found = [(text.find(c.casefold()), i) for i, c in enumerate(pool) if c and c.casefold() in text]
         return pool[min(found)[1]] if found else pool[0]
