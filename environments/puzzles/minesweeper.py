@@ -1,0 +1,331 @@
+"""Minesweeper without guessing: reveal every safe cell; a mine ends the game.
+
+Why this generator: the first reveal is made for the agent on a cell whose neighbourhood is mine-free (so it
+opens a region), and a board is kept only if a logic-only solver (single-constraint rules, the subset rule
+between overlapping constraints, and the global mine count) clears it from there. So every task is solvable by
+reasoning alone, and the solver's reveals prove the turn budget. Difficulty raises the board (5×5 → 10×10)
+and the mine density (10% → 20%).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import ClassVar
+
+import numpy as np
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
+from pydantic import Field, model_validator
+
+from envgym.actions import Tool, ToolCall
+from envgym.core import Feedback, StepOutcome
+
+MAX_TRIES = 500
+
+
+class Reveal(Tool):
+    """Reveal a hidden cell. A number tells how many of its 8 neighbours are mines; a mine loses the game.
+    Rows and columns count from 1."""
+
+    name: ClassVar[str] = "reveal"
+    row: int = Field(description="row, 1 = top")
+    col: int = Field(description="column, 1 = left")
+
+
+class Flag(Tool):
+    """Put a flag on a hidden cell you believe is a mine, or take it off again (flags are optional)."""
+
+    name: ClassVar[str] = "flag"
+    row: int = Field(description="row, 1 = top")
+    col: int = Field(description="column, 1 = left")
+
+
+class MinesweeperParams(PuzzleParams):
+    rows: int = Field(default=8, ge=4, le=30, description="board height")
+    cols: int = Field(default=8, ge=4, le=30, description="board width")
+    mines: int = Field(default=10, ge=1, le=300, description="number of mines")
+    slack: int = Field(default=3, ge=0, le=200, description="turns allowed beyond the solver's reveals")
+
+    @model_validator(mode="after")
+    def _check(self) -> MinesweeperParams:
+        if self.mines > self.rows * self.cols - 9:
+            raise ValueError("mines must leave at least a 3×3 safe opening: mines <= rows*cols - 9")
+        return self
+
+
+@functools.cache
+def neighbour_table(rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
+    out = []
+    for i in range(rows * cols):
+        r, c = divmod(i, cols)
+        out.append(
+            tuple(
+                rr * cols + cc
+                for rr in (r - 1, r, r + 1)
+                for cc in (c - 1, c, c + 1)
+                if (rr, cc) != (r, c) and 0 <= rr < rows and 0 <= cc < cols
+            )
+        )
+    return tuple(out)
+
+
+def flood(start: int, counts: list[int], revealed: list[bool], nbrs: tuple[tuple[int, ...], ...]) -> int:
+    """Reveal `start` and, through zeros, everything around it. Returns how many cells were newly revealed."""
+    if revealed[start]:
+        return 0
+    revealed[start] = True
+    opened = 1
+    stack = [start]
+    while stack:
+        i = stack.pop()
+        if counts[i]:
+            continue
+        for j in nbrs[i]:
+            if not revealed[j]:
+                revealed[j] = True
+                opened += 1
+                stack.append(j)
+    return opened
+
+
+@functools.cache
+def neighbour_masks(rows: int, cols: int) -> tuple[int, ...]:
+    return tuple(sum(1 << j for j in nb) for nb in neighbour_table(rows, cols))
+
+
+def bits(mask: int) -> list[int]:
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out
+
+
+def deduce(counts: list[int], revealed: int, mines: int, n_mines: int, nbr_masks: tuple[int, ...]) -> tuple[int, int]:
+    """(provably safe cells, provably mined cells) as bitmasks, from the revealed numbers alone.
+
+    Cheap rules first: single constraints until stuck, then the subset rule between constraints (with the
+    global mine count as one more constraint), then back to single constraints for any new mines.
+    """
+    numbers = [i for i in bits(revealed) if counts[i]]
+    full = (1 << len(counts)) - 1
+    while True:
+        safe, new_mines = 0, 0
+        constraints: list[tuple[int, int]] = []
+        for i in numbers:
+            unknown = nbr_masks[i] & ~revealed & ~mines
+            if not unknown:
+                continue
+            need = counts[i] - (nbr_masks[i] & mines).bit_count()
+            if need == 0:
+                safe |= unknown
+            elif need == unknown.bit_count():
+                new_mines |= unknown
+            else:
+                constraints.append((unknown, need))
+        if safe:
+            return safe, mines | new_mines
+        if new_mines:
+            mines |= new_mines
+            continue
+        unknown = full & ~revealed & ~mines
+        left = n_mines - mines.bit_count()
+        if left == 0:
+            return unknown, mines
+        if left == unknown.bit_count():
+            return 0, mines | unknown
+        constraints.append((unknown, left))
+        for a_mask, a_need in constraints:
+            for b_mask, b_need in constraints:
+                if a_mask != b_mask and a_mask & b_mask == a_mask:
+                    rest, need = b_mask & ~a_mask, b_need - a_need
+                    if need == 0:
+                        safe |= rest
+                    elif need == rest.bit_count():
+                        new_mines |= rest
+        if safe:
+            return safe, mines | new_mines
+        if not new_mines:
+            return 0, mines
+        mines |= new_mines
+
+
+def flood_mask(start: int, counts: list[int], revealed: int, nbr_masks: tuple[int, ...]) -> int:
+    """`revealed` plus `start` and every cell reached from it through zeros."""
+    revealed |= 1 << start
+    stack = [start]
+    while stack:
+        i = stack.pop()
+        if counts[i]:
+            continue
+        fresh = nbr_masks[i] & ~revealed
+        revealed |= fresh
+        stack.extend(bits(fresh))
+    return revealed
+
+
+def logic_solve(counts: list[int], revealed: list[bool], n_mines: int, nbr_masks: tuple[int, ...]) -> list[int] | None:
+    """The reveals a logic-only player makes until every safe cell is open, or None if it must guess."""
+    opened = sum(1 << i for i, r in enumerate(revealed) if r)
+    n_safe = len(counts) - n_mines
+    mines = 0
+    moves: list[int] = []
+    while opened.bit_count() < n_safe:
+        safe, mines = deduce(counts, opened, mines, n_mines, nbr_masks)
+        if not safe:
+            return None
+        for i in bits(safe):
+            if not opened >> i & 1:
+                opened = flood_mask(i, counts, opened, nbr_masks)
+                moves.append(i)
+    return moves
+
+
+class MinesweeperEnv(PuzzleEnv):
+    env_id: ClassVar[str] = "envgym/Minesweeper-v0"
+    family: ClassVar[str] = "minesweeper"
+    tools: ClassVar[tuple[type[Tool], ...]] = (Reveal, Flag)
+    Params: ClassVar[type[PuzzleParams]] = MinesweeperParams
+    text_form_help: ClassVar[str] = (
+        "`reveal ROW COL` such as `reveal 1 2` (1-based; a bare `1 2` also reveals), or `flag ROW COL`"
+    )
+
+    params: MinesweeperParams
+
+    def params_for(self, difficulty: float) -> MinesweeperParams:
+        side = lerp_int(difficulty, 5, 10)
+        density = 0.10 + 0.10 * difficulty
+        return MinesweeperParams(
+            rows=side, cols=side, mines=max(1, round(density * side * side)), slack=lerp_int(difficulty, 5, 2)
+        )
+
+    def _new_puzzle(self, params: MinesweeperParams) -> tuple[str, int]:  # type: ignore[override]
+        rows, cols = params.rows, params.cols
+        n = rows * cols
+        nbrs = neighbour_table(rows, cols)
+        mines = params.mines
+        tries = 0
+        while True:
+            start = int(self.task_rng.integers(n))
+            opening = {start, *nbrs[start]}
+            pool = [i for i in range(n) if i not in opening]
+            layout = [False] * n
+            for i in self.task_rng.choice(len(pool), size=min(mines, len(pool)), replace=False):
+                layout[pool[int(i)]] = True
+            counts = [sum(layout[j] for j in nbrs[i]) for i in range(n)]
+            revealed = [False] * n
+            flood(start, counts, revealed, nbrs)
+            moves = logic_solve(counts, revealed, sum(layout), neighbour_masks(rows, cols))
+            if moves:  # None: needs a guess; []: the opening already cleared the board
+                break
+            tries += 1
+            if tries % MAX_TRIES == 0 and mines > 1:
+                mines -= 1  # pathological user params: make the board easier rather than loop forever
+        self.layout, self.counts, self.revealed = layout, counts, revealed
+        self.n_mines = sum(layout)
+        self.flags: set[int] = set()
+        self.start = start
+        self.moves = moves
+        self.n_safe = n - self.n_mines
+        budget = len(moves) + params.slack
+        intro = (
+            f"Minesweeper {rows}×{cols} with {self.n_mines} mines. Reveal every safe cell without touching a mine; "
+            "a number counts the mines among a cell's 8 neighbours. The board is solvable by logic alone, no "
+            f"guessing. The first reveal (row {start // cols + 1}, column {start % cols + 1}) is done for you. "
+            f"You have {budget} turns.\n"
+            'Reveal with {"name": "reveal", "arguments": {"row": 1, "col": 2}} or `reveal 1 2` (row col, counting '
+            "from 1); `flag 1 2` marks a suspected mine (optional). # is hidden, . is an empty revealed cell, "
+            "F a flag.\n\n" + self.render_board()
+        )
+        return intro, budget
+
+    def render_board(self, show_mines: bool = False) -> str:
+        rows, cols = self.params.rows, self.params.cols
+        lines = ["    " + " ".join(str((c + 1) % 10) for c in range(cols))]
+        for r in range(rows):
+            cells = []
+            for c in range(cols):
+                i = r * cols + c
+                if self.revealed[i]:
+                    cells.append(str(self.counts[i]) if self.counts[i] else ".")
+                elif show_mines and self.layout[i]:
+                    cells.append("*")
+                elif i in self.flags:
+                    cells.append("F")
+                else:
+                    cells.append("#")
+            lines.append(f"{r + 1:>2}  " + " ".join(cells))
+        return "\n".join(lines)
+
+    def hidden_safe(self) -> int:
+        return self.n_safe - sum(self.revealed)
+
+    def _apply(self, call: Reveal | Flag) -> StepOutcome:  # type: ignore[override]
+        rows, cols = self.params.rows, self.params.cols
+        where = f"({call.row}, {call.col})"
+        if not (1 <= call.row <= rows and 1 <= call.col <= cols):
+            error = f"row must be in 1..{rows} and column in 1..{cols}, got {where}"
+            return StepOutcome(feedback=Feedback(summary="Move rejected.", error=error), state=self.render_board())
+        i = (call.row - 1) * cols + call.col - 1
+        if self.revealed[i]:
+            return StepOutcome(
+                feedback=Feedback(
+                    summary=f"{where} is already revealed; nothing changed.", error="pick a hidden (#) cell"
+                ),
+                state=self.render_board(),
+            )
+        if isinstance(call, Flag):
+            if i in self.flags:
+                self.flags.discard(i)
+                summary = f"Removed the flag at {where}."
+            else:
+                self.flags.add(i)
+                summary = f"Flagged {where}."
+            summary += f" {len(self.flags)} flags placed, {self.n_mines} mines in total."
+            return StepOutcome(feedback=Feedback(summary=summary), state=self.render_board())
+        if i in self.flags:
+            return StepOutcome(
+                feedback=Feedback(
+                    summary=f"{where} is flagged; nothing changed.",
+                    error=f"remove the flag first with `flag {call.row} {call.col}`",
+                ),
+                state=self.render_board(),
+            )
+        if self.layout[i]:
+            return self.failed(f"Boom: {where} was a mine. Game over.", self.render_board(show_mines=True))
+        opened = flood(i, self.counts, self.revealed, neighbour_table(rows, cols))
+        self.flags -= {j for j in self.flags if self.revealed[j]}
+        left = self.hidden_safe()
+        what = f"{where} shows {self.counts[i]}" if self.counts[i] else f"{where} is empty: opened {opened} cells"
+        if left == 0:
+            return self.solved(f"{what}. Every safe cell is revealed: solved!", self.render_board())
+        return StepOutcome(
+            feedback=Feedback(summary=f"{what}. {left} safe cells still hidden."), state=self.render_board()
+        )
+
+    _REVEAL = re.compile(r"(?:reveal|open|click)?\s*\(?(\d{1,2})\s*[, ]\s*(\d{1,2})\)?\.?", re.I)
+    _FLAG = re.compile(r"(?:flag|mark)\s*\(?(\d{1,2})\s*[, ]\s*(\d{1,2})\)?\.?", re.I)
+
+    def _text_form(self, text: str) -> ToolCall | None:
+        for name, pattern in (("flag", self._FLAG), ("reveal", self._REVEAL)):
+            m = pattern.fullmatch(text)
+            if m:
+                return ToolCall(name=name, arguments={"row": int(m.group(1)), "col": int(m.group(2))})
+        return None
+
+    def oracle_action(self) -> str:
+        """The solver's next reveal that is still hidden (unflagging it first if the agent flagged it)."""
+        cols = self.params.cols
+        nxt = next((i for i in self.moves if not self.revealed[i]), None)
+        if nxt is None:  # cannot happen: the solver's reveals open every safe cell
+            nxt = next(i for i in range(len(self.layout)) if not self.revealed[i] and not self.layout[i])
+        verb = "flag" if nxt in self.flags else "reveal"
+        return f"{verb} {nxt // cols + 1} {nxt % cols + 1}"
+
+    def random_action(self, rng: np.random.Generator) -> str:
+        """Reveal a uniformly random hidden, unflagged cell."""
+        cols = self.params.cols
+        hidden = [i for i, r in enumerate(self.revealed) if not r and i not in self.flags]
+        i = hidden[int(rng.integers(len(hidden)))] if hidden else 0
+        return Reveal(row=i // cols + 1, col=i % cols + 1).to_action()
