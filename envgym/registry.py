@@ -59,6 +59,30 @@ ENTRIES: list[EnvEntry] = [
     ),
     EnvEntry("envgym/Hanoi-v0", f"{PUZZLES}.hanoi:HanoiEnv", "puzzles", "Tower of Hanoi; illegal moves name the discs"),
     # --- puzzle families B (Sudoku, LightsOut, Sliding, Minesweeper, NQueens) ---
+    EnvEntry(
+        "envgym/Sudoku-v0", f"{PUZZLES}.sudoku:SudokuEnv", "puzzles", "4×4 to 9×9 sudoku; names the broken constraint"
+    ),
+    EnvEntry(
+        "envgym/LightsOut-v0",
+        f"{PUZZLES}.lights_out:LightsOutEnv",
+        "puzzles",
+        "switch all lights off; shows which lights toggled",
+    ),
+    EnvEntry(
+        "envgym/Sliding-v0", f"{PUZZLES}.sliding:SlidingEnv", "puzzles", "8/15 sliding puzzle with exact optimal length"
+    ),
+    EnvEntry(
+        "envgym/Minesweeper-v0",
+        f"{PUZZLES}.minesweeper:MinesweeperEnv",
+        "puzzles",
+        "no-guess minesweeper; logic solver proves every board",
+    ),
+    EnvEntry(
+        "envgym/NQueens-v0",
+        f"{PUZZLES}.n_queens:NQueensEnv",
+        "puzzles",
+        "N-queens with clues; names the attacking queen",
+    ),
     # --- tool use ---
     EnvEntry(
         "envgym/ToolUse-v0",
