@@ -10,6 +10,7 @@ accepted.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +29,11 @@ class Tool(BaseModel):
 
     @classmethod
     def schema_dict(cls) -> dict[str, Any]:
-        """The OpenAI function-calling schema of this tool."""
+        """The OpenAI function-calling schema of this tool (a fresh copy: callers may mutate it)."""
+        return json.loads(_schema_json(cls))  # type: ignore[no-any-return]
+
+    @classmethod
+    def _build_schema(cls) -> dict[str, Any]:
         params = cls.model_json_schema()
         params.pop("title", None)
         params.pop("description", None)
@@ -49,6 +54,12 @@ class Tool(BaseModel):
     def to_action(self) -> str:
         """The canonical JSON action text for this call (what an oracle or a model should emit)."""
         return json.dumps({"name": self.name, "arguments": self.model_dump(mode="json")})
+
+
+@functools.cache
+def _schema_json(tool: type[Tool]) -> str:
+    """Schema generation costs ~3 ms in pydantic; envs hand schemas out on every reset, so build each once."""
+    return json.dumps(tool._build_schema())
 
 
 class ToolCall(BaseModel):

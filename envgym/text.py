@@ -20,6 +20,7 @@ TRUNCATION_MARKER = "\n[... {omitted} characters omitted ...]\n"
 REPLACEMENT = "\ufffd"
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _EXCLUDED_CATEGORIES = {"Cc", "Cs", "Co", "Cn", "Cf", "Zl", "Zp"}
 
 
@@ -58,6 +59,9 @@ def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
     if not isinstance(text, str):
         text = str(text)
     text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
+    if text.isascii():  # fast path: almost every observation is plain ASCII
+        text = _ASCII_CONTROL.sub("", text)
+        return truncate_middle(text, limit)
     allowed = charset_set()
     if not all(ch in allowed for ch in text):
         text = "".join(ch if ch in allowed else (REPLACEMENT if ord(ch) > 0x7F else "") for ch in text)
