@@ -1,0 +1,115 @@
+"""envgym/FrozenLake-v0: contract checks, oracle/random calibration, and the rules (holes, edges, slipping)."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from envgym.environments.puzzles.frozen_lake import FrozenLakeEnv
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401  (registers the ids)
+
+ENV_ID = "envgym/FrozenLake-v0"
+
+
+def play(
+    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
+) -> tuple[bool, list[str]]:
+    """One episode with the oracle or the random agent; returns (solved, observations)."""
+    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+    observations = [obs]
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        if terminated or truncated:
+            return bool(info["solved"]) and reward == 1.0, observations
+
+
+def test_check_env() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_same_seed_and_options_give_identical_oracle_episodes() -> None:
+    a, b = gym.make(ENV_ID).unwrapped, gym.make(ENV_ID).unwrapped
+    for seed in (0, 7, 12345):
+        assert play(a, seed, 0.7, "oracle") == play(b, seed, 0.7, "oracle")
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_oracle_solves_every_episode(difficulty: float) -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [seed for seed in range(200) if not play(env, seed, difficulty, "oracle")[0]]
+    assert failures == []
+
+
+def test_random_agent_does_not_do_better_when_harder() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    rates = {}
+    for d in (0.0, 1.0):
+        rng = np.random.default_rng(2024)
+        rates[d] = sum(play(env, 10_000 + s, d, "random", rng)[0] for s in range(100)) / 100
+    assert rates[1.0] <= rates[0.0]
+    assert rates[0.0] < 1.0
+
+
+def test_optimal_path_grows_with_difficulty() -> None:
+    env = FrozenLakeEnv()
+    means = []
+    for d in (0.0, 0.5, 1.0):
+        lengths = []
+        for seed in range(20):
+            env.reset(seed=seed, options={"difficulty": d})
+            lengths.append(env.optimal)
+        means.append(float(np.mean(lengths)))
+    assert means[0] < means[1] < means[2]
+
+
+def test_dense_lakes_are_still_solvable() -> None:
+    env = FrozenLakeEnv()
+    for seed in range(50):
+        env.reset(seed=seed, options={"params": {"size": 6, "hole_density": 0.6}})
+        assert 0 < env.optimal < env.max_turns
+
+
+def test_falling_into_a_hole_ends_the_episode_and_says_where() -> None:
+    env = FrozenLakeEnv()
+    for seed in range(200):
+        env.reset(seed=seed, options={"params": {"size": 4, "hole_density": 0.4}})
+        if env.holes[1]:
+            break
+    else:
+        pytest.fail("no lake with a hole right of the start")
+    _obs, reward, terminated, _truncated, info = env.step("right")
+    assert terminated and reward == 0.0 and not info["solved"]
+    assert "fell into a hole at (0, 1)" in info["feedback"]["summary"]
+
+
+def test_edge_blocks_and_neighbourhood_is_reported() -> None:
+    env = FrozenLakeEnv()
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step("up")
+    assert "edge" in info["feedback"]["summary"] and not terminated
+    assert env.pos == 0
+    assert "Around you:" in info["feedback"]["details"]
+
+
+def test_not_slippery_by_default_and_slippery_is_deterministic() -> None:
+    env = FrozenLakeEnv()
+    _, info = env.reset(seed=0)
+    assert info["task"]["params"]["slippery"] is False
+    runs = []
+    for _ in range(2):
+        env.reset(seed=4, options={"params": {"slippery": True, "hole_density": 0.0, "size": 6}})
+        runs.append([env.step(a)[0] for a in ["down", "right", "down", "right"]])
+    assert runs[0] == runs[1]
+
+
+def test_json_tool_call() -> None:
+    env = FrozenLakeEnv()
+    env.reset(seed=0, options={"params": {"hole_density": 0.0}})
+    _, _, _, _, info = env.step('```json\n{"name": "move", "arguments": {"direction": "down"}}\n```')
+    assert info["tool_call"] == {"name": "move", "arguments": {"direction": "down"}}
+    assert env.pos == env.params.size

@@ -1,0 +1,113 @@
+"""envgym/Hanoi-v0: contract checks, oracle/random calibration, and the rules (larger-on-smaller, text form)."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from envgym.environments.puzzles.hanoi import HanoiEnv, optimal_moves
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401  (registers the ids)
+
+ENV_ID = "envgym/Hanoi-v0"
+
+
+def play(
+    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
+) -> tuple[bool, list[str]]:
+    """One episode with the oracle or the random agent; returns (solved, observations)."""
+    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+    observations = [obs]
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        if terminated or truncated:
+            return bool(info["solved"]) and reward == 1.0, observations
+
+
+def test_check_env() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_same_seed_and_options_give_identical_oracle_episodes() -> None:
+    a, b = gym.make(ENV_ID).unwrapped, gym.make(ENV_ID).unwrapped
+    for seed in (0, 7, 12345):
+        assert play(a, seed, 0.7, "oracle") == play(b, seed, 0.7, "oracle")
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_oracle_solves_every_episode(difficulty: float) -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [seed for seed in range(200) if not play(env, seed, difficulty, "oracle")[0]]
+    assert failures == []
+
+
+def test_random_agent_does_not_do_better_when_harder() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    rates = {}
+    for d in (0.0, 1.0):
+        rng = np.random.default_rng(2024)
+        rates[d] = sum(play(env, 10_000 + s, d, "random", rng)[0] for s in range(100)) / 100
+    assert rates[1.0] <= rates[0.0]
+    assert rates[0.0] < 1.0
+
+
+def test_optimal_length_is_two_to_the_n_minus_one_and_grows_with_difficulty() -> None:
+    env = HanoiEnv()
+    lengths = []
+    for d in (0.0, 0.5, 1.0):
+        env.reset(seed=3, options={"difficulty": d})
+        assert env.optimal == 2**env.params.discs - 1
+        assert env.max_turns > env.optimal
+        lengths.append(env.optimal)
+    assert lengths == sorted(lengths) and lengths[0] < lengths[-1]
+
+
+def test_larger_on_smaller_is_illegal_and_names_the_discs() -> None:
+    env = HanoiEnv()
+    env.reset(seed=0, options={"params": {"discs": 3}})
+    env.step("move 0 1")  # disc 1 onto peg 1
+    obs, reward, terminated, _truncated, info = env.step("move 0 1")  # disc 2 onto disc 1
+    assert "disc 2 is larger than disc 1" in info["feedback"]["error"]
+    assert not terminated and reward == 0.0 and info["turn"] == 2
+    assert "Peg 1 (B): 1" in obs
+
+
+def test_empty_peg_and_same_peg_are_explained() -> None:
+    env = HanoiEnv()
+    env.reset(seed=0, options={"params": {"discs": 3}})
+    _, _, _, _, info = env.step('{"name": "move", "arguments": {"from_peg": 2, "to_peg": 1}}')
+    assert "peg 2 is empty" in info["feedback"]["error"]
+    _, _, _, _, info = env.step("move 0 0")
+    assert "must change pegs" in info["feedback"]["error"]
+    _, _, _, _, info = env.step("move 0 5")
+    assert info["feedback"]["error"]  # out of range: a parse error or a rule error, never an exception
+
+
+@pytest.mark.parametrize("text", ["move 0 2", "0 2", "A C", "a->c", "move from peg 0 to peg 2", "0,2"])
+def test_text_form(text: str) -> None:
+    env = HanoiEnv()
+    env.reset(seed=0)
+    assert env._text_form(text) is not None
+    call = env._text_form(text)
+    assert call is not None and call.arguments == {"from_peg": 0, "to_peg": 2}
+
+
+def test_oracle_recovers_from_any_legal_position() -> None:
+    env = HanoiEnv(max_turns=1000)
+    rng = np.random.default_rng(0)
+    for seed in range(30):
+        env.reset(seed=seed, options={"params": {"discs": 5, "random_start": seed % 2 == 0}})
+        for _ in range(int(rng.integers(0, 20))):
+            env.step(env.random_action(rng))
+            if env.done:
+                break
+        if env.done:
+            continue
+        needed = optimal_moves(env.pos, env.params.discs, env.target)
+        for _ in range(needed):
+            *_, terminated, _, info = env.step(env.oracle_action())
+        assert terminated and info["solved"]

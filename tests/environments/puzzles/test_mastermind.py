@@ -1,0 +1,163 @@
+"""envgym/Mastermind-v0: contract checks, oracle/random calibration, and the rules (pegs, hints, codes)."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from envgym.environments.puzzles.mastermind import MastermindEnv, code_space, score
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401  (registers the ids)
+
+ENV_ID = "envgym/Mastermind-v0"
+
+
+def play(
+    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
+) -> tuple[bool, list[str]]:
+    """One episode with the oracle or the random agent; returns (solved, observations)."""
+    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+    observations = [obs]
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        if terminated or truncated:
+            return bool(info["solved"]) and reward == 1.0, observations
+
+
+def test_check_env() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_same_seed_and_options_give_identical_oracle_episodes() -> None:
+    a, b = gym.make(ENV_ID).unwrapped, gym.make(ENV_ID).unwrapped
+    for seed in (0, 7, 12345):
+        assert play(a, seed, 0.7, "oracle") == play(b, seed, 0.7, "oracle")
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_oracle_solves_every_episode(difficulty: float) -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [seed for seed in range(200) if not play(env, seed, difficulty, "oracle")[0]]
+    assert failures == []
+
+
+def test_random_agent_does_not_do_better_when_harder() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    rates = {}
+    for d in (0.0, 1.0):
+        rng = np.random.default_rng(2024)
+        rates[d] = sum(play(env, 10_000 + s, d, "random", rng)[0] for s in range(100)) / 100
+    assert rates[1.0] <= rates[0.0]
+    assert rates[0.0] < 1.0
+
+
+def test_score_counts_black_and_white_pegs() -> None:
+    def pegs(guess: tuple[int, ...], secret: tuple[int, ...]) -> tuple[int, int]:
+        return divmod(score(guess, secret, len(guess)), len(guess) + 1)
+
+    assert pegs((0, 0, 1, 1), (0, 1, 0, 1)) == (2, 2)
+    assert pegs((0, 1, 2, 3), (0, 1, 2, 3)) == (4, 0)
+    assert pegs((0, 0, 0, 0), (1, 2, 3, 4)) == (0, 0)
+    assert pegs((0, 0, 1, 2), (0, 3, 0, 0)) == (1, 1)
+
+
+def test_vectorised_scores_match_the_scalar_score() -> None:
+    space = code_space(4, 6, True)
+    cands = np.arange(0, len(space.codes), 37)
+    guess = (0, 0, 1, 2)
+    fast = space.scores(guess, cands)
+    assert [int(x) for x in fast] == [score(guess, space.code(int(i)), 4) for i in cands]
+
+
+def test_feedback_reports_pegs_and_budget_is_solver_count_plus_slack() -> None:
+    env = MastermindEnv()
+    env.reset(seed=3, options={"difficulty": 0.5})
+    assert env.max_turns == env.solver_count + env.params.slack
+    secret = env.spell(env.secret)
+    guess = secret[1:] + secret[0]
+    b, w = divmod(score(tuple("RGBYOPCWMK".index(c) for c in guess), env.secret, 4), 5)
+    obs, _reward, _terminated, _truncated, info = env.step(guess)
+    assert f"{b} black, {w} white" in info["feedback"]["summary"] or guess == secret
+    assert "Guesses so far" in obs
+
+
+def test_low_difficulty_hints_consistent_codes_high_does_not() -> None:
+    env = MastermindEnv()
+    env.reset(seed=0, options={"difficulty": 0.0})
+    _, _, _, _, info = env.step(env.random_action(np.random.default_rng(1)))
+    assert info["solved"] or "consistent" in info["feedback"]["hint"]
+    env.reset(seed=0, options={"difficulty": 1.0})
+    _, _, _, _, info = env.step("RRRRR")
+    assert info["feedback"]["hint"] is None
+
+
+def test_contradicting_guess_is_pointed_out() -> None:
+    env = MastermindEnv()
+    env.reset(seed=8, options={"params": {"pegs": 4, "colours": 6}})
+    env.step("RRGG")
+    first = env.history[0][1]
+    # find a code that contradicts the first answer
+    space = env.space
+    bad = next(space.code(i) for i in range(len(space.codes)) if score(space.code(i), (0, 0, 1, 1), 4) != first)
+    if bad == env.secret:
+        return
+    _, _, _, _, info = env.step(env.spell(bad))
+    assert "contradicts the feedback to guess(es) 1" in info["feedback"]["details"]
+
+
+def test_invalid_codes_cost_a_turn_and_explain() -> None:
+    env = MastermindEnv()
+    env.reset(seed=0, options={"params": {"pegs": 4, "colours": 6}})
+    _, _, terminated, _, info = env.step("RGB")
+    assert "needs 4 letters" in info["feedback"]["error"] and info["turn"] == 1 and not terminated
+    _, _, _, _, info = env.step('{"name": "guess", "arguments": {"code": "RGBZ"}}')
+    assert "'Z' not in the palette" in info["feedback"]["error"]
+
+
+@pytest.mark.parametrize("text", ["RGBY", "rgby", "guess R G B Y", "R,G,B,Y", "guess: RGBY"])
+def test_text_form(text: str) -> None:
+    env = MastermindEnv()
+    env.reset(seed=0, options={"params": {"pegs": 4, "colours": 6}})
+    _, _, _, _, info = env.step(text)
+    assert info["tool_call"]["name"] == "guess"
+    assert env.history and env.spell(env.history[-1][0]) == "RGBY"
+
+
+def test_oracle_recovers_after_random_guesses() -> None:
+    env = MastermindEnv(max_turns=60)
+    rng = np.random.default_rng(0)
+    for seed in range(40):
+        env.reset(seed=seed, options={"difficulty": 1.0})
+        for _ in range(3):
+            *_, terminated, _, info = env.step(env.random_action(rng))
+            if terminated:
+                break
+        while not terminated:
+            *_, terminated, truncated, info = env.step(env.oracle_action())
+            assert not truncated
+        assert info["solved"]
+
+
+def test_no_repeat_codes() -> None:
+    env = MastermindEnv()
+    for seed in range(20):
+        env.reset(seed=seed, options={"params": {"pegs": 4, "colours": 6, "allow_repeats": False}})
+        assert len(set(env.secret)) == 4
+    with pytest.raises(ValueError):
+        env.reset(seed=0, options={"params": {"pegs": 5, "colours": 4, "allow_repeats": False}})
+
+
+def test_solver_guesses_grow_with_difficulty() -> None:
+    env = MastermindEnv()
+    means = []
+    for d in (0.0, 0.5, 1.0):
+        counts = []
+        for seed in range(40):
+            env.reset(seed=seed, options={"difficulty": d})
+            counts.append(env.solver_count)
+        means.append(float(np.mean(counts)))
+    assert means[0] < means[1] < means[2]

@@ -1,0 +1,107 @@
+"""envgym/Maze-v0: contract checks, oracle/random calibration, and the rules (walls bumped, surroundings)."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from envgym.environments.puzzles.maze import DELTAS, DIRECTIONS, MazeEnv, parse_direction
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401  (registers the ids)
+
+ENV_ID = "envgym/Maze-v0"
+
+
+def play(
+    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
+) -> tuple[bool, list[str]]:
+    """One episode with the oracle or the random agent; returns (solved, observations)."""
+    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+    observations = [obs]
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        if terminated or truncated:
+            return bool(info["solved"]) and reward == 1.0, observations
+
+
+def test_check_env() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_same_seed_and_options_give_identical_oracle_episodes() -> None:
+    a, b = gym.make(ENV_ID).unwrapped, gym.make(ENV_ID).unwrapped
+    for seed in (0, 7, 12345):
+        assert play(a, seed, 0.7, "oracle") == play(b, seed, 0.7, "oracle")
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_oracle_solves_every_episode(difficulty: float) -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [seed for seed in range(200) if not play(env, seed, difficulty, "oracle")[0]]
+    assert failures == []
+
+
+def test_random_agent_does_not_do_better_when_harder() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    rates = {}
+    for d in (0.0, 1.0):
+        rng = np.random.default_rng(2024)
+        rates[d] = sum(play(env, 10_000 + s, d, "random", rng)[0] for s in range(100)) / 100
+    assert rates[1.0] <= rates[0.0]
+    assert rates[0.0] < 1.0
+
+
+def test_optimal_path_grows_with_difficulty_and_fits_the_budget() -> None:
+    env = MazeEnv()
+    means = []
+    for d in (0.0, 0.5, 1.0):
+        lengths = []
+        for seed in range(20):
+            env.reset(seed=seed, options={"difficulty": d})
+            assert 0 < env.optimal < env.max_turns
+            lengths.append(env.optimal)
+        means.append(float(np.mean(lengths)))
+    assert means[0] < means[1] < means[2]
+
+
+def test_maze_is_perfect() -> None:
+    """Carving a tree: open squares = 2 * cells - 1 (cells plus one passage per tree edge)."""
+    env = MazeEnv()
+    env.reset(seed=5, options={"params": {"rows": 6, "cols": 4}})
+    assert sum(env.open) == 2 * 6 * 4 - 1
+
+
+def test_bumping_a_wall_says_which_and_keeps_position() -> None:
+    env = MazeEnv()
+    env.reset(seed=1, options={"difficulty": 0.5})
+    r, c = env.pos
+    blocked = next(d for d in DIRECTIONS if not env._is_open(r + DELTAS[d][0], c + DELTAS[d][1]))
+    obs, reward, terminated, _truncated, info = env.step(blocked)
+    assert info["feedback"]["summary"].startswith("Bumped into the wall")
+    assert "Open:" in info["feedback"]["details"] and "Walls:" in info["feedback"]["details"]
+    assert env.pos == (r, c) and not terminated and reward == 0.0
+    assert "A" in obs and "G" in obs
+
+
+def test_board_shows_agent_and_goal() -> None:
+    env = MazeEnv()
+    obs, _ = env.reset(seed=2, options={"difficulty": 0.0})
+    assert obs.count("A") >= 1 and "G" in obs and "#" in obs
+
+
+@pytest.mark.parametrize(
+    ("text", "direction"), [("up", "up"), ("Move Left", "left"), ("n", "up"), ("east", "right"), ("d.", "down")]
+)
+def test_text_form(text: str, direction: str) -> None:
+    assert parse_direction(text) == direction
+
+
+def test_prose_is_not_a_move() -> None:
+    env = MazeEnv()
+    env.reset(seed=0)
+    _, _, terminated, _, info = env.step("I think we should go somewhere")
+    assert info["feedback"]["error"] and not terminated
