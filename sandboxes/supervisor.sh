@@ -62,6 +62,11 @@ __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one
   builtin printf '%s END %d 1\n' "$1" "$2"
 }
 
+__eg_read_cmd() {  # $1 bytes (not characters: hence the C locale)
+  local LC_ALL=C
+  IFS= builtin read -r -d '' -N "$1" __eg_cmd
+}
+
 __eg_on_exit() {  # a command ended this shell: leave its exit code for the next shell to report
   local rc=$?
   [ -n "$__eg_running" ] && builtin printf '%s %d\n' "$__eg_s" "$rc" > "$__eg_st/died"
@@ -94,7 +99,7 @@ if [ -e "$__eg_st/state" ]; then __eg_load "$__eg_st/state"; else builtin cd -- 
 while IFS=' ' builtin read -r __eg_op __eg_s __eg_n; do
   case $__eg_op in
     R)
-      IFS= builtin read -r -d '' -N "$__eg_n" __eg_cmd
+      __eg_read_cmd "$__eg_n"
       __eg_save
       : > "$__eg_dir/out"
       __eg_running=1

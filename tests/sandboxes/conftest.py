@@ -1,0 +1,80 @@
+"""Sandbox test fixtures: one `make_sandbox` factory parametrized over both backends.
+
+Docker tests skip when no engine answers, except under CI=true, where a missing engine fails them:
+CI must run them for real.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from envgym.sandboxes import Sandbox, SandboxLimits
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_docker() -> None:
+    from envgym.sandboxes.docker_client import docker_available
+
+    if docker_available():
+        return
+    if IN_CI:
+        pytest.fail("CI=true but no Docker engine is reachable: the docker tests must run in CI")
+    pytest.skip("no Docker engine reachable")
+
+
+@pytest.fixture(scope="session")
+def base_image() -> str:
+    require_docker()
+    from envgym.sandboxes.images import ensure_base_image
+
+    return ensure_base_image()
+
+
+@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+SandboxFactory = Callable[..., Sandbox]
+
+
+@pytest.fixture
+def make_sandbox(backend: str, request: pytest.FixtureRequest) -> Iterator[SandboxFactory]:
+    """`make_sandbox(source=None, **limit_overrides)` -> a sandbox of the current backend, closed after."""
+    made: list[Sandbox] = []
+    image = request.getfixturevalue("base_image") if backend == "docker" else ""
+
+    def make(source: Any = None, **limits: Any) -> Sandbox:
+        lim = SandboxLimits(**limits)
+        if backend == "docker":
+            from envgym.sandboxes.docker import DockerSandbox
+
+            sb: Sandbox = DockerSandbox(image, source=source, limits=lim)
+        else:
+            from envgym.sandboxes.local import LocalSandbox
+
+            sb = LocalSandbox(source, limits=lim)
+        made.append(sb)
+        return sb
+
+    yield make
+    for sb in made:
+        sb.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No container of this test run may outlive it."""
+    from envgym.sandboxes import lifecycle
+
+    if not lifecycle._started:
+        return
+    left = lifecycle.list_containers()
+    ours = [c.id[:12] for c in left if c.labels.get(lifecycle.LABEL_RUN) == lifecycle.RUN_ID]
+    if ours:
+        print(f"\nFAILED: containers left behind by this test run: {ours}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
