@@ -10,6 +10,7 @@ share of blanks; the optimal solution length is the number of blanks.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import ClassVar
 
@@ -58,6 +59,23 @@ class SudokuParams(PuzzleParams):
 def box_of(r: int, c: int, size: int) -> int:
     br, bc = BOX_SHAPES[size]
     return (r // br) * (size // bc) + c // bc
+
+
+@functools.cache
+def peers(size: int) -> tuple[tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]], ...]:
+    """Per cell: the other cells of its row, of its column, and of its box outside that row and column."""
+    out = []
+    for i in range(size * size):
+        r, c = divmod(i, size)
+        row = tuple(r * size + k for k in range(size) if k != c)
+        col = tuple(k * size + c for k in range(size) if k != r)
+        box = tuple(
+            j
+            for j in range(size * size)
+            if j // size != r and j % size != c and box_of(j // size, j % size, size) == box_of(r, c, size)
+        )
+        out.append((row, col, box))
+    return tuple(out)
 
 
 def shuffled_solution(size: int, rng: np.random.Generator) -> list[int]:
@@ -246,22 +264,21 @@ class SudokuEnv(PuzzleEnv):
     def conflicts(self, r: int, c: int, value: int) -> list[str]:
         """Which constraints a digit at (r, c) would break, naming the clashing cell (0-based inputs)."""
         n = self.params.size
-        out: list[str] = []
-        for cc in range(n):
-            if cc != c and self.grid[r * n + cc] == value:
-                out.append(f"row {r + 1} already has a {value} (column {cc + 1})")
-        for rr in range(n):
-            if rr != r and self.grid[rr * n + c] == value:
-                out.append(f"column {c + 1} already has a {value} (row {rr + 1})")
-        b = box_of(r, c, n)
-        for i, v in enumerate(self.grid):
-            rr, cc = divmod(i, n)
-            if v == value and rr != r and cc != c and box_of(rr, cc, n) == b:
-                out.append(f"box {b + 1} already has a {value} (row {rr + 1}, column {cc + 1})")
+        row, col, box = peers(n)[r * n + c]
+        g = self.grid
+        out = [f"row {r + 1} already has a {value} (column {j % n + 1})" for j in row if g[j] == value]
+        out += [f"column {c + 1} already has a {value} (row {j // n + 1})" for j in col if g[j] == value]
+        out += [
+            f"box {box_of(r, c, n) + 1} already has a {value} (row {j // n + 1}, column {j % n + 1})"
+            for j in box
+            if g[j] == value
+        ]
         return out
 
     def legal_digits(self, r: int, c: int) -> list[int]:
-        return [v for v in range(1, self.params.size + 1) if not self.conflicts(r, c, v)]
+        n = self.params.size
+        used = {self.grid[j] for group in peers(n)[r * n + c] for j in group}
+        return [v for v in range(1, n + 1) if v not in used]
 
     def _check_cell(self, row: int, col: int) -> str | None:
         n = self.params.size

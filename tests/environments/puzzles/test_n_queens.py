@@ -1,0 +1,143 @@
+"""envgym/NQueens-v0: contract checks, oracle/random calibration, and the rules (attacking pairs, clues, removal)."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from envgym.environments.puzzles.n_queens import NQueensEnv, attacks, complete
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401  (registers the ids)
+
+ENV_ID = "envgym/NQueens-v0"
+
+
+def play(
+    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
+) -> tuple[bool, list[str]]:
+    """One episode with the oracle or the random agent; returns (solved, observations)."""
+    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+    observations = [obs]
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        if terminated or truncated:
+            return bool(info["solved"]) and reward == 1.0, observations
+
+
+def recovers(env: Any, seed: int, difficulty: float, random_moves: int) -> bool:
+    """The oracle still solves after random moves were played (budget lifted)."""
+    env.max_turns_override = 10_000
+    env.reset(seed=seed, options={"difficulty": difficulty})
+    rng = np.random.default_rng(seed)
+    for _ in range(random_moves):
+        _, reward, terminated, truncated, _ = env.step(env.random_action(rng))
+        if terminated or truncated:
+            env.max_turns_override = None
+            return True  # solved by luck, or lost for good (a mine): nothing to recover
+    for _ in range(2000):
+        _, reward, terminated, truncated, _ = env.step(env.oracle_action())
+        if terminated or truncated:
+            env.max_turns_override = None
+            return reward == 1.0
+    env.max_turns_override = None
+    return False
+
+
+def test_check_env() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_same_seed_and_options_give_identical_oracle_episodes() -> None:
+    a, b = gym.make(ENV_ID).unwrapped, gym.make(ENV_ID).unwrapped
+    for seed in (0, 7, 12345):
+        assert play(a, seed, 0.7, "oracle") == play(b, seed, 0.7, "oracle")
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_oracle_solves_every_episode(difficulty: float) -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [seed for seed in range(200) if not play(env, seed, difficulty, "oracle")[0]]
+    assert failures == []
+
+
+def test_oracle_recovers_after_random_moves() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [(s, d) for s in range(20) for d in (0.0, 0.5, 1.0) if not recovers(env, s, d, 8)]
+    assert failures == []
+
+
+def test_random_agent_does_not_do_better_when_harder() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    rates = {}
+    for d in (0.0, 1.0):
+        rng = np.random.default_rng(2024)
+        rates[d] = sum(play(env, 10_000 + s, d, "random", rng)[0] for s in range(200)) / 200
+    assert rates[1.0] <= rates[0.0]
+    assert rates[1.0] < 0.05
+
+
+@pytest.mark.parametrize("n", [4, 5, 8, 12])
+def test_complete_finds_valid_solutions(n: int) -> None:
+    solution = complete(n, {})
+    assert solution is not None and len(solution) == n
+    queens = sorted(solution.items())
+    assert not any(attacks(a, b) for k, a in enumerate(queens) for b in queens[k + 1 :])
+
+
+def test_clues_come_from_a_solution_and_length_grows() -> None:
+    env = NQueensEnv()
+    needed = []
+    for d in (0.0, 0.5, 1.0):
+        env.reset(seed=3, options={"difficulty": d})
+        assert complete(env.params.n, dict(env.fixed)) is not None
+        needed.append(env.params.n - len(env.fixed))
+    assert needed == sorted(needed) and needed[0] < needed[-1]
+
+
+def test_attacked_square_names_the_attacking_queen() -> None:
+    env = NQueensEnv()
+    env.reset(seed=0, options={"params": {"n": 8, "preplaced": 1}})
+    ((qr, qc),) = env.fixed.items()
+    # Same column, another row.
+    row = (qr + 3) % 8
+    _obs, _reward, terminated, _, info = env.step(f"place {row + 1} {qc + 1}")
+    assert f"attacked by the queen at ({qr + 1}, {qc + 1}) (same column)" in info["feedback"]["error"]
+    assert row not in env.queens and not terminated
+    # Diagonal.
+    dr = 1 if qr < 7 else -1
+    dc = 1 if qc < 7 else -1
+    *_, info = env.step(f"{qr + dr + 1} {qc + dc + 1}")
+    assert "(same diagonal)" in info["feedback"]["error"]
+
+
+def test_clues_are_fixed_and_own_queens_can_be_removed() -> None:
+    env = NQueensEnv()
+    env.reset(seed=5, options={"params": {"n": 6, "preplaced": 2}})
+    (qr, qc) = next(iter(env.fixed.items()))
+    *_, info = env.step(f"remove {qr + 1} {qc + 1}")
+    assert "pre-placed" in info["feedback"]["summary"]
+    action = env.oracle_action()
+    env.step(action)
+    r, c = (int(x) for x in action.split()[1:])
+    *_, info = env.step(f"remove {r} {c}")
+    assert f"Removed the queen at ({r}, {c})" in info["feedback"]["summary"] and (r - 1) not in env.queens
+    *_, info = env.step(f"remove {r} {c}")
+    assert "No queen" in info["feedback"]["summary"]
+
+
+def test_dead_end_is_hinted_and_the_oracle_backs_out() -> None:
+    env = NQueensEnv()
+    env.reset(seed=0, options={"params": {"n": 4, "preplaced": 0, "slack": 20}})
+    env.step("place 1 1")  # every 4-queens solution avoids the corners
+    *_, info = env.step("place 2 3")
+    assert "no safe square left" in (info["feedback"]["hint"] or "")
+    assert env.oracle_action() == "remove 2 3"
+    while True:
+        *_, reward, terminated, truncated, _ = env.step(env.oracle_action())
+        if terminated or truncated:
+            break
+    assert reward == 1.0

@@ -1,0 +1,226 @@
+"""envgym/Sudoku-v0: contract checks, oracle/random calibration, generator uniqueness, and the rules."""
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from envgym.environments.puzzles.sudoku import BOX_SHAPES, SudokuEnv, box_of, shuffled_solution
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401  (registers the ids)
+
+ENV_ID = "envgym/Sudoku-v0"
+
+
+def play(
+    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
+) -> tuple[bool, list[str]]:
+    """One episode with the oracle or the random agent; returns (solved, observations)."""
+    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
+    observations = [obs]
+    rng = rng if rng is not None else np.random.default_rng(seed)
+    while True:
+        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        if terminated or truncated:
+            return bool(info["solved"]) and reward == 1.0, observations
+
+
+def recovers(env: Any, seed: int, difficulty: float, random_moves: int) -> bool:
+    """The oracle still solves after random moves were played (budget lifted)."""
+    env.max_turns_override = 10_000
+    env.reset(seed=seed, options={"difficulty": difficulty})
+    rng = np.random.default_rng(seed)
+    for _ in range(random_moves):
+        _, reward, terminated, truncated, _ = env.step(env.random_action(rng))
+        if terminated or truncated:
+            env.max_turns_override = None
+            return True  # solved by luck, or lost for good (a mine): nothing to recover
+    for _ in range(2000):
+        _, reward, terminated, truncated, _ = env.step(env.oracle_action())
+        if terminated or truncated:
+            env.max_turns_override = None
+            return reward == 1.0
+    env.max_turns_override = None
+    return False
+
+
+def test_check_env() -> None:
+    check_env(gym.make(ENV_ID).unwrapped)
+
+
+def test_same_seed_and_options_give_identical_oracle_episodes() -> None:
+    a, b = gym.make(ENV_ID).unwrapped, gym.make(ENV_ID).unwrapped
+    for seed in (0, 7, 12345):
+        assert play(a, seed, 0.7, "oracle") == play(b, seed, 0.7, "oracle")
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.5, 1.0])
+def test_oracle_solves_every_episode(difficulty: float) -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [seed for seed in range(200) if not play(env, seed, difficulty, "oracle")[0]]
+    assert failures == []
+
+
+def test_oracle_recovers_after_random_moves() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    failures = [(s, d) for s in range(20) for d in (0.0, 0.5, 1.0) if not recovers(env, s, d, 8)]
+    assert failures == []
+
+
+def test_random_agent_does_not_do_better_when_harder() -> None:
+    env = gym.make(ENV_ID).unwrapped
+    rates = {}
+    for d in (0.0, 1.0):
+        rng = np.random.default_rng(2024)
+        rates[d] = sum(play(env, 10_000 + s, d, "random", rng)[0] for s in range(200)) / 200
+    assert rates[1.0] <= rates[0.0]
+    assert rates[1.0] < 0.05
+
+
+def count_solutions(grid: list[int], size: int, limit: int = 2) -> int:
+    """Naive independent counter (no bitmasks, no ordering tricks), for small grids."""
+    try:
+        i = grid.index(0)
+    except ValueError:
+        return 1
+    r, c = divmod(i, size)
+    total = 0
+    for v in range(1, size + 1):
+        if any(
+            grid[j] == v
+            and (j // size == r or j % size == c or box_of(j // size, j % size, size) == box_of(r, c, size))
+            for j in range(size * size)
+        ):
+            continue
+        grid[i] = v
+        total += count_solutions(grid, size, limit - total)
+        grid[i] = 0
+        if total >= limit:
+            break
+    return total
+
+
+def valid(grid: list[int], size: int) -> bool:
+    groups: dict[tuple[str, int], set[int]] = {}
+    for i, v in enumerate(grid):
+        r, c = divmod(i, size)
+        for key in (("r", r), ("c", c), ("b", box_of(r, c, size))):
+            groups.setdefault(key, set()).add(v)
+    return all(g == set(range(1, size + 1)) for g in groups.values())
+
+
+@pytest.mark.parametrize("size", sorted(BOX_SHAPES))
+def test_shuffled_grids_are_valid(size: int) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        assert valid(shuffled_solution(size, rng), size)
+
+
+@pytest.mark.parametrize("difficulty", [0.0, 0.3, 0.5])
+def test_puzzles_have_a_unique_solution_matching_the_stored_one(difficulty: float) -> None:
+    env = SudokuEnv()
+    for seed in range(15):
+        env.reset(seed=seed, options={"difficulty": difficulty})
+        n = env.params.size
+        assert valid(env.solution, n)
+        assert all(g in (0, s) for g, s in zip(env.givens, env.solution, strict=True))
+        assert count_solutions(list(env.givens), n) == 1
+
+
+def test_harder_means_bigger_grids_and_more_blanks() -> None:
+    env = SudokuEnv()
+    seen = []
+    for d in (0.0, 0.25, 0.5, 0.75, 1.0):
+        env.reset(seed=1, options={"difficulty": d})
+        seen.append((env.params.size, env.n_blanks))
+        assert env.max_turns > env.n_blanks
+    assert [s for s, _ in seen] == sorted(s for s, _ in seen) and seen[0][0] == 4 and seen[-1][0] == 9
+    assert [b for _, b in seen] == sorted(b for _, b in seen) and seen[-1][1] >= 45
+
+
+def first_blank(env: SudokuEnv) -> tuple[int, int]:
+    i = env.grid.index(0)
+    return divmod(i, env.params.size)
+
+
+def test_conflict_names_the_broken_constraint_and_leaves_the_grid() -> None:
+    env = SudokuEnv()
+    env.reset(seed=3, options={"params": {"size": 9, "blanks": 30}})
+    n = 9
+    for i, v in enumerate(env.grid):
+        if v:
+            continue
+        r, c = divmod(i, n)
+        row_digits = {env.grid[r * n + k] for k in range(n)} - {0}
+        if row_digits:
+            digit = min(row_digits)
+            break
+    before = list(env.grid)
+    obs, reward, terminated, _, info = env.step(f"{r + 1} {c + 1} {digit}")
+    assert f"row {r + 1} already has a {digit}" in info["feedback"]["error"]
+    assert env.grid == before and reward == 0.0 and not terminated
+    assert "Cannot write" in obs
+
+
+def test_box_conflict_is_named() -> None:
+    env = SudokuEnv()
+    env.reset(seed=5, options={"params": {"size": 4, "blanks": 6}})
+    n = 4
+    for i, v in enumerate(env.grid):
+        if v:
+            continue
+        r, c = divmod(i, n)
+        box_only = [
+            env.grid[j]
+            for j in range(n * n)
+            if env.grid[j] and box_of(j // n, j % n, n) == box_of(r, c, n) and j // n != r and j % n != c
+        ]
+        if box_only:
+            break
+    _obs, *_, info = env.step(f"place {r + 1} {c + 1} {box_only[0]}")
+    assert f"box {box_of(r, c, n) + 1} already has a {box_only[0]}" in info["feedback"]["error"]
+
+
+def test_givens_are_fixed_and_progress_is_counted() -> None:
+    env = SudokuEnv()
+    env.reset(seed=2, options={"difficulty": 0.0})
+    n = env.params.size
+    given = next(i for i, v in enumerate(env.givens) if v)
+    *_, info = env.step(f"{given // n + 1} {given % n + 1} {env.givens[given]}")
+    assert "is a given" in info["feedback"]["error"]
+    r, c = first_blank(env)
+    left = env.remaining()
+    *_, info = env.step(f"{r + 1} {c + 1} {env.solution[r * n + c]}")
+    assert f"{left - 1} blanks remain" in info["feedback"]["summary"]
+
+
+def test_wrong_entry_is_cleared_by_the_oracle_and_text_forms_parse() -> None:
+    env = SudokuEnv()
+    env.reset(seed=11, options={"params": {"size": 9, "blanks": 50}})
+    n = 9
+    # Find a blank and a legal-but-wrong digit for it.
+    for i, v in enumerate(env.grid):
+        r, c = divmod(i, n)
+        wrong = [d for d in env.legal_digits(r, c) if d != env.solution[i]] if v == 0 else []
+        if wrong:
+            break
+    env.step(json_call := f'{{"name": "place", "arguments": {{"row": {r + 1}, "col": {c + 1}, "value": {wrong[0]}}}}}')
+    assert env.grid[i] == wrong[0], json_call
+    assert env.oracle_action() == f"clear {r + 1} {c + 1}"
+    *_, info = env.step(env.oracle_action())
+    assert env.grid[i] == 0 and info["feedback"]["summary"].startswith(f"Erased {wrong[0]}")
+    assert env._text_form("(3, 4) = 5") is not None
+    assert env._text_form("hello") is None
+
+
+def test_out_of_range_is_explained() -> None:
+    env = SudokuEnv()
+    env.reset(seed=0, options={"difficulty": 0.0})
+    *_, info = env.step("9 9 1")
+    assert "must be in 1..4" in info["feedback"]["error"]
+    r, c = first_blank(env)
+    *_, info = env.step(f"{r + 1} {c + 1} 7")
+    assert "1..4" in info["feedback"]["error"]
