@@ -10,6 +10,7 @@ This module also holds the direction vocabulary the grid families (FrozenLake, S
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import ClassVar, Literal
@@ -41,6 +42,19 @@ def parse_direction(text: str) -> str | None:
     """The direction named by a short text action such as `up`, `move left`, `n`; None if it names none."""
     match = _DIRECTION_TEXT.fullmatch(text.strip())
     return _ALIASES.get(match.group(1).lower()) if match else None
+
+
+@functools.cache
+def _cell_neighbours(rows: int, cols: int) -> dict[int, tuple[int, ...]]:
+    """Flat square index of each maze cell -> the cells two squares away (up, down, left, right)."""
+    w = 2 * cols + 1
+    table = {}
+    for r in range(rows):
+        for c in range(cols):
+            here = (2 * r + 1) * w + 2 * c + 1
+            nbrs = [(r + dr, c + dc) for dr, dc in ((-1, 0), (1, 0), (0, -1), (0, 1))]
+            table[here] = tuple((2 * a + 1) * w + 2 * b + 1 for a, b in nbrs if 0 <= a < rows and 0 <= b < cols)
+    return table
 
 
 class Move(Tool):
@@ -105,22 +119,13 @@ class MazeEnv(PuzzleEnv):
         rng = self.task_rng
         start = (2 * int(rng.integers(rows)) + 1) * w + 2 * int(rng.integers(cols)) + 1
         open_[start] = True
-        steps = (-2 * w, 2 * w, -2, 2)
+        table = _cell_neighbours(rows, cols)
         order = rng.random(rows * cols * 4).tolist()  # one batch of randomness, consumed in a fixed order
         k = 0
         stack = [start]
-        n = len(open_)
         while stack:
             cell = stack[-1]
-            col = cell % w
-            nbrs = [
-                cell + s
-                for s in steps
-                if 0 < cell + s < n
-                and not open_[cell + s]
-                and not (s == -2 and col == 1)
-                and not (s == 2 and col == w - 2)
-            ]
+            nbrs = [n for n in table[cell] if not open_[n]]
             if not nbrs:
                 stack.pop()
                 continue

@@ -233,20 +233,24 @@ class SokobanEnv(PuzzleEnv):
     # ----- generation ----------------------------------------------------------------------------------
     def _new_puzzle(self, params: SokobanParams) -> tuple[str, int]:  # type: ignore[override]
         self.W, self.H = params.width + 2, params.height + 2
-        best: tuple[int, Room, int, int, list[int], list[tuple[int, int]] | None] | None = None
+        # Each box's lone push distance to the nearest goal is a lower bound on the pushes needed, so tries
+        # are screened with it before the (costlier) search runs once on the chosen one.
+        chosen: tuple[int, Room, int, int, list[int]] | None = None
         for _ in range(12):
             attempt = self._attempt(params)
             if attempt is None:
                 continue
             room, player, boxes, trace = attempt
-            pushes = room.solve(player, boxes)
-            n_pushes = len(pushes) if pushes is not None else len(trace)
-            if best is None or n_pushes > best[0]:
-                best = (n_pushes, room, player, boxes, trace, pushes)
-            if n_pushes >= params.min_pushes:
+            bound = sum(room.push_dist[i] for i in _bits(boxes))
+            if chosen is None or bound > chosen[0]:
+                chosen = (bound, room, player, boxes, trace)
+            if bound >= params.min_pushes:
                 break
-        if best is None:
+        if chosen is None:
             best = self._fallback_level(params)
+        else:
+            _, room, player, boxes, trace = chosen
+            best = (0, room, player, boxes, trace, room.solve(player, boxes))
         _, self.room, self.player, self.boxes, trace, pushes = best
         self.start = (self.player, self.boxes)
         if pushes is not None:
@@ -324,22 +328,18 @@ class SokobanEnv(PuzzleEnv):
 
     # ----- views ---------------------------------------------------------------------------------------
     def board(self) -> str:
-        W, room = self.W, self.room
-        rows = []
-        for r in range(self.H):
-            row = []
-            for c in range(W):
-                i = r * W + c
-                goal = room.goals >> i & 1
-                if i == self.player:
-                    row.append("+" if goal else "@")
-                elif self.boxes >> i & 1:
-                    row.append("*" if goal else "$")
-                elif not room.floor >> i & 1:
-                    row.append("#")
-                else:
-                    row.append("." if goal else "_")
-            rows.append("".join(row))
+        room = self.room
+        if getattr(self, "_template_of", None) is not room:  # static squares, drawn once per level
+            self._template = ["_" if room.floor >> i & 1 else "#" for i in range(self.W * self.H)]
+            for i in _bits(room.goals):
+                self._template[i] = "."
+            self._template_of = room
+        chars = list(self._template)
+        for i in _bits(self.boxes):
+            chars[i] = "*" if chars[i] == "." else "$"
+        chars[self.player] = "+" if chars[self.player] == "." else "@"
+        W = self.W
+        rows = ["".join(chars[r * W : (r + 1) * W]) for r in range(self.H)]
         on_goal = (self.boxes & room.goals).bit_count()
         total = self.boxes.bit_count()
         return f"Boxes on goals: {on_goal}/{total}. You are at {self.rc(self.player)}.\n" + "\n".join(rows)
