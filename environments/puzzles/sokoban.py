@@ -236,6 +236,7 @@ class SokobanEnv(PuzzleEnv):
         # Each box's lone push distance to the nearest goal is a lower bound on the pushes needed, so tries
         # are screened with it before the (costlier) search runs once on the chosen one.
         chosen: tuple[int, Room, int, int, list[int]] | None = None
+        best: tuple[int, Room, int, int, list[int], list[tuple[int, int]] | None]
         for _ in range(12):
             attempt = self._attempt(params)
             if attempt is None:
@@ -262,6 +263,7 @@ class SokobanEnv(PuzzleEnv):
             self.optimal = len(trace)
             self._plan_steps = trace
         self._oracle: dict[tuple[int, int], int] = {}
+        self._hopeless: set[tuple[int, int]] = set()
         budget = self.optimal + max(2, math.ceil(self.optimal * params.slack_ratio))
         intro = (
             f"Sokoban: push every box onto a goal in at most {budget} moves. You can push one box at a time "
@@ -406,8 +408,13 @@ class SokobanEnv(PuzzleEnv):
 
     def oracle_action(self) -> str:
         state = (self.player, self.boxes)
-        if not self._oracle or state not in self._oracle:
-            self._oracle = self._plan_from(state)
+        if state not in self._oracle:
+            region = self.room.flood(1 << self.player, self.room.floor & ~self.boxes)
+            where = (self.boxes, region & -region)  # every square of the player's region is equivalent
+            if where not in self._hopeless:
+                self._oracle = self._plan_from(state)
+                if state not in self._oracle:
+                    self._hopeless.add(where)  # remembered, so a stuck oracle does not search every turn
         k = self._oracle.get(state)
         if k is None:  # unsolvable from here (or too hard for the capped search): make any legal move
             valid = self._valid_steps()
@@ -423,7 +430,7 @@ class SokobanEnv(PuzzleEnv):
         if state == self.start and self._plan_steps is not None:
             steps = self._plan_steps
         else:
-            pushes = room.solve(player, boxes, cap=SEARCH_NODE_CAP * 10)
+            pushes = room.solve(player, boxes, cap=SEARCH_NODE_CAP * 5)
             if pushes is None:
                 return {}
             steps = room.expand(player, boxes, pushes)

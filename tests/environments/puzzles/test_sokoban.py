@@ -76,6 +76,7 @@ def load(env: SokobanEnv, level: str) -> None:
     env.room, env.boxes = Room(env.W, floor, goals), boxes
     env.start = (env.player, env.boxes)
     env._oracle = {}
+    env._hopeless = set()
 
 
 def reference_pushes(room: Room, player: int, boxes: int) -> int:
