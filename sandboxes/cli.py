@@ -59,8 +59,14 @@ def ls() -> None:
     for c in list_containers(client):
         age = time.time() - float(c.labels.get(LABEL_CREATED, time.time()))
         image = c.attrs.get("Config", {}).get("Image", "")
-        table.add_row(c.id[:12], image, c.status, c.labels.get(LABEL_OWNER_PID, "?"),
-                      "yes" if owner_alive(c.labels) else "[red]no[/]", f"{age:.0f}s")
+        table.add_row(
+            c.id[:12],
+            image,
+            c.status,
+            c.labels.get(LABEL_OWNER_PID, "?"),
+            "yes" if owner_alive(c.labels) else "[red]no[/]",
+            f"{age:.0f}s",
+        )
     console.print(table)
     images = Table("image", "size", "created")
     for image in client.images.list(name="envgym/*"):
@@ -104,8 +110,9 @@ def shell(
 
     with DockerSandbox(image or ensure_base_image(), limits=limits) as sb:
         console.print(f"container {sb.container.id[:12]} ({sb.image}); exit to remove it")
-        subprocess.call(["docker", "exec", "-it", "-u", f"{sb.uid}:{sb.uid}", "-w", sb.workspace,
-                         sb.container.id, "bash"])
+        subprocess.call(
+            ["docker", "exec", "-it", "-u", f"{sb.uid}:{sb.uid}", "-w", sb.workspace, sb.container.id, "bash"]
+        )
 
 
 def _repl(sb: object) -> None:

@@ -8,6 +8,7 @@ init as root and nothing else; the agent's shell runs as an unprivileged uid wit
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import os
@@ -85,11 +86,18 @@ done
 
 
 def _restore_snippet(workspace: str, uid: int) -> str:
+    """Bash run by reset(): sync the workspace back from the pristine copy, clear the agent's temp files.
+
+    rsync only rewrites what differs (size/mtime) and deletes extras; chmod -R (unreadable dirs the agent
+    made) only runs when a first attempt fails, since it touches every file.
+    """
     w, p = workspace, f"{STATE_DIR}/pristine"
-    return (
-        f"chmod -R u+rwX {w} 2>/dev/null; "
+    sync = (
         f"if command -v rsync >/dev/null 2>&1; then rsync -rlptD --delete {p}/ {w}/; "
-        f"else find {w} -mindepth 1 -delete && cp -a {p}/. {w}/; fi || exit $?; "
+        f"else find {w} -mindepth 1 -delete && cp -a {p}/. {w}/; fi"
+    )
+    return (
+        f"{{ {sync}; }} 2>/dev/null || {{ chmod -R u+rwX {w} 2>/dev/null; {sync}; }} || exit $?; "
         f"find /tmp /var/tmp /dev/shm -mindepth 1 -maxdepth 1 -user {uid} ! -name .envgym "
         "-exec rm -rf {} + 2>/dev/null; "
         'mkdir -p "$HOME"; true'
@@ -166,8 +174,15 @@ class DockerSandbox:
         try:
             container = self._client.containers.create(
                 self.image,
-                command=["sh", "-c", _SETUP, "envgym-setup", self.workspace, f"{self.uid}:{self.uid}",
-                         str(lim.lifetime_s)],
+                command=[
+                    "sh",
+                    "-c",
+                    _SETUP,
+                    "envgym-setup",
+                    self.workspace,
+                    f"{self.uid}:{self.uid}",
+                    str(lim.lifetime_s),
+                ],
                 entrypoint=[],
                 user="0:0",
                 init=True,
@@ -201,10 +216,8 @@ class DockerSandbox:
                 container.put_archive("/", data)
             container.start()
         except docker.errors.APIError as exc:
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 container.remove(force=True)
-            except docker.errors.APIError:
-                pass
             raise SandboxInfraError(f"Docker could not start a container from {self.image!r}: {exc}") from exc
         return container
 

@@ -8,6 +8,7 @@ and the network is unreachable), cgroup v1 pids/memory limits when running as ro
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -159,7 +160,7 @@ class LocalSandbox:
 
     def _spawn(self, argv: list[str]) -> Transport:
         # A small sh puts itself into our cgroups, then execs unshare; no preexec_fn (unsafe with threads).
-        enter = "".join(f'echo $$ > {shlex.quote(str(p / "cgroup.procs"))} && ' for p in self._cgroups)
+        enter = "".join(f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))} && " for p in self._cgroups)
         ns = [a for a in self._ns if a != "--net" or not self.limits.network]
         cmd = argv
         if "--net" in ns:  # a fresh network namespace has only `lo`, and it starts down
@@ -183,19 +184,17 @@ class LocalSandbox:
         """Host pids of this sandbox: our PID namespace, our cgroups, or our marker variable."""
         pids: set[int] = set()
         for cg in self._cgroups:
-            try:
+            with contextlib.suppress(OSError):
                 pids.update(int(x) for x in (cg / "cgroup.procs").read_text().split())
-            except OSError:
-                pass
         ns = self._ns_inode()
         needle = f"{MARKER_VAR}={self.id}".encode()
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                if ns is not None and os.readlink(entry / "ns" / "pid") == ns:
-                    pids.add(int(entry.name))
-                elif needle in (entry / "environ").read_bytes().split(b"\0"):
+                if (ns is not None and os.readlink(entry / "ns" / "pid") == ns) or needle in (
+                    entry / "environ"
+                ).read_bytes().split(b"\0"):
                     pids.add(int(entry.name))
             except OSError:
                 continue
@@ -226,10 +225,8 @@ class LocalSandbox:
             if not victims:
                 return
             for pid in victims:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
             time.sleep(0.005)
         log.warning("LocalSandbox %s: processes kept reappearing while being killed", self.id)
 
@@ -239,10 +236,8 @@ class LocalSandbox:
 
     def _kill_all(self) -> None:
         if self._proc is not None and self._proc.poll() is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
         self._sweep(set())
         if self._proc is not None:
             try:
@@ -298,8 +293,9 @@ class LocalSandbox:
                 except OSError:
                     time.sleep(0.01)
         shutil.rmtree(self._root, ignore_errors=True)
-        if getattr(self, "_state_dir", None) is not None:
-            shutil.rmtree(self._state_dir, ignore_errors=True)
+        state_dir = getattr(self, "_state_dir", None)
+        if state_dir is not None:
+            shutil.rmtree(state_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalSandbox:
         return self

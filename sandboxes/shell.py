@@ -8,6 +8,7 @@ kill every process but itself), and respawns the shell if a command killed it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -83,11 +84,9 @@ class PipeTransport:
 
     def close(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout):
-            try:
+            with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
-            except OSError:
-                pass
         if self.proc.poll() is None:
             self.proc.kill()
         try:
@@ -148,10 +147,8 @@ class DockerSocketTransport:
                 return data
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:
-            pass
 
 
 @dataclass(frozen=True)
@@ -218,15 +215,13 @@ class _Reader:
             elif len(self.buf) > len(prefix) + 64:
                 # Junk nobody asked for (e.g. a process writing to the shell's stdout): drop it.
                 del self.buf[: len(self.buf) - len(prefix) - 64]
-            if time.monotonic() >= deadline or not self._fill(deadline):
-                if time.monotonic() >= deadline:
-                    return None
+            if not self._fill(deadline) and time.monotonic() >= deadline:
+                return None
 
     def read_exact(self, n: int, deadline: float) -> bytes | None:
         while len(self.buf) < n:
-            if time.monotonic() >= deadline or not self._fill(deadline):
-                if time.monotonic() >= deadline:
-                    return None
+            if not self._fill(deadline) and time.monotonic() >= deadline:
+                return None
         data = bytes(self.buf[:n])
         del self.buf[:n]
         return data

@@ -16,9 +16,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import BaseModel
-
 from envgym.sandboxes.base import SandboxInfraError
+from pydantic import BaseModel
 
 BASE_REPOSITORY = "envgym/base"
 AGENT_UID = 1000
@@ -86,7 +85,11 @@ def image_exists(tag: str) -> bool:
 
 def _run(cmd: list[str], log: Callable[[str], None], **kwargs: object) -> None:
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs  # type: ignore[call-overload]
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,  # type: ignore[call-overload]
     )
     assert proc.stdout is not None
     tail: list[str] = []
@@ -95,9 +98,7 @@ def _run(cmd: list[str], log: Callable[[str], None], **kwargs: object) -> None:
         tail = [*tail[-40:], line]
         log(line)
     if proc.wait() != 0:
-        raise SandboxInfraError(
-            f"base image build step failed ({' '.join(cmd[:3])} ...):\n" + "\n".join(tail[-15:])
-        )
+        raise SandboxInfraError(f"base image build step failed ({' '.join(cmd[:3])} ...):\n" + "\n".join(tail[-15:]))
 
 
 _CONFIGURE = r"""

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
 from envgym.sandboxes import ExecResult, Sandbox
 
 # Counts live processes whose command line contains a marker, without needing ps in the image.
@@ -102,8 +101,9 @@ def test_timeout_returns_promptly_and_sandbox_stays_usable(make_sandbox):
 
 def test_timeout_kills_setsid_and_daemonized_children(make_sandbox):
     sb = make_sandbox()
-    r = sb.exec("setsid sleep 4242 & (setsid sleep 4343 &) ; nohup sleep 4444 >/dev/null 2>&1 & sleep 1000",
-                timeout=1.5)
+    r = sb.exec(
+        "setsid sleep 4242 & (setsid sleep 4343 &) ; nohup sleep 4444 >/dev/null 2>&1 & sleep 1000", timeout=1.5
+    )
     assert r.timed_out
     for marker in ("sleep 4242", "sleep 4343", "sleep 4444", "sleep 1000"):
         assert count_procs(sb, marker) == 0, marker
