@@ -3,8 +3,9 @@
 Why this shape: the sdist and the wheels are fetched on the host (`pip download`, cached under
 `~/.cache/envgym/swe`), so the build needs no network inside the container; the tag is a hash of everything that
 goes in (recipe, base tag, Dockerfile), so `envgym swe build` is idempotent and a changed recipe is a new image.
-The project is never pip-installed (a clean copy in site-packages would leak the fix); it runs from the repo,
-and any copy of its modules elsewhere in the filesystem (Debian vendors six, more_itertools, ...) is deleted.
+The image holds no project source at all (a clean copy anywhere in it would leak the fix): the task tree is
+uploaded from the host at reset, and any copy of the project's modules that Debian or pip vendor (six,
+more_itertools, ...) is deleted at build time.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from envgym.environments.swe.recipes import ProjectRecipe
 REPO_DIR = "/repo"
 VENV_DIR = "/opt/envgym-venv"
 IMAGE_REPOSITORY = "envgym/swe"
-IMAGE_BUILDER_VERSION = 1
+IMAGE_BUILDER_VERSION = 2
 PYTHON_VERSION = "3.11"  # Debian bookworm's python3, which the base image ships
 
 
@@ -89,23 +90,20 @@ def module_names(recipe: ProjectRecipe) -> list[str]:
 
 
 def dockerfile(recipe: ProjectRecipe, base_tag: str, wheel_names: list[str]) -> str:
+    """Python venv + pinned test wheels. No project source: the tree is uploaded from the host (see trees.py)."""
     names = " ".join(module_names(recipe))
+    wheels = " ".join("/tmp/wheels/" + w for w in wheel_names)
     return f"""FROM {base_tag}
 USER root
 ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_INDEX=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY wheels/ /tmp/wheels/
-RUN python3 -m venv {VENV_DIR} \\
- && {VENV_DIR}/bin/pip install --no-index --no-cache-dir {" ".join("/tmp/wheels/" + w for w in wheel_names)} \\
- && rm -rf /tmp/wheels
-COPY project.tar.gz /tmp/project.tar.gz
-RUN mkdir -p {REPO_DIR} && tar -xzf /tmp/project.tar.gz -C {REPO_DIR} --strip-components=1 --no-same-owner \\
- && rm -f /tmp/project.tar.gz && rm -rf {REPO_DIR}/*.egg-info {REPO_DIR}/PKG-INFO \\
- && find {REPO_DIR} -name __pycache__ -prune -exec rm -rf {{}} + \\
- && for n in {names}; do \\
-      find / -xdev -not -path '{REPO_DIR}/*' -not -path '/proc/*' \\
-        \\( -name "$n" -o -name "$n-*.whl" -o -name "${{n%.py}}-*.whl" -o -name "${{n%.py}}" -o -name "${{n%.py}}.*.pyc" \\) \\
-        -prune -exec rm -rf {{}} + ; done \\
- && chown -R 1000:1000 {REPO_DIR}
+RUN python3 -m venv {VENV_DIR} && {VENV_DIR}/bin/pip install --no-index --no-cache-dir {wheels} && rm -rf /tmp/wheels
+# Debian and pip vendor copies of some projects (six, more_itertools): delete every copy of the project's
+# modules, sources, bytecode and wheels, so the only one in the container is the task's (buggy) tree.
+RUN for n in {names}; do \\
+      find / -xdev -not -path '/proc/*' \\( -name "$n" -o -name "$n-*.whl" -o -name "${{n%.py}}-*.whl" \\
+        -o -name "${{n%.py}}" -o -name "${{n%.py}}.*.pyc" \\) -prune -exec rm -rf {{}} + ; done \\
+ && mkdir -p {REPO_DIR} && chown 1000:1000 {REPO_DIR}
 ENV PATH={VENV_DIR}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 WORKDIR {REPO_DIR}
 RUN cd / && python -c "import importlib.util as u, sys; \\
@@ -151,7 +149,6 @@ def build_image(recipe: ProjectRecipe, log: Callable[[str], None] = lambda line:
     tag = image_tag(recipe, base_tag)
     if not force and image_exists(tag):
         return tag
-    sdist = fetch_sdist(recipe)
     wheels = fetch_wheels(recipe)
     context = io.BytesIO()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -159,7 +156,6 @@ def build_image(recipe: ProjectRecipe, log: Callable[[str], None] = lambda line:
         info = tarfile.TarInfo("Dockerfile")
         info.size = len(df)
         tar.addfile(info, io.BytesIO(df))
-        tar.add(sdist, arcname="project.tar.gz")
         for wheel in wheels:
             tar.add(wheel, arcname=f"wheels/{wheel.name}")
     context.seek(0)

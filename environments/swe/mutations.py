@@ -96,9 +96,16 @@ Transform = Callable[[ast.AST], ast.AST | None]
 Candidate = tuple[str, ast.AST, Transform | None]
 
 
+def split_lines(text: str) -> list[str]:
+    """Lines with their endings, split on "\n" only (str.splitlines also splits on form feeds and friends,
+    which neither Python's tokenizer nor git treat as line breaks)."""
+    parts = text.split("\n")
+    return [p + "\n" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
 def _line_offsets(source: str) -> list[int]:
     offsets, pos = [0], 0
-    for line in source.splitlines(keepends=True):
+    for line in split_lines(source):
         pos += len(line)
         offsets.append(pos)
     return offsets
@@ -140,7 +147,7 @@ class _Scanner:
     def __init__(self, path: str, source: str) -> None:
         self.path = path
         self.source = source
-        self.lines = source.splitlines(keepends=True)
+        self.lines = split_lines(source)
         self.offsets = _line_offsets(source)
         self.tree = ast.parse(source)
         self.original_dump = _dump(self.tree)
@@ -237,7 +244,7 @@ class _Scanner:
         end_lineno = node.end_lineno  # type: ignore[attr-defined]
         original = "".join(self.lines[lineno - 1 : end_lineno])
         mutated_source = self.source[: edit.start] + edit.text + self.source[edit.end :]
-        mutated_lines = mutated_source.splitlines(keepends=True)
+        mutated_lines = split_lines(mutated_source)
         delta = len(mutated_lines) - len(self.lines)
         mutated = "".join(mutated_lines[lineno - 1 : end_lineno + delta])
         return Mutation(
@@ -466,8 +473,8 @@ def unified_diff(path: str, old: str, new: str) -> str:
     """A `git apply`-compatible unified diff of one file (handles a missing final newline)."""
     if old == new:
         return ""
-    old_lines = old.splitlines(keepends=True)
-    new_lines = new.splitlines(keepends=True)
+    old_lines = split_lines(old)
+    new_lines = split_lines(new)
     out = [f"diff --git a/{path} b/{path}\n"]
     for line in difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}", n=3):
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from pydantic import BaseModel
-
 from envgym.environments.swe.difficulty import LEVELS, task_difficulty
-from envgym.environments.swe.images import REPO_DIR, build_image, extract_sdist
+from envgym.environments.swe.images import REPO_DIR, build_image
 from envgym.environments.swe.mutations import ModuleMutator, Mutation, Site, apply_mutations, order_sites
 from envgym.environments.swe.recipes import ProjectRecipe
 from envgym.environments.swe.repo_state import prepare_task_repo
@@ -27,9 +24,12 @@ from envgym.environments.swe.sandboxing import open_sandbox
 from envgym.environments.swe.schema import SWETask
 from envgym.environments.swe.statements import FailureExample, extract_example, write_statement
 from envgym.environments.swe.testrun import SuiteRun, run_suite
+from envgym.environments.swe.trees import pristine_tree, upload_tree
 from envgym.sandboxes import Sandbox
+from pydantic import BaseModel
 
 CREATED_AT = "2025-01-01T00:00:00+00:00"
+MAX_TRIES_PER_SINGLE = 6  # give up on a project after this many candidates per needed bug
 MAX_FAIL_FRACTION = 0.5  # a bug that breaks most of the suite is an import error, not a task
 # Share of tasks per level (0: one bug, tests + file named .. 3: three bugs, one behaviour named).
 LEVEL_SHARES = {0: 0.3, 1: 0.3, 2: 0.2, 3: 0.2}
@@ -74,14 +74,13 @@ class Synthesizer:
         self.baseline_count = 0
 
     # ----- setup -------------------------------------------------------------------------------------
-    def _load_sources(self, root: Path) -> None:
-        for path in sorted(root.rglob("*.py")):
-            rel = path.relative_to(root).as_posix()
-            if not self.recipe.is_source_path(rel):
+    def _load_sources(self, tree: dict[str, bytes]) -> None:
+        for rel, data in sorted(tree.items()):
+            if not rel.endswith(".py") or not self.recipe.is_source_path(rel):
                 continue
             if any(Path(rel).match(pattern) for pattern in self.recipe.exclude_files):
                 continue
-            self.sources[rel] = path.read_text(encoding="utf-8")
+            self.sources[rel] = data.decode("utf-8")
 
     def _run(self, sandbox: Sandbox) -> SuiteRun:
         self.stats.suite_runs += 1
@@ -138,22 +137,26 @@ class Synthesizer:
 
         started = time.perf_counter()
         self.image = image or build_image(self.recipe, log=self.log)
-        with tempfile.TemporaryDirectory(prefix="envgym-swe-") as tmp:
-            self._load_sources(extract_sdist(self.recipe, Path(tmp) / "src"))
+        self._load_sources(pristine_tree(self.recipe))
         plan = self.plan(count)
         needed_singles = sum(n * LEVELS[level][0] for level, n in plan.items())
         self.log(f"{self.recipe.spec}: plan {plan}, need {needed_singles} validated single bugs")
         sandbox = open_sandbox(self.image, REPO_DIR)
         try:
+            upload_tree(sandbox, REPO_DIR, pristine_tree(self.recipe))
             first, second = self._run(sandbox), self._run(sandbox)
             if not first.report_found:
-                raise RuntimeError(f"the pristine suite of {self.recipe.spec} produced no report:\n{first.output[-2000:]}")
+                raise RuntimeError(
+                    f"the pristine suite of {self.recipe.spec} produced no report:\n{first.output[-2000:]}"
+                )
             self.baseline = {t for t in first.outcomes if first.passed(t) and second.passed(t)}
             self.baseline_count = len(first.outcomes)
             self.log(f"baseline: {len(self.baseline)} stable passing tests of {self.baseline_count}")
             singles = self._find_singles(sandbox, needed_singles)
             bugs_by_level = self._assign(sandbox, singles, plan)
             tasks = [self._task(sandbox, bug, level) for level, bugs in sorted(bugs_by_level.items()) for bug in bugs]
+            for task in tasks:  # the root commit the agent will see (fixed author/date -> reproducible id)
+                task.base_commit = prepare_task_repo(sandbox, task)
         finally:
             sandbox.close()
         self.stats.tasks = len(tasks)
@@ -164,25 +167,33 @@ class Synthesizer:
         mutators = {f: ModuleMutator(f, src) for f, src in self.sources.items()}
         sites: list[Site] = [s for m in mutators.values() for s in m.sites()]
         used_functions: set[tuple[str, str]] = set()
+        used_lines: set[tuple[str, int]] = set()
+        tried: set[Site] = set()
         singles: list[_Bug] = []
-        for site in order_sites(sites, self.rng):
-            if len(singles) >= needed:
+        ordered = order_sites(sites, self.rng)
+        # First pass: one bug per function (spread over the code); second pass: any other untried line.
+        for pass_number, site in [(0, s) for s in ordered] + [(1, s) for s in ordered]:
+            if len(singles) >= needed or self.stats.candidates_tried >= MAX_TRIES_PER_SINGLE * needed:
                 break
-            if (site.file, site.function) in used_functions:
+            if site in tried or (site.file, site.line) in used_lines:
                 continue
+            if pass_number == 0 and (site.file, site.function) in used_functions:
+                continue
+            tried.add(site)
             mutation = mutators[site.file].realize(site)
             if mutation is None:
                 continue
             self.stats.candidates_tried += 1
-            bug = self._try(sandbox, [mutation])
-            if bug is not None:
-                bug = self._confirm(sandbox, bug)
+            bug = self._try(sandbox, [mutation])  # confirmed later if it becomes a task on its own
             if bug is None:
                 continue
             used_functions.add(mutation.site)
+            used_lines.add((site.file, site.line))
             singles.append(bug)
             self.stats.candidates_kept += 1
-            self.log(f"  kept {mutation.operator} {mutation.file}:{mutation.line} ({len(bug.f2p)} F2P) [{len(singles)}/{needed}]")
+            self.log(
+                f"  kept {mutation.operator} {mutation.file}:{mutation.line} ({len(bug.f2p)} F2P) [{len(singles)}/{needed}]"
+            )
         return singles
 
     def _assign(self, sandbox: Sandbox, singles: list[_Bug], plan: dict[int, int]) -> dict[int, list[_Bug]]:
@@ -193,7 +204,9 @@ class Synthesizer:
             size = LEVELS[level][0]
             while len(out[level]) < plan[level] and len(pool) >= size:
                 if size == 1:
-                    out[level].append(pool.pop(0))
+                    confirmed = self._confirm(sandbox, pool.pop(0))
+                    if confirmed is not None:
+                        out[level].append(confirmed)
                     continue
                 group = self._pick_group(pool, size)
                 for bug in group:
@@ -237,16 +250,11 @@ class Synthesizer:
         statement = write_statement(
             self.recipe.name, self.recipe.version, examples, len(bug.f2p), sorted(by_file), hint
         )
-        # base_commit: the root commit the agent will see (fixed author/date/message -> reproducible id)
-        self._write(sandbox, {f: apply_mutations(self.sources[f], ms) for f, ms in by_file.items()})
-        base_commit = prepare_task_repo(sandbox, REPO_DIR, "")
-        sandbox.exec(f"rm -rf {REPO_DIR}/.git", timeout=30)
-        self._write(sandbox, {f: self.sources[f] for f in by_file})
         records = [m.record() for m in bug.mutations]
         return SWETask(
             instance_id=f"{owner}__{name}.{self.recipe.version}.{digest}",
             repo=self.recipe.repo,
-            base_commit=base_commit,
+            base_commit="",
             problem_statement=statement,
             hints_text="",
             patch=gold,
