@@ -29,7 +29,8 @@ from envgym.sandboxes import Sandbox
 from pydantic import BaseModel
 
 CREATED_AT = "2025-01-01T00:00:00+00:00"
-MAX_TRIES_PER_SINGLE = 6  # give up on a project after this many candidates per needed bug
+SPARE_SINGLES = 3  # single bugs found beyond the plan, in case a confirmation run drops one
+MAX_TRIES_PER_SINGLE = 8  # give up on a project after this many candidates per needed bug
 MAX_FAIL_FRACTION = 0.5  # a bug that breaks most of the suite is an import error, not a task
 # Share of tasks per level (0: one bug, tests + file named .. 3: three bugs, one behaviour named).
 LEVEL_SHARES = {0: 0.3, 1: 0.3, 2: 0.2, 3: 0.2}
@@ -139,7 +140,8 @@ class Synthesizer:
         self.image = image or build_image(self.recipe, log=self.log)
         self._load_sources(pristine_tree(self.recipe))
         plan = self.plan(count)
-        needed_singles = sum(n * LEVELS[level][0] for level, n in plan.items())
+        # single bugs are tasks of their own (levels 0-1) and the parts of combined bugs (levels 2-3)
+        needed_singles = sum(n for level, n in plan.items() if LEVELS[level][0] == 1) + SPARE_SINGLES
         self.log(f"{self.recipe.spec}: plan {plan}, need {needed_singles} validated single bugs")
         sandbox = open_sandbox(self.image, REPO_DIR)
         try:
@@ -197,33 +199,49 @@ class Synthesizer:
         return singles
 
     def _assign(self, sandbox: Sandbox, singles: list[_Bug], plan: dict[int, int]) -> dict[int, list[_Bug]]:
-        """Single bugs fill levels 0-1; levels 2-3 combine 2-3 distinct single bugs (same file first)."""
-        pool = list(singles)
+        """Confirmed single bugs fill levels 0-1; levels 2-3 combine 2-3 distinct single bugs (same file first)."""
         out: dict[int, list[_Bug]] = {level: [] for level in plan}
-        for level in sorted(plan, key=lambda lv: -LEVELS[lv][0]):  # combos first: they need the most bugs
+        confirmed: list[_Bug] = []
+        for bug in singles:
+            again = self._confirm(sandbox, bug)
+            if again is not None:
+                confirmed.append(again)
+        queue = list(confirmed)
+        for level in sorted(plan):
+            if LEVELS[level][0] == 1:
+                take = min(plan[level], len(queue))
+                out[level], queue = queue[:take], queue[take:]
+        seen: set[tuple[int, ...]] = set()
+        for level in sorted(plan):
             size = LEVELS[level][0]
-            while len(out[level]) < plan[level] and len(pool) >= size:
-                if size == 1:
-                    confirmed = self._confirm(sandbox, pool.pop(0))
-                    if confirmed is not None:
-                        out[level].append(confirmed)
-                    continue
-                group = self._pick_group(pool, size)
-                for bug in group:
-                    pool.remove(bug)
+            if size == 1 or len(confirmed) < size:
+                continue
+            attempts = 0
+            while len(out[level]) < plan[level] and attempts < 4 * plan[level]:
+                attempts += 1
+                group = self._pick_group(confirmed, size, seen)
+                if group is None:
+                    break
                 self.stats.combos_tried += 1
-                combo = self._try(sandbox, [m for b in group for m in b.mutations])
+                combo = self._try(sandbox, [m for i in group for m in confirmed[i].mutations])
                 combo = self._confirm(sandbox, combo) if combo else None
                 if combo is not None:
                     self.stats.combos_kept += 1
                     out[level].append(combo)
         return out
 
-    def _pick_group(self, pool: list[_Bug], size: int) -> list[_Bug]:
-        first = pool[0]
-        same_file = [b for b in pool[1:] if b.files == first.files]
-        others = [b for b in pool[1:] if b.files != first.files]
-        return [first, *(same_file + others)[: size - 1]]
+    def _pick_group(self, bugs: list[_Bug], size: int, seen: set[tuple[int, ...]]) -> tuple[int, ...] | None:
+        """A new seeded group of distinct bugs, preferring bugs in the same file."""
+        for _ in range(50):
+            first = int(self.rng.integers(len(bugs)))
+            same = [i for i in range(len(bugs)) if i != first and bugs[i].files == bugs[first].files]
+            other = [i for i in range(len(bugs)) if i != first and bugs[i].files != bugs[first].files]
+            rest = [same[i] for i in self.rng.permutation(len(same))] + [other[i] for i in self.rng.permutation(len(other))]
+            group = tuple(sorted([first, *rest[: size - 1]]))
+            if len(group) == size and group not in seen:
+                seen.add(group)
+                return group
+        return None
 
     # ----- task records ------------------------------------------------------------------------------
     def _task(self, sandbox: Sandbox, bug: _Bug, level: int) -> SWETask:
