@@ -11,6 +11,7 @@ Difficulty raises the grid (3×3 → 7×7) and the number of distinct scramble p
 from __future__ import annotations
 
 import functools
+import random
 import re
 from typing import ClassVar
 
@@ -131,11 +132,11 @@ class LightsOutEnv(PuzzleEnv):
     def _new_puzzle(self, params: LightsOutParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.size
         masks = press_masks(n)
+        rng = random.Random(int(self.task_rng.integers(2**63)))
         while True:
-            cells = self.task_rng.choice(n * n, size=params.presses, replace=False)
             lights = 0
-            for cell in cells:
-                lights ^= masks[int(cell)]
+            for cell in rng.sample(range(n * n), params.presses):
+                lights ^= masks[cell]
             if lights:
                 break
         self.lights = lights

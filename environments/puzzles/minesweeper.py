@@ -10,6 +10,7 @@ and the mine density (10% → 20%).
 from __future__ import annotations
 
 import functools
+import random
 import re
 from typing import ClassVar
 
@@ -205,15 +206,18 @@ class MinesweeperEnv(PuzzleEnv):
         n = rows * cols
         nbrs = neighbour_table(rows, cols)
         mines = params.mines
+        rng = random.Random(int(self.task_rng.integers(2**63)))
         tries = 0
         while True:
-            start = int(self.task_rng.integers(n))
+            start = rng.randrange(n)
             opening = {start, *nbrs[start]}
             pool = [i for i in range(n) if i not in opening]
             layout = [False] * n
-            for i in self.task_rng.choice(len(pool), size=min(mines, len(pool)), replace=False):
-                layout[pool[int(i)]] = True
-            counts = [sum(layout[j] for j in nbrs[i]) for i in range(n)]
+            counts = [0] * n
+            for i in rng.sample(pool, min(mines, len(pool))):
+                layout[i] = True
+                for j in nbrs[i]:
+                    counts[j] += 1
             revealed = [False] * n
             flood(start, counts, revealed, nbrs)
             moves = logic_solve(counts, revealed, sum(layout), neighbour_masks(rows, cols))

@@ -9,6 +9,7 @@ Difficulty raises N (4 → 12) and lowers the share of clues.
 
 from __future__ import annotations
 
+import random
 import re
 from typing import ClassVar
 
@@ -109,10 +110,11 @@ class NQueensEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: NQueensParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.n
-        order = [[int(c) for c in self.task_rng.permutation(n)] for _ in range(n)]
+        rng = random.Random(int(self.task_rng.integers(2**63)))
+        order = [rng.sample(range(n), n) for _ in range(n)]
         solution = complete(n, {}, order)
         assert solution is not None  # every n >= 4 has a solution
-        clue_rows = sorted(int(r) for r in self.task_rng.choice(n, size=params.preplaced, replace=False))
+        clue_rows = sorted(rng.sample(range(n), params.preplaced))
         self.fixed = {r: solution[r] for r in clue_rows}
         self.queens: dict[int, int] = dict(self.fixed)
         self.placed_order: list[int] = []  # rows of the agent's queens, oldest first

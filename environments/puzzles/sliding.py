@@ -11,6 +11,8 @@ Difficulty goes from a 3-move 3×3 scramble to a ~34-move 4×4 one.
 
 from __future__ import annotations
 
+import functools
+import random
 import re
 from typing import ClassVar, Literal
 
@@ -90,12 +92,13 @@ def linear_conflicts(state: tuple[int, ...] | list[int], n: int) -> int:
     return extra
 
 
-def neighbours(n: int) -> list[list[tuple[int, str]]]:
+@functools.cache
+def neighbours(n: int) -> tuple[tuple[tuple[int, str], ...], ...]:
     """For each blank index, the (new blank index, tile direction) pairs."""
     out = []
     for b in range(n * n):
-        out.append([(b + blank_delta(d, n), d) for d in legal_directions(b, n)])
-    return out
+        out.append(tuple((b + blank_delta(d, n), d) for d in legal_directions(b, n)))
+    return tuple(out)
 
 
 def ida_star(start: tuple[int, ...], n: int, cap: int = NODE_CAP) -> list[str] | None:
@@ -203,6 +206,7 @@ class SlidingEnv(PuzzleEnv):
         """
         nbrs = neighbours(n)
         opposite = {"up": "down", "down": "up", "left": "right", "right": "left"}
+        rng = random.Random(int(self.task_rng.integers(2**63)))
         best: tuple[list[int], list[str]] = ([], [])
         for _ in range(12):
             state = list(self.goal)
@@ -219,7 +223,7 @@ class SlidingEnv(PuzzleEnv):
                         options.append((nb, d))
                 if not options:
                     break
-                nb, d = options[int(self.task_rng.integers(len(options)))]
+                nb, d = options[rng.randrange(len(options))]
                 state[blank], state[nb] = state[nb], 0
                 blank = nb
                 walk.append(d)
