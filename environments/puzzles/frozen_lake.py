@@ -59,7 +59,7 @@ class FrozenLakeEnv(PuzzleEnv):
         n = params.size
         self.start, self.goal = 0, n * n - 1
         n_holes = min(round(params.hole_density * n * n), n * n - 2)
-        rng = self.task_rng
+        rng = self.rng
         for _ in range(8):
             self.holes = self._draw_holes(n_holes)
             self.dist = self._distances()
@@ -67,7 +67,8 @@ class FrozenLakeEnv(PuzzleEnv):
                 break
         else:  # clear a random monotone path from S to G, keep the other holes
             cell, path = 0, {0}
-            rights = rng.permutation([1] * (n - 1) + [n] * (n - 1)).tolist()
+            rights = [1] * (n - 1) + [n] * (n - 1)
+            rng.shuffle(rights)
             for step in rights:
                 cell += step
                 path.add(cell)
@@ -91,11 +92,9 @@ class FrozenLakeEnv(PuzzleEnv):
 
     def _draw_holes(self, n_holes: int) -> list[bool]:
         n = self.params.size
-        inner = np.arange(1, n * n - 1)
-        chosen = self.task_rng.choice(inner, size=n_holes, replace=False) if n_holes else []
         holes = [False] * (n * n)
-        for i in chosen:
-            holes[int(i)] = True
+        for i in self.rng.sample(range(1, n * n - 1), n_holes):
+            holes[i] = True
         return holes
 
     def _distances(self) -> list[int]:
@@ -143,7 +142,7 @@ class FrozenLakeEnv(PuzzleEnv):
         direction: str = call.direction
         note = ""
         if self.params.slippery:
-            roll = int(self.task_rng.integers(3))
+            roll = self.rng.randrange(3)
             if roll:
                 direction = _SIDEWAYS[call.direction][roll - 1]
                 note = f"You slipped: instead of {call.direction} you went {direction}. "

@@ -75,9 +75,9 @@ class HanoiEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: HanoiParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.discs
-        self.target = int(self.task_rng.integers(1, 3))
+        self.target = self.rng.randint(1, 2)
         if params.random_start:
-            self.pos = [0] + [int(p) for p in self.task_rng.integers(0, 3, size=n)]
+            self.pos = [0] + [self.rng.randrange(3) for _ in range(n)]
         else:
             self.pos = [0] * (n + 1)  # pos[i]: peg of disc i (1 = smallest); pos[0] unused
         if all(p == self.target for p in self.pos[1:]):

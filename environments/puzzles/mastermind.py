@@ -133,7 +133,7 @@ class MastermindEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: MastermindParams) -> tuple[str, int]:  # type: ignore[override]
         self.space = code_space(params.pegs, params.colours, params.allow_repeats)
-        self.secret = self.space.code(int(self.task_rng.integers(len(self.space.codes))))
+        self.secret = self.space.code(self.rng.randrange(len(self.space.codes)))
         self.history: list[tuple[tuple[int, ...], int]] = []
         self._consistent: np.ndarray | None = None
         self.solver_count = self.space.solver_guesses(self.secret)

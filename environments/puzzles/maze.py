@@ -90,13 +90,13 @@ class MazeEnv(PuzzleEnv):
         w = self.width
         self.open = self._carve(rows, cols)
         cells = [(2 * r + 1) * w + 2 * c + 1 for r in range(rows) for c in range(cols)]
-        start = cells[int(self.task_rng.integers(len(cells)))]
+        start = cells[self.rng.randrange(len(cells))]
         if params.far_goal:
             from_start = self._distances(start)
             goal = max(cells, key=lambda cell: (from_start[cell], cell))
         else:
             others = [cell for cell in cells if cell != start]
-            goal = others[int(self.task_rng.integers(len(others)))]
+            goal = others[self.rng.randrange(len(others))]
         self.pos, self.goal = divmod(start, w), divmod(goal, w)
         self.dist = self._distances(goal)
         self.optimal = self.dist[start]
@@ -116,12 +116,11 @@ class MazeEnv(PuzzleEnv):
         Works on flat square indices; `open[i]` says whether square i is floor."""
         w = 2 * cols + 1
         open_ = [False] * ((2 * rows + 1) * w)
-        rng = self.task_rng
-        start = (2 * int(rng.integers(rows)) + 1) * w + 2 * int(rng.integers(cols)) + 1
+        rng = self.rng
+        start = (2 * rng.randrange(rows) + 1) * w + 2 * rng.randrange(cols) + 1
         open_[start] = True
         table = _cell_neighbours(rows, cols)
-        order = rng.random(rows * cols * 4).tolist()  # one batch of randomness, consumed in a fixed order
-        k = 0
+        random = rng.random
         stack = [start]
         while stack:
             cell = stack[-1]
@@ -129,8 +128,7 @@ class MazeEnv(PuzzleEnv):
             if not nbrs:
                 stack.pop()
                 continue
-            nxt = nbrs[int(order[k % len(order)] * len(nbrs))]
-            k += 1
+            nxt = nbrs[int(random() * len(nbrs))]
             open_[nxt] = True
             open_[(cell + nxt) // 2] = True  # the wall square between the two cells
             stack.append(nxt)

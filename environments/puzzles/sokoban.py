@@ -278,12 +278,12 @@ class SokobanEnv(PuzzleEnv):
 
     def _attempt(self, params: SokobanParams) -> tuple[Room, int, int, list[int]] | None:
         """One reverse-play try: (room, player square, box set, forward solution steps) or None."""
-        rng = self.task_rng
+        rng = self.rng
         W = self.W
         interior, floor = _interior(W, self.H)
         n_walls = round(params.wall_density * len(interior))
         if n_walls:
-            for k in rng.permutation(len(interior))[: n_walls * 2].tolist():
+            for k in rng.sample(range(len(interior)), min(n_walls * 2, len(interior))):
                 if n_walls == 0:
                     break
                 trial = floor & ~(1 << interior[k])
@@ -292,25 +292,25 @@ class SokobanEnv(PuzzleEnv):
         cells = _bits(floor)
         if len(cells) < params.boxes + 2:
             return None
-        picks = rng.permutation(len(cells))[: params.boxes + 1].tolist()
+        picks = rng.sample(range(len(cells)), params.boxes + 1)
         goals = sum(1 << cells[i] for i in picks[:-1])
         player = cells[picks[-1]]
         boxes = goals
         steps = (-W, W, -1, 1)
-        draws = rng.random(params.reverse_steps * 2).tolist()
+        random = rng.random
         trace: list[int] = []  # reverse moves as step offsets; pulls marked by +1000
         free = floor & ~boxes
-        for k in range(params.reverse_steps):
+        for _ in range(params.reverse_steps):
             moves = [e for e in steps if free >> (player + e) & 1]
             pulls = [e for e in moves if boxes >> (player - e) & 1]
-            if pulls and draws[2 * k + 1] < 0.75:
-                e = pulls[int(draws[2 * k] * len(pulls))]
+            if pulls and random() < 0.75:
+                e = pulls[int(random() * len(pulls))]
                 behind = player - e
                 boxes = boxes ^ (1 << behind) | (1 << player)
                 free = floor & ~boxes
                 trace.append(e + 1000)
             elif moves:
-                e = moves[int(draws[2 * k] * len(moves))]
+                e = moves[int(random() * len(moves))]
                 trace.append(e)
             else:
                 break
