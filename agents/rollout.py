@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gymnasium as gym
+from envgym.agents.policies.base import TokenPolicy
 from pydantic import BaseModel, Field
 
-from envgym.agents.policies.base import TokenPolicy
-from envgym.trajectory import CommandRecord, Episode, Outcome, Turn, TrajectoryWriter
+from envgym.trajectory import CommandRecord, Episode, Outcome, TrajectoryWriter, Turn
 
 
 class RolloutConfig(BaseModel):

@@ -19,7 +19,8 @@ from envgym.core import Feedback, StepOutcome, TextEnv
 
 SPECIALS = ["<pad>", "<unk>", "<eot>", "<system>", "<user>", "<assistant>"]
 SYMBOLS = ["A", "B", "C", "D"]
-WORDS = ["go", "h", "l", "=", "?", "x", "+", "-", *[f"c{i}" for i in range(8)], *SYMBOLS]
+GUESS_WORDS = ["go", "h", "l", "=", "?", "x"]
+WORDS = [*GUESS_WORDS, "+", "-", *[f"c{i}" for i in range(8)], *SYMBOLS]
 CHAT_TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} <eot> {% endfor %}"
     "{% if add_generation_prompt %}<assistant> {% endif %}"
@@ -28,16 +29,16 @@ CHAT_TEMPLATE = (
 COMPACT_TEMPLATE = "{% for m in messages %}{{ m['content'] }} {% endfor %}"
 
 
-def tiny_vocab(max_number: int = 16) -> list[str]:
-    return SPECIALS + [str(i) for i in range(1, max_number + 1)] + WORDS
+def tiny_vocab(max_number: int = 16, words: list[str] | None = None) -> list[str]:
+    return SPECIALS + [str(i) for i in range(1, max_number + 1)] + (WORDS if words is None else words)
 
 
-def tiny_tokenizer(max_number: int = 16, compact: bool = False) -> Any:
-    """A whitespace word-level tokenizer over numbers 1..max_number and a few feedback words."""
+def tiny_tokenizer(max_number: int = 16, compact: bool = False, words: list[str] | None = None) -> Any:
+    """A whitespace word-level tokenizer over numbers 1..max_number and a few words (default: all toys')."""
     from tokenizers import Tokenizer, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
-    vocab = {tok: i for i, tok in enumerate(tiny_vocab(max_number))}
+    vocab = {tok: i for i, tok in enumerate(tiny_vocab(max_number, words))}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
     tok = PreTrainedTokenizerFast(
@@ -71,12 +72,17 @@ def tiny_model(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int = 64
 
 
 def tiny_policy(
-    max_new_tokens: int = 1, seed: int = 0, temperature: float = 1.0, compact: bool = False, **model_kwargs: Any
+    max_new_tokens: int = 1,
+    seed: int = 0,
+    temperature: float = 1.0,
+    compact: bool = False,
+    words: list[str] | None = None,
+    **model_kwargs: Any,
 ) -> Any:
     """An `HFPolicy` on CPU over the tiny tokenizer and a fresh tiny model."""
     from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
 
-    tok = tiny_tokenizer(compact=compact)
+    tok = tiny_tokenizer(compact=compact, words=words)
     cfg = HFPolicyConfig(model="tiny", device="cpu", max_new_tokens=max_new_tokens, temperature=temperature)
     return HFPolicy(tiny_model(len(tok), seed=seed, **model_kwargs), tok, cfg, name="tiny")
 
@@ -106,10 +112,7 @@ class _ToyEnv(TextEnv):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         obs, reward, terminated, truncated, info = super().step(action)
-        if info["feedback"].get("error"):
-            obs = "x"  # malformed action: one token instead of a sentence
-        else:
-            obs = self._compact
+        obs = "x" if info["feedback"].get("error") else self._compact  # malformed: one token, not a sentence
         self.last_observation = obs
         return obs, reward, terminated, truncated, info
 
@@ -129,7 +132,9 @@ class ToyBanditEnv(_ToyEnv):
     def _apply(self, call: _Number) -> StepOutcome:  # type: ignore[override]
         ok = call.number == self.PERM[self.context]
         self._compact = "=" if ok else "x"
-        return StepOutcome(feedback=Feedback(summary="right" if ok else "wrong"), reward=float(ok), terminated=True, solved=ok)
+        return StepOutcome(
+            feedback=Feedback(summary="right" if ok else "wrong"), reward=float(ok), terminated=True, solved=ok
+        )
 
 
 class ToyGuessEnv(_ToyEnv):

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field
-
 from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
 from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
+from pydantic import BaseModel, Field
+
 from envgym.curriculum import CurriculumConfig, DifficultyController, family_of
 from envgym.trajectory import TrajectoryWriter
 
@@ -54,7 +54,8 @@ class TrainConfig(BaseModel):
     gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="discount for rebn")
     lr: float = 1e-5
     weight_decay: float = 0.0
-    ppo_epochs: int = Field(default=1, ge=1, description="updates per batch; >1 makes the clip active")
+    ppo_epochs: int = Field(default=1, ge=1, description="passes over each batch; >1 makes the clip active")
+    minibatches: int = Field(default=1, ge=1, description="optimizer steps per pass (episodes split evenly)")
     clip_low: float = 0.2
     clip_high: float = 0.28
     kl_beta: float = Field(default=0.0, ge=0.0, description="weight of k2 = ½(log π − log π_ref)²")
@@ -103,7 +104,9 @@ def group_advantages(
     return [float(a) for a in adv]
 
 
-def rebn_advantages(turn_rewards: Sequence[Sequence[float]], gamma: float = 1.0, eps: float = 1e-6) -> list[list[float]]:
+def rebn_advantages(
+    turn_rewards: Sequence[Sequence[float]], gamma: float = 1.0, eps: float = 1e-6
+) -> list[list[float]]:
     """Per-turn returns-to-go G_t = Σ_k γ^(k−t) r_k, normalised over every turn in the batch (ReBN)."""
     togo: list[list[float]] = []
     for rewards in turn_rewards:
@@ -153,7 +156,9 @@ def pack_episodes(
     }
 
 
-def label_logprobs(logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def label_logprobs(
+    logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """log π(label) and the policy entropy at masked label positions (zeros elsewhere). `logits` is [B, T, V]
     for the full sequence; only rows predicting an action token are normalised (saves memory)."""
     import torch
@@ -204,9 +209,9 @@ def policy_loss_sum(
 # ----- the trainer ---------------------------------------------------------------------------------------
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     import gymnasium as gym
+    from envgym.agents import toy
 
     import envgym  # noqa: F401  (registers ids)
-    from envgym.agents import toy
 
     toy.register_toy_envs()
     return gym.make(env_id, **(env_kwargs or {}))
@@ -290,8 +295,9 @@ class Trainer:
                     ep.return_ = self.config.truncated_reward
         return keep
 
-    def advantages(self, episodes: list[TokenEpisode]) -> tuple[list[list[float]], dict[str, float]]:
-        """Per episode, per turn advantages (constant over turns except for rebn) and group statistics."""
+    def advantages(self, episodes: list[TokenEpisode]) -> tuple[list[list[float]], dict[str, float], list[bool]]:
+        """Per episode, per turn advantages (constant over turns except for rebn), group statistics, and
+        whether each episode's group has any reward variance."""
         cfg = self.config
         returns = [ep.return_ for ep in episodes]
         if cfg.shuffle_rewards:
@@ -300,7 +306,9 @@ class Trainer:
         by_group: dict[int, list[float]] = defaultdict(list)
         for r, g in zip(returns, groups, strict=True):
             by_group[g].append(r)
-        stds = [float(np.std(v)) for v in by_group.values()]
+        group_std = {g: float(np.std(v)) for g, v in by_group.items()}
+        stds = list(group_std.values())
+        informative = [group_std[g] >= 1e-6 for g in groups]
         stats = {
             "group_std": float(np.mean(stds)) if stds else 0.0,
             "zero_var_frac": float(np.mean([s < 1e-6 for s in stds])) if stds else 0.0,
@@ -317,7 +325,7 @@ class Trainer:
             per_turn = [[a] * len(ep.turns) for a, ep in zip(adv, episodes, strict=True)]
         if cfg.flip_advantages:
             per_turn = [[-a for a in t] for t in per_turn]
-        return per_turn, stats
+        return per_turn, stats, informative
 
     # ----- learning ----------------------------------------------------------------------------------
     def _autocast(self) -> Any:
@@ -328,70 +336,92 @@ class Trainer:
             logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return label_logprobs(logits, batch["labels"], batch["label_mask"])
 
-    def learn(self, episodes: list[TokenEpisode], per_turn: list[list[float]], n_generated: int) -> dict[str, float]:
+    def learn(
+        self,
+        episodes: list[TokenEpisode],
+        per_turn: list[list[float]],
+        n_generated: int,
+        informative: list[bool] | None = None,
+    ) -> dict[str, float]:
+        """PPO-clipped policy-gradient updates on the token-level loss; `informative[i]` is False for
+        episodes of zero-variance groups (skipped when `filter_zero_variance`)."""
         import torch
 
         cfg = self.config
-        if cfg.filter_zero_variance:
-            keep = [i for i, t in enumerate(per_turn) if any(abs(a) > 1e-9 for a in t)]
-        else:
-            keep = list(range(len(episodes)))
-        # a constant denominator (episodes generated × tokens per episode), fixed before any micro-batch
-        denominator = n_generated * cfg.loss_tokens_per_episode
-        micro = [keep[i : i + cfg.micro_batch_size] for i in range(0, len(keep), cfg.micro_batch_size)]
-        batches = []
-        for idx in micro:
-            packed = pack_episodes([episodes[i] for i in idx], [per_turn[i] for i in idx], self.policy.pad_id)
-            batches.append({k: v.to(self.device) for k, v in packed.items()})
-        out: dict[str, float] = defaultdict(float)
+        flags = informative if informative is not None else [True] * len(episodes)
+        keep = [i for i in range(len(episodes)) if flags[i] or not cfg.filter_zero_variance]
+        # a constant denominator (episodes generated per update × tokens per episode), fixed before any
+        # micro-batch, so gradient accumulation does not re-weight episodes by length.
+        denominator = n_generated / cfg.minibatches * cfg.loss_tokens_per_episode
+        order = [keep[i] for i in self.rng.permutation(len(keep))] if cfg.minibatches > 1 else keep
+        splits = [order[m :: cfg.minibatches] for m in range(cfg.minibatches)]
+        updates: list[list[dict[str, torch.Tensor]]] = []
+        for part in splits:
+            micro = [part[i : i + cfg.micro_batch_size] for i in range(0, len(part), cfg.micro_batch_size)]
+            packed = [
+                pack_episodes([episodes[i] for i in idx], [per_turn[i] for i in idx], self.policy.pad_id)
+                for idx in micro
+            ]
+            updates.append([{k: v.to(self.device) for k, v in b.items()} for b in packed])
+        batches = [b for u in updates for b in u]
         tokens = sum(int(b["label_mask"].sum()) for b in batches)
         seq_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
-        if not batches:
-            return {"loss": 0.0, "grad_norm": 0.0, "entropy": float("nan"), "clip_frac": 0.0, "trained_episodes": 0}
+        if not batches:  # every group had zero variance: nothing to learn from this batch
+            empty = {"loss": 0.0, "grad_norm": 0.0, "entropy": float("nan"), "clip_frac": 0.0, "logprob_gap": 0.0}
+            return {**empty, "trained_episodes": 0.0, "trained_tokens": 0.0, "seq_tokens": 0.0} | (
+                {"kl": float("nan"), "kl_k2": float("nan")} if cfg.kl_beta > 0 else {}
+            )
         self.model.train()
-        old: list[torch.Tensor] = []
-        refs: list[torch.Tensor | None] = []
-        with torch.no_grad():
+        off_policy = cfg.ppo_epochs > 1 or cfg.minibatches > 1
+        with torch.no_grad():  # π_old from the training forward itself (same dtype and padding)
             for b in batches:
-                if cfg.ppo_epochs > 1:
-                    old.append(self._forward_logp(self.model, b)[0].detach())
-                refs.append(self._reference_logp(b) if cfg.kl_beta > 0 else None)
-        ent_sum = clip_sum = k1_sum = k2_sum = gap_sum = 0.0
-        grad_norm = 0.0
+                if off_policy:
+                    b["old_logprobs"] = self._forward_logp(self.model, b)[0].detach()
+                if cfg.kl_beta > 0:
+                    b["ref_logprobs"] = self._reference_logp(b)
+        sums: dict[str, float] = defaultdict(float)
+        grad_norms: list[float] = []
+        params = [p for p in self.model.parameters() if p.requires_grad]
         for epoch in range(cfg.ppo_epochs):
-            self.optimizer.zero_grad(set_to_none=True)
-            loss_total = 0.0
-            for j, b in enumerate(batches):
-                logp, ent = self._forward_logp(self.model, b)
-                old_logp = old[j] if cfg.ppo_epochs > 1 else logp.detach()
-                loss_sum, stats = policy_loss_sum(
-                    logp, old_logp, b["advantages"], b["label_mask"], cfg.clip_low, cfg.clip_high, refs[j],
-                    cfg.kl_beta,
-                )  # fmt: skip
-                loss = loss_sum / denominator
-                loss.backward()
-                loss_total += float(loss)
-                if epoch == 0:
+            for update in updates:
+                if not update:
+                    continue
+                self.optimizer.zero_grad(set_to_none=True)
+                for b in update:
+                    logp, ent = self._forward_logp(self.model, b)
+                    old_logp = b["old_logprobs"] if off_policy else logp.detach()
+                    loss_sum, stats = policy_loss_sum(
+                        logp, old_logp, b["advantages"], b["label_mask"], cfg.clip_low, cfg.clip_high,
+                        b.get("ref_logprobs"), cfg.kl_beta,
+                    )  # fmt: skip
+                    loss = loss_sum / denominator
+                    loss.backward()
                     m = b["label_mask"]
-                    ent_sum += float(ent[m].sum())
-                    gap_sum += float((logp.detach() - b["sampled_logprobs"])[m].abs().sum())
-                    if "k2" in stats:
-                        k1_sum += float(stats["k1"].sum())
-                        k2_sum += float(stats["k2"].sum())
-                if epoch == cfg.ppo_epochs - 1:
-                    clip_sum += float(stats["clipped"].sum())
-            params = [p for p in self.model.parameters() if p.requires_grad]
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
-            self.optimizer.step()
-            out["loss"] = loss_total
+                    sums["loss"] += float(loss.detach())
+                    sums["clipped"] += float(stats["clipped"].sum())
+                    if epoch == 0:
+                        sums["entropy"] += float(ent[m].sum())
+                        sums["gap"] += float((logp.detach() - b["sampled_logprobs"])[m].abs().sum())
+                        if "k2" in stats:
+                            sums["k1"] += float(stats["k1"].sum())
+                            sums["k2"] += float(stats["k2"].sum())
+                grad_norms.append(float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm)))
+                self.optimizer.step()
         n = max(tokens, 1)
-        out.update(
-            grad_norm=grad_norm, entropy=ent_sum / n, clip_frac=clip_sum / n, logprob_gap=gap_sum / n,
-            trained_episodes=float(len(keep)), trained_tokens=float(tokens), seq_tokens=float(seq_tokens),
-        )  # fmt: skip
+        out = {
+            "loss": sums["loss"] / cfg.ppo_epochs,
+            "grad_norm": float(np.mean(grad_norms)),
+            "entropy": sums["entropy"] / n,
+            "clip_frac": sums["clipped"] / (n * cfg.ppo_epochs),
+            "logprob_gap": sums["gap"] / n,
+            "updates": float(len(grad_norms)),
+            "trained_episodes": float(len(keep)),
+            "trained_tokens": float(tokens),
+            "seq_tokens": float(seq_tokens),
+        }
         if cfg.kl_beta > 0:
-            out.update(kl=k1_sum / n, kl_k2=k2_sum / n)
-        return dict(out)
+            out.update(kl=sums["k1"] / n, kl_k2=sums["k2"] / n)
+        return out
 
     def _reference_logp(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.ref_model is not None:
@@ -412,8 +442,8 @@ class Trainer:
                     self.controller.update(self.family, ep.task.difficulty, float(ep.success))
         valid = [ep for ep in episodes if ep.infra_error is None]
         usable = self.usable(episodes)
-        per_turn, gstats = self.advantages(usable)
-        learn_stats = self.learn(usable, per_turn, n_generated=len(episodes))
+        per_turn, gstats, informative = self.advantages(usable)
+        learn_stats = self.learn(usable, per_turn, n_generated=len(episodes), informative=informative)
         t2 = time.perf_counter()
         self.step += 1
         by_diff: dict[str, list[float]] = defaultdict(list)

@@ -22,7 +22,7 @@ class CurriculumConfig(BaseModel):
     ema: float = Field(default=0.1, gt=0.0, le=1.0, description="weight of a new success sample")
     up: float = Field(default=0.7, description="advance the frontier when its p̂ exceeds this")
     down: float = Field(default=0.3, description="retreat when the level below the frontier falls under this")
-    min_samples: int = Field(default=16, ge=1, description="samples at the frontier (since a move) before moving")
+    min_samples: int = Field(default=16, ge=1, description="samples of the family since the last move before the next")
     replay: float = Field(default=0.2, ge=0.0, le=1.0, description="share of tasks drawn from passed levels")
     epsilon: float = Field(default=0.02, ge=0.0, description="floor of the learnability weight")
     prior: float = Field(default=0.5, ge=0.0, le=1.0, description="optimistic p̂ of unseen levels")
@@ -82,8 +82,7 @@ class DifficultyController:
         i = self.level_of(difficulty)
         st.p_hat[i] = (1 - cfg.ema) * st.p_hat[i] + cfg.ema * float(success)
         st.counts[i] += 1
-        if i == st.frontier:
-            st.since_move += 1
+        st.since_move += 1
         if st.since_move < cfg.min_samples:
             return
         if st.frontier + 1 < len(cfg.levels) and st.p_hat[st.frontier] > cfg.up:

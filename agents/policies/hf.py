@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, Field
-
 from envgym.agents.policies.base import ActionSample, Message
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     import torch
@@ -104,7 +103,7 @@ class HFPolicy:
                 target_modules=list(config.lora_target_modules),
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
+            model = get_peft_model(model, lora)  # type: ignore[assignment]
         return cls(model, tokenizer, config, name=f"hf:{config.model}")
 
     # ----- rendering ----------------------------------------------------------------------------------
@@ -211,7 +210,9 @@ class HFPolicy:
         logprobs = torch.log_softmax(logits / temperature, dim=-1).gather(-1, new[..., None])[..., 0]
         is_stop = torch.isin(new, torch.tensor(self.stop_ids))
         stopped = is_stop.any(dim=1)
-        ends = torch.where(stopped, is_stop.int().argmax(dim=1) + 1, torch.full_like(stopped, new.shape[1], dtype=torch.long))
+        ends = torch.where(
+            stopped, is_stop.int().argmax(dim=1) + 1, torch.full_like(stopped, new.shape[1], dtype=torch.long)
+        )
         kept = [row[:end] for row, end in zip(new.tolist(), ends.tolist(), strict=True)]
         texts = self.tokenizer.batch_decode(kept, skip_special_tokens=True)
         lp_rows = logprobs.tolist()
