@@ -180,13 +180,17 @@ class BitSolver:
         return False
 
 
-def dig(solution: list[int], size: int, target: int, rng: random.Random) -> list[int]:
-    """Blank up to `target` cells in random order, keeping the solution unique. Returns the puzzle."""
+def dig(solution: list[int], size: int, target: int, rng: random.Random, max_failures: int = 12) -> list[int]:
+    """Blank up to `target` cells in random order, keeping the solution unique. Returns the puzzle.
+
+    A failed dig costs a full solve (a second solution must be found), and failures pile up near the limit of
+    what stays unique, so we stop after `max_failures` of them: the puzzle may end a few blanks short.
+    """
     puzzle = list(solution)
     order = rng.sample(range(size * size), size * size)
     solver = BitSolver(puzzle, size)
     empties: list[int] = []
-    blanks = 0
+    blanks = failures = 0
     for i in order:
         if blanks >= target:
             break
@@ -202,6 +206,9 @@ def dig(solution: list[int], size: int, target: int, rng: random.Random) -> list
         else:
             puzzle[i] = v
             solver._set(i, bit)
+            failures += 1
+            if failures >= max_failures:
+                break
     return puzzle
 
 
@@ -216,7 +223,7 @@ class SudokuEnv(PuzzleEnv):
 
     def params_for(self, difficulty: float) -> SudokuParams:
         size = 4 if difficulty < 0.3 else 6 if difficulty < 0.6 else 9
-        share = 0.25 + 0.40 * difficulty  # share of cells blanked: 25% → 65%
+        share = 0.25 + 0.37 * difficulty  # share of cells blanked: 25% → 62%
         return SudokuParams(
             size=size,
             blanks=max(1, round(share * size * size)),
