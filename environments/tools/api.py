@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+from envgym.environments.tools.answers import Expected, SubmitAnswer
+from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
+from envgym.environments.tools.vocab import ADJECTIVES, PRODUCTS_BY_CATEGORY, full_names
 from pydantic import Field
 
 from envgym.actions import Tool
 from envgym.core import Feedback, StepOutcome
-from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
-from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
-from envgym.environments.tools.vocab import ADJECTIVES, FIRST_NAMES, LAST_NAMES, PRODUCTS_BY_CATEGORY
 
 
 class ListProducts(Tool):
@@ -241,7 +241,9 @@ def execute(shop: Shop, call: Tool) -> str:
     if isinstance(call, Restock):
         p = product(call.sku)
         if p.stock + call.quantity > p.capacity:
-            raise RuleError(f"{p.sku} has stock {p.stock} and capacity {p.capacity}: restock at most {p.capacity - p.stock}")
+            raise RuleError(
+                f"{p.sku} has stock {p.stock} and capacity {p.capacity}: restock at most {p.capacity - p.stock}"
+            )
         p.stock += call.quantity
         return f"{p.sku} stock is now {p.stock}"
     if isinstance(call, Checkout):
@@ -312,8 +314,17 @@ class ApiEnv(ToolTaskEnv):
     env_id: ClassVar[str] = "envgym/ToolUse-API-v0"
     family: ClassVar[str] = "api"
     tools: ClassVar[tuple[type[Tool], ...]] = (
-        ListProducts, ListCoupons, CreateOrder, AddItem, RemoveItem, ApplyCoupon, Restock, Checkout, CancelOrder,
-        GetOrder, SubmitAnswer,
+        ListProducts,
+        ListCoupons,
+        CreateOrder,
+        AddItem,
+        RemoveItem,
+        ApplyCoupon,
+        Restock,
+        Checkout,
+        CancelOrder,
+        GetOrder,
+        SubmitAnswer,
     )
     Params: ClassVar[type[ToolParams]] = ApiParams
 
@@ -333,21 +344,27 @@ class ApiEnv(ToolTaskEnv):
 
     def _shop(self, p: ApiParams) -> Shop:
         rng = self.task_rng
-        goods = [(f"{a} {n}", c) for c, names in sorted(PRODUCTS_BY_CATEGORY.items()) for a in ADJECTIVES for n in names]
+        goods = [
+            (f"{a} {n}", c) for c, names in sorted(PRODUCTS_BY_CATEGORY.items()) for a in ADJECTIVES for n in names
+        ]
         picks = rng.choice(len(goods), size=p.products, replace=False)
         products = {}
         for i, k in enumerate(picks.tolist()):
             name, cat = goods[k]
             sku = f"{cat[:2].upper()}-{101 + i}"
             capacity = int(rng.integers(12, 30))
-            products[sku] = Product(sku, name, cat, round(float(rng.uniform(3, 120)), 2), int(rng.integers(6, capacity)), capacity)
+            products[sku] = Product(
+                sku, name, cat, round(float(rng.uniform(3, 120)), 2), int(rng.integers(6, capacity)), capacity
+            )
         cats = sorted({pr.category for pr in products.values()})
         coupons = {}
         for i in range(int(rng.integers(3, 6))):
             cat = None if i == 0 or rng.random() < 0.3 else cats[int(rng.integers(len(cats)))]
             code = f"{'SAVE' if cat is None else cat[:4].upper()}{int(rng.integers(5, 40))}"
-            coupons[code] = Coupon(code, int(code[-2:]) if code[-2:].isdigit() else 10, float(rng.choice([0, 20, 50, 100, 200])), cat)
-        people = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
+            coupons[code] = Coupon(
+                code, int(code[-2:]) if code[-2:].isdigit() else 10, float(rng.choice([0, 20, 50, 100, 200])), cat
+            )
+        people = full_names()
         customers = [people[i] for i in rng.choice(len(people), size=4, replace=False)]
         return Shop(products, coupons, customers)
 
@@ -385,9 +402,7 @@ class ApiEnv(ToolTaskEnv):
             execute(sim, call)
             gold.append(call)
         order_id = str(call.answer)
-        lines = [
-            f"{q} x {shop.products[s].name}" + (f" (sku {s})" if p.show_skus else "") for s, q in items.items()
-        ]
+        lines = [f"{q} x {shop.products[s].name}" + (f" (sku {s})" if p.show_skus else "") for s, q in items.items()]
         if p.coupon == "given":
             coupon_text = f" Apply coupon {coupon}."
         elif p.coupon == "best":
@@ -411,10 +426,15 @@ class ApiEnv(ToolTaskEnv):
         if good:
             self.task_spec.expected = Expected(kind="text", value=good[0].id)
         else:
-            self.task_spec.expected = Expected(kind="text", value=f"the id of a placed order matching the task (none was placed)")
+            self.task_spec.expected = Expected(
+                kind="text", value="the id of a placed order matching the task (none was placed)"
+            )
         if len(placed) != 1 or not good:
             want = ", ".join(f"{s} x {q}" for s, q in self.goal.items.items())
-            return False, f"{self.goal.customer} needs exactly one placed order with {want}, coupon {self.goal.coupon or 'none'}"
+            return (
+                False,
+                f"{self.goal.customer} needs exactly one placed order with {want}, coupon {self.goal.coupon or 'none'}",
+            )
         return True, ""
 
     def _call_tool(self, call: Tool) -> StepOutcome:

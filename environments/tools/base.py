@@ -8,15 +8,16 @@ everywhere so calibration numbers are comparable across families.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
+from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer, is_correct, render_answer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envgym.actions import Tool
 from envgym.core import Feedback, StepOutcome, TextEnv
-from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer, is_correct, render_answer
 
 
 class ToolParams(BaseModel):
@@ -115,7 +116,9 @@ class ToolTaskEnv(TextEnv):
                 outcome.feedback.hint = self.hint("you already made this exact call; its result has not changed")
         if not outcome.terminated and self.turn >= self.max_turns:
             outcome.feedback.details = "\n".join(
-                p for p in (outcome.feedback.details, f"The expected answer was: {self.task_spec.expected.display()}") if p
+                p
+                for p in (outcome.feedback.details, f"The expected answer was: {self.task_spec.expected.display()}")
+                if p
             )
         return outcome
 
@@ -156,12 +159,12 @@ class ToolTaskEnv(TextEnv):
         for call in self.task_spec.gold_calls:
             if call.to_action() not in self.history:
                 return call.to_action()
-        return SubmitAnswer(answer=self.task_spec.gold_answer).to_action()
+        return SubmitAnswer(answer=self.task_spec.gold_answer).to_action()  # type: ignore[call-arg]
 
     def random_action(self, rng: np.random.Generator) -> str:
         tools = self.current_tools()
         tool = tools[int(rng.integers(len(tools)))]
-        if tool is SubmitAnswer:
+        if tool.name == SubmitAnswer.name:
             pool = self.task_spec.candidates or [self.task_spec.expected.display()]
             return SubmitAnswer(answer=pool[int(rng.integers(len(pool)))]).to_action()
         return self._random_call(tool, rng).to_action()
@@ -170,5 +173,9 @@ class ToolTaskEnv(TextEnv):
         """What a one-look agent submits: the candidate answer that appears first in what it has seen."""
         pool = self.task_spec.candidates or [self.task_spec.expected.display()]
         text = observation.casefold()
-        found = [(text.find(c.casefold()), i) for i, c in enumerate(pool) if c and c.casefold() in text]
+        found = []
+        for i, candidate in enumerate(pool):
+            match = re.search(rf"(?<![\w.]){re.escape(candidate.casefold())}(?![\w])", text) if candidate else None
+            if match:
+                found.append((match.start(), i))
         return pool[min(found)[1]] if found else pool[0]

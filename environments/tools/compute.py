@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
-
-from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
 from envgym.environments.tools.base import ToolParams, ToolTask, lerp_int
 from envgym.environments.tools.sandboxing import SandboxedTaskEnv
 from envgym.environments.tools.vocab import CITIES
+from pydantic import Field
+
+from envgym.actions import Tool
+from envgym.core import Feedback, StepOutcome
 from envgym.text import truncate_middle
 
 MAX_CODE_CHARS = 20_000
@@ -87,7 +87,9 @@ class ComputeEnv(SandboxedTaskEnv):
 
         def product(rng: np.random.Generator) -> Problem:
             a, b, c = big(rng, 6 + 3 * size), big(rng, 6 + 3 * size), big(rng, 4 + size)
-            return Problem(f"What is {a} * {b} - {c}? Give the exact integer.", a * b - c, None, f"print({a} * {b} - {c})")
+            return Problem(
+                f"What is {a} * {b} - {c}? Give the exact integer.", a * b - c, None, f"print({a} * {b} - {c})"
+            )
 
         def powmod(rng: np.random.Generator) -> Problem:
             a, k, m = big(rng, 3 + size), big(rng, 4 + size), big(rng, 5 + size)
@@ -126,7 +128,9 @@ class ComputeEnv(SandboxedTaskEnv):
             rows = []
             for i in range(1, 20 * size + 1):
                 status = "ok" if rng.random() < 0.75 else str(rng.choice(["error", "stale"]))
-                rows.append((i, sensors[int(rng.integers(len(sensors)))], round(float(rng.uniform(-50, 150)), 2), status))
+                rows.append(
+                    (i, sensors[int(rng.integers(len(sensors)))], round(float(rng.uniform(-50, 150)), 2), status)
+                )
             return rows, sensors
 
         def csv_bytes(rows: list[tuple[int, str, float, str]], sep: str) -> bytes:
@@ -146,7 +150,11 @@ class ComputeEnv(SandboxedTaskEnv):
             return Problem(
                 f"The file readings.csv holds sensor readings. What is the sum of `value` over the readings of sensor "
                 f"'{sensor}' whose status is 'ok'? Round to 2 decimals.",
-                answer, 2, code, "print(open('readings.csv').read()[:300])", {"readings.csv": csv_bytes(rows, sep)},
+                answer,
+                2,
+                code,
+                "print(open('readings.csv').read()[:300])",
+                {"readings.csv": csv_bytes(rows, sep)},
             )
 
         def two_files(rng: np.random.Generator) -> Problem:
@@ -168,10 +176,20 @@ class ComputeEnv(SandboxedTaskEnv):
             return Problem(
                 f"readings.csv holds sensor readings and sensors.json says where each sensor is. What is the mean "
                 f"`value` of the readings with status 'ok' from sensors located in {site}? Round to 3 decimals.",
-                answer, 3, code, inspect, {"readings.csv": csv_bytes(rows, ","), "sensors.json": meta},
+                answer,
+                3,
+                code,
+                inspect,
+                {"readings.csv": csv_bytes(rows, ","), "sensors.json": meta},
             )
 
-        return [[product, powmod], [primes, digit_sum, fib_mod], [one_file], [two_files]][level]
+        by_level: list[list[Callable[[np.random.Generator], Problem]]] = [
+            [product, powmod],
+            [primes, digit_sum, fib_mod],
+            [one_file],
+            [two_files],
+        ]
+        return by_level[level]
 
     def _build(self, p: ComputeParams) -> ToolTask:  # type: ignore[override]
         rng = self.task_rng
@@ -187,11 +205,15 @@ class ComputeEnv(SandboxedTaskEnv):
             if len(pool) >= p.candidates:
                 break
             delta = float(rng.choice([-3, -2, -1, 1, 2, 3, 10, -10])) * step
-            pool.add(format_number(round(float(answer) * float(rng.choice([1, 1, 1, 2, 0.5])) + delta, problem.digits or 0)))
+            pool.add(
+                format_number(round(float(answer) * float(rng.choice([1, 1, 1, 2, 0.5])) + delta, problem.digits or 0))
+            )
         ordered = sorted(pool)
         candidates = [ordered[i] for i in rng.permutation(len(ordered))]
         tol = 0.5 * step if problem.digits else 0.0
-        expected = Expected(kind="number", value=float(answer), abs_tol=tol, rel_tol=0.0 if not problem.digits else 1e-9)
+        expected = Expected(
+            kind="number", value=float(answer), abs_tol=tol, rel_tol=0.0 if not problem.digits else 1e-9
+        )
         gold: list[Tool] = [Python(code=problem.inspect)] if problem.inspect else []
         gold.append(Python(code=problem.solution))
         files = f" Files in the working directory: {', '.join(self.data_files)}." if self.data_files else ""

@@ -12,14 +12,20 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
+from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
+from envgym.environments.tools.readonly_sql import ReadOnlyDatabase, render_result
+from envgym.environments.tools.vocab import (
+    ADJECTIVES,
+    CITIES,
+    LAST_NAMES,
+    PRODUCTS_BY_CATEGORY,
+    full_names,
+)
 from pydantic import Field
 
 from envgym.actions import Tool
 from envgym.core import Feedback, StepOutcome
-from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
-from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
-from envgym.environments.tools.readonly_sql import ReadOnlyDatabase, render_result
-from envgym.environments.tools.vocab import ADJECTIVES, CITIES, FIRST_NAMES, LAST_NAMES, PRODUCTS_BY_CATEGORY
 
 STATUSES = ("shipped", "cancelled", "pending")
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)
@@ -32,14 +38,29 @@ CORE: dict[str, list[tuple[str, str]]] = {
     "order_items": [("order_id", "INTEGER"), ("product_id", "INTEGER"), ("quantity", "INTEGER")],
 }
 DISTRACTORS: dict[str, list[tuple[str, str]]] = {
-    "customers": [("previous_city", "TEXT"), ("loyalty_points", "INTEGER"), ("referred_by", "INTEGER"), ("vip", "INTEGER")],
+    "customers": [
+        ("previous_city", "TEXT"),
+        ("loyalty_points", "INTEGER"),
+        ("referred_by", "INTEGER"),
+        ("vip", "INTEGER"),
+    ],
     "products": [("list_price", "REAL"), ("weight_kg", "REAL"), ("old_category", "TEXT"), ("stock", "INTEGER")],
     "orders": [("ship_city", "TEXT"), ("created_year", "INTEGER"), ("priority", "INTEGER"), ("coupon", "TEXT")],
-    "order_items": [("returned_quantity", "INTEGER"), ("unit_discount", "REAL"), ("gift_wrap", "INTEGER"), ("line_no", "INTEGER")],
+    "order_items": [
+        ("returned_quantity", "INTEGER"),
+        ("unit_discount", "REAL"),
+        ("gift_wrap", "INTEGER"),
+        ("line_no", "INTEGER"),
+    ],
 }
 EXTRA_TABLES: dict[str, list[tuple[str, str]]] = {
     "suppliers": [("id", "INTEGER PRIMARY KEY"), ("name", "TEXT"), ("city", "TEXT"), ("rating", "REAL")],
-    "reviews": [("id", "INTEGER PRIMARY KEY"), ("product_id", "INTEGER"), ("customer_id", "INTEGER"), ("stars", "INTEGER")],
+    "reviews": [
+        ("id", "INTEGER PRIMARY KEY"),
+        ("product_id", "INTEGER"),
+        ("customer_id", "INTEGER"),
+        ("stars", "INTEGER"),
+    ],
     "shipments": [("id", "INTEGER PRIMARY KEY"), ("order_id", "INTEGER"), ("city", "TEXT"), ("quantity", "INTEGER")],
 }
 
@@ -121,7 +142,7 @@ class SqlEnv(ToolTaskEnv):
     def _rows(self, p: SqlParams, schema: dict[str, list[tuple[str, str]]]) -> dict[str, list[tuple[object, ...]]]:
         rng = self.task_rng
         cities = [str(c) for c in rng.choice(CITIES, size=lerp_int(self.difficulty, 3, 8), replace=False)]
-        people = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
+        people = full_names()
         names = [people[i] for i in rng.choice(len(people), size=p.customers, replace=False)]
         categories = sorted(PRODUCTS_BY_CATEGORY)
         goods = [f"{a} {n}" for c in categories for a in ADJECTIVES[:6] for n in PRODUCTS_BY_CATEGORY[c]]
@@ -163,13 +184,22 @@ class SqlEnv(ToolTaskEnv):
                 if table == "suppliers":
                     rows[table].append((i, f"{rng.choice(LAST_NAMES)} Supply", str(rng.choice(cities)), 3.5))
                 elif table == "reviews":
-                    rows[table].append((i, int(rng.integers(1, p.products + 1)), int(rng.integers(1, p.customers + 1)), int(rng.integers(1, 6))))
+                    rows[table].append(
+                        (
+                            i,
+                            int(rng.integers(1, p.products + 1)),
+                            int(rng.integers(1, p.customers + 1)),
+                            int(rng.integers(1, 6)),
+                        )
+                    )
                 else:
-                    rows[table].append((i, int(rng.integers(1, p.orders + 1)), str(rng.choice(cities)), int(rng.integers(1, 6))))
+                    rows[table].append(
+                        (i, int(rng.integers(1, p.orders + 1)), str(rng.choice(cities)), int(rng.integers(1, 6)))
+                    )
         return rows
 
     # ----- questions --------------------------------------------------------------------------------------
-    def _templates(self, joins: int) -> list[Callable[[np.random.Generator], Question | None]]:
+    def _templates(self, joins: int) -> list[Callable[[np.random.Generator], Question]]:
         def value(sql: str) -> list[object]:
             assert self.db is not None
             return [r[0] for r in self.db.trusted_query(sql)]
@@ -180,22 +210,39 @@ class SqlEnv(ToolTaskEnv):
 
         def count_city(rng: np.random.Generator) -> Question:
             city = pick("SELECT city FROM customers", rng)
-            return Question(f"How many customers live in {city}?", f"SELECT COUNT(*) FROM customers WHERE city = {lit(city)}", "number", ("customers",))
+            return Question(
+                f"How many customers live in {city}?",
+                f"SELECT COUNT(*) FROM customers WHERE city = {lit(city)}",
+                "number",
+                ("customers",),
+            )
 
         def max_price(rng: np.random.Generator) -> Question:
             cat = pick("SELECT category FROM products", rng)
-            return Question(f"What is the price of the most expensive product in category '{cat}'?", f"SELECT MAX(price) FROM products WHERE category = {lit(cat)}", "number", ("products",), 2)
+            return Question(
+                f"What is the price of the most expensive product in category '{cat}'?",
+                f"SELECT MAX(price) FROM products WHERE category = {lit(cat)}",
+                "number",
+                ("products",),
+                2,
+            )
 
         def cheapest(rng: np.random.Generator) -> Question:
             cat = pick("SELECT category FROM products", rng)
-            return Question(f"What is the name of the cheapest product in category '{cat}'?", f"SELECT name FROM products WHERE category = {lit(cat)} ORDER BY price ASC LIMIT 1", "text", ("products",))
+            return Question(
+                f"What is the name of the cheapest product in category '{cat}'?",
+                f"SELECT name FROM products WHERE category = {lit(cat)} ORDER BY price ASC LIMIT 1",
+                "text",
+                ("products",),
+            )
 
         def shipped_by_city(rng: np.random.Generator) -> Question:
             city = pick("SELECT city FROM customers", rng)
             return Question(
                 f"How many orders with status 'shipped' were placed by customers who live in {city}?",
                 f"SELECT COUNT(*) FROM orders o JOIN customers c ON c.id = o.customer_id WHERE c.city = {lit(city)} AND o.status = 'shipped'",
-                "number", ("customers", "orders"),
+                "number",
+                ("customers", "orders"),
             )
 
         def quantity_of(rng: np.random.Generator) -> Question:
@@ -203,7 +250,8 @@ class SqlEnv(ToolTaskEnv):
             return Question(
                 f"What is the total quantity of '{name}' across all order items (any order status)?",
                 f"SELECT SUM(i.quantity) FROM order_items i JOIN products p ON p.id = i.product_id WHERE p.name = {lit(name)}",
-                "number", ("order_items", "products"),
+                "number",
+                ("order_items", "products"),
             )
 
         def revenue_year(rng: np.random.Generator) -> Question:
@@ -213,7 +261,9 @@ class SqlEnv(ToolTaskEnv):
                 f"What is the total revenue (sum of quantity × product price) of '{cat}' products in shipped orders from {year}? Round to 2 decimals.",
                 "SELECT ROUND(COALESCE(SUM(i.quantity * p.price), 0), 2) FROM orders o JOIN order_items i ON i.order_id = o.id "
                 f"JOIN products p ON p.id = i.product_id WHERE o.status = 'shipped' AND o.year = {year} AND p.category = {lit(cat)}",
-                "number", ("orders", "order_items", "products"), 2,
+                "number",
+                ("orders", "order_items", "products"),
+                2,
             )
 
         def top_customer(rng: np.random.Generator) -> Question:
@@ -222,7 +272,8 @@ class SqlEnv(ToolTaskEnv):
                 f"Which customer (name) bought the largest total quantity of items in shipped orders from {year}?",
                 "SELECT c.name FROM customers c JOIN orders o ON o.customer_id = c.id JOIN order_items i ON i.order_id = o.id "
                 f"WHERE o.status = 'shipped' AND o.year = {year} GROUP BY c.id ORDER BY SUM(i.quantity) DESC LIMIT 1",
-                "text", ("customers", "orders", "order_items"),
+                "text",
+                ("customers", "orders", "order_items"),
             )
 
         def buyers_set(rng: np.random.Generator) -> Question:
@@ -232,7 +283,8 @@ class SqlEnv(ToolTaskEnv):
                 f"List the names of all customers living in {city} who have at least one shipped order containing a '{cat}' product.",
                 "SELECT DISTINCT c.name FROM customers c JOIN orders o ON o.customer_id = c.id JOIN order_items i ON i.order_id = o.id "
                 f"JOIN products p ON p.id = i.product_id WHERE c.city = {lit(city)} AND o.status = 'shipped' AND p.category = {lit(cat)}",
-                "set", ("customers", "orders", "order_items", "products"),
+                "set",
+                ("customers", "orders", "order_items", "products"),
             )
 
         def city_revenue(rng: np.random.Generator) -> Question:
@@ -243,7 +295,9 @@ class SqlEnv(ToolTaskEnv):
                 "SELECT ROUND(COALESCE(SUM(i.quantity * p.price), 0), 2) FROM customers c JOIN orders o ON o.customer_id = c.id "
                 f"JOIN order_items i ON i.order_id = o.id JOIN products p ON p.id = i.product_id WHERE c.city = {lit(city)} "
                 f"AND o.status = 'shipped' AND p.category = {lit(cat)}",
-                "number", ("customers", "orders", "order_items", "products"), 2,
+                "number",
+                ("customers", "orders", "order_items", "products"),
+                2,
             )
 
         by_joins: list[list[Callable[[np.random.Generator], Question]]] = [
@@ -293,7 +347,7 @@ class SqlEnv(ToolTaskEnv):
             if self._unambiguous(q, a):
                 question, answer = q, a
                 break
-        if question is None:
+        if question is None or answer is None:
             raise RuntimeError("could not generate a well-posed SQL question; try another seed")
         candidates = {self._display(question, answer)}
         for _ in range(4 * p.candidates):

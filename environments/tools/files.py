@@ -16,21 +16,20 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
-
-from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer
 from envgym.environments.tools.base import ToolParams, ToolTask, lerp_int
 from envgym.environments.tools.sandboxing import SandboxedTaskEnv
 from envgym.environments.tools.vocab import (
     ERROR_MESSAGES,
-    FIRST_NAMES,
     KEYWORDS,
-    LAST_NAMES,
     LOG_MESSAGES,
     SERVICES,
+    full_names,
 )
+from pydantic import Field
+
+from envgym.actions import Tool
+from envgym.core import Feedback, StepOutcome
 from envgym.text import truncate_middle
 
 MAX_SHOWN_CHARS = 6_000
@@ -93,6 +92,9 @@ def safe_path(path: str) -> str | None:
     return cleaned
 
 
+TaskMaker = Callable[[np.random.Generator], tuple[str, str, AnswerValue, list[Tool]]]
+
+
 class FilesEnv(SandboxedTaskEnv):
     env_id: ClassVar[str] = "envgym/ToolUse-Files-v0"
     family: ClassVar[str] = "files"
@@ -118,13 +120,20 @@ class FilesEnv(SandboxedTaskEnv):
     def _tree(self, p: FilesParams) -> Tree:
         rng = self.task_rng
         services = [str(s) for s in rng.choice(SERVICES, size=p.services, replace=False)]
-        people = [f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES]
-        owners = {s: people[i] for s, i in zip(services, rng.choice(len(people), size=len(services), replace=False), strict=True)}
+        people = full_names()
+        owners = {
+            s: people[i]
+            for s, i in zip(services, rng.choice(len(people), size=len(services), replace=False), strict=True)
+        }
         days = [f"2024-03-{d:02d}" for d in sorted(rng.choice(range(1, 29), size=p.days, replace=False).tolist())]
         files: dict[str, str] = {}
         configs: dict[str, dict[str, int]] = {}
         for s in services:
-            cfg = {"port": int(rng.integers(1024, 9999)), "timeout": int(rng.integers(5, 120)), "max_connections": int(rng.integers(10, 500))}
+            cfg = {
+                "port": int(rng.integers(1024, 9999)),
+                "timeout": int(rng.integers(5, 120)),
+                "max_connections": int(rng.integers(10, 500)),
+            }
             configs[s] = cfg
             stale = {k: v + int(rng.integers(1, 50)) for k, v in cfg.items()}
             lines = ["[server]"]
@@ -136,7 +145,12 @@ class FilesEnv(SandboxedTaskEnv):
             lines += [f"timeout = {cfg['timeout']}", f"max_connections = {cfg['max_connections']}"]
             files[f"config/{s}.ini"] = "\n".join(lines) + "\n"
             if p.traps:
-                old = [f"port = {stale['port']}", f"owner = {owners[s]}", f"timeout = {stale['timeout']}", f"max_connections = {stale['max_connections']}"]
+                old = [
+                    f"port = {stale['port']}",
+                    f"owner = {owners[s]}",
+                    f"timeout = {stale['timeout']}",
+                    f"max_connections = {stale['max_connections']}",
+                ]
                 files[f"config/{s}.ini.bak"] = "[server]\n" + "\n".join(old) + "\n"
         for day in days:
             for s in services:
@@ -159,15 +173,26 @@ class FilesEnv(SandboxedTaskEnv):
             prev = services[(services.index(oncall) + 1) % len(services)]
             files["docs/ONCALL.md"] += f"\nLast week it covered the {prev} service.\n"
         keyword_docs: dict[str, list[str]] = {k: [] for k in KEYWORDS}
-        topics = [str(t) for t in rng.choice(["setup", "runbook", "faq", "design", "notes", "release", "backup", "tuning", "glossary", "metrics"], size=p.docs, replace=False)]
+        topics = [
+            str(t)
+            for t in rng.choice(
+                ["setup", "runbook", "faq", "design", "notes", "release", "backup", "tuning", "glossary", "metrics"],
+                size=p.docs,
+                replace=False,
+            )
+        ]
         for topic in topics:
             words = [str(w) for w in rng.choice(KEYWORDS, size=int(rng.integers(1, 4)), replace=False)]
             path = f"docs/{topic}.md"
-            body = [f"# {topic.title()}", ""] + [f"See the {w} checklist before changing {rng.choice(services)}." for w in words]
+            body = [f"# {topic.title()}", ""] + [
+                f"See the {w} checklist before changing {rng.choice(services)}." for w in words
+            ]
             files[path] = "\n".join(body) + "\n"
             for w in words:
                 keyword_docs[w].append(path)
-        files["README.md"] = "# Service tree\n\nconfig/ holds one .ini per service, logs/<day>/ their logs, docs/ notes.\n"
+        files["README.md"] = (
+            "# Service tree\n\nconfig/ holds one .ini per service, logs/<day>/ their logs, docs/ notes.\n"
+        )
         return Tree(files, services, owners, configs, days, oncall, keyword_docs)
 
     def _errors(self, tree: Tree, service: str, day: str | None = None) -> int:
@@ -175,59 +200,95 @@ class FilesEnv(SandboxedTaskEnv):
         return sum(bool(re.match(ERROR_PATTERN, line)) for path in paths for line in tree.files[path].splitlines())
 
     # ----- tasks ------------------------------------------------------------------------------------------
-    def _tasks(self, level: int, tree: Tree) -> list[Callable[[np.random.Generator], tuple[str, str, AnswerValue, list[Tool]]]]:
+    def _tasks(
+        self, level: int, tree: Tree
+    ) -> list[Callable[[np.random.Generator], tuple[str, str, AnswerValue, list[Tool]]]]:
         def any_service(rng: np.random.Generator) -> str:
             return tree.services[int(rng.integers(len(tree.services)))]
 
         def port_of(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s = any_service(rng)
-            return f"What is the value of `port` in config/{s}.ini?", "number", tree.configs[s]["port"], [Read(path=f"config/{s}.ini")]
+            return (
+                f"What is the value of `port` in config/{s}.ini?",
+                "number",
+                tree.configs[s]["port"],
+                [Read(path=f"config/{s}.ini")],
+            )
 
         def errors_in_file(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s, day = any_service(rng), tree.days[int(rng.integers(len(tree.days)))]
             path = f"logs/{day}/{s}.log"
-            return (f"How many log lines with level ERROR are in {path}?", "number", self._errors(tree, s, day),
-                    [Grep(pattern=ERROR_PATTERN, path=path, regex=True)])
+            return (
+                f"How many log lines with level ERROR are in {path}?",
+                "number",
+                self._errors(tree, s, day),
+                [Grep(pattern=ERROR_PATTERN, path=path, regex=True)],
+            )
 
         def errors_all_days(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s = any_service(rng)
-            return (f"Across all days in logs/, how many log lines with level ERROR did the {s} service write?", "number",
-                    self._errors(tree, s), [Grep(pattern=f"{ERROR_PATTERN}{s}:", path="logs", regex=True)])
+            return (
+                f"Across all days in logs/, how many log lines with level ERROR did the {s} service write?",
+                "number",
+                self._errors(tree, s),
+                [Grep(pattern=f"{ERROR_PATTERN}{s}:", path="logs", regex=True)],
+            )
 
         def service_of_owner(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s = any_service(rng)
-            return (f"Which service is owned by {tree.owners[s]}? Answer with the service name.", "text", s,
-                    [Grep(pattern=f"owner = {tree.owners[s]}", path="config")])
+            return (
+                f"Which service is owned by {tree.owners[s]}? Answer with the service name.",
+                "text",
+                s,
+                [Grep(pattern=f"owner = {tree.owners[s]}", path="config")],
+            )
 
         def keyword_files(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             used = [k for k, v in tree.keyword_docs.items() if v]
             k = used[int(rng.integers(len(used)))]
-            return (f"List the paths of all files under docs/ that mention '{k}'.", "set", sorted(tree.keyword_docs[k]),
-                    [Grep(pattern=k, path="docs")])
+            return (
+                f"List the paths of all files under docs/ that mention '{k}'.",
+                "set",
+                sorted(tree.keyword_docs[k]),
+                [Grep(pattern=k, path="docs")],
+            )
 
         def timeout_of_owner(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s = any_service(rng)
-            return (f"What is the active `timeout` setting of the service owned by {tree.owners[s]}?", "number",
-                    tree.configs[s]["timeout"], [Grep(pattern=f"owner = {tree.owners[s]}", path="config"), Read(path=f"config/{s}.ini")])
+            return (
+                f"What is the active `timeout` setting of the service owned by {tree.owners[s]}?",
+                "number",
+                tree.configs[s]["timeout"],
+                [Grep(pattern=f"owner = {tree.owners[s]}", path="config"), Read(path=f"config/{s}.ini")],
+            )
 
         def oncall_errors(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s, day = tree.oncall, tree.days[int(rng.integers(len(tree.days)))]
-            return (f"docs/ONCALL.md names the service on call this week. How many log lines with level ERROR did that "
-                    f"service write on {day}?", "number", self._errors(tree, s, day),
-                    [Read(path="docs/ONCALL.md"), Grep(pattern=ERROR_PATTERN, path=f"logs/{day}/{s}.log", regex=True)])
+            return (
+                f"docs/ONCALL.md names the service on call this week. How many log lines with level ERROR did that "
+                f"service write on {day}?",
+                "number",
+                self._errors(tree, s, day),
+                [Read(path="docs/ONCALL.md"), Grep(pattern=ERROR_PATTERN, path=f"logs/{day}/{s}.log", regex=True)],
+            )
 
         def oncall_limit(rng: np.random.Generator) -> tuple[str, str, AnswerValue, list[Tool]]:
             s = tree.oncall
-            return ("docs/ONCALL.md names the service on call this week. What is the active `max_connections` setting in "
-                    "that service's config?", "number", tree.configs[s]["max_connections"],
-                    [Read(path="docs/ONCALL.md"), Read(path=f"config/{s}.ini")])
+            return (
+                "docs/ONCALL.md names the service on call this week. What is the active `max_connections` setting in "
+                "that service's config?",
+                "number",
+                tree.configs[s]["max_connections"],
+                [Read(path="docs/ONCALL.md"), Read(path=f"config/{s}.ini")],
+            )
 
-        return [
+        by_level: list[list[TaskMaker]] = [
             [port_of, errors_in_file],
             [errors_all_days, service_of_owner, keyword_files],
             [timeout_of_owner, keyword_files],
             [oncall_errors, oncall_limit],
-        ][level]
+        ]
+        return by_level[level]
 
     def _build(self, p: FilesParams) -> ToolTask:  # type: ignore[override]
         rng = self.task_rng
@@ -285,9 +346,9 @@ class FilesEnv(SandboxedTaskEnv):
             flags = "-rnI" + ("E" if call.regex else "F") + ("i" if call.ignore_case else "")
             command = (
                 f"if [ ! -e {q} ]; then echo 'no such file or directory' >&2; exit 2; fi; "
-                f"LC_ALL=C grep {flags} -H -- {shlex.quote(call.pattern)} {q} > \"$TMPDIR/grep.out\"; rc=$?; "
+                f'LC_ALL=C grep {flags} -H -- {shlex.quote(call.pattern)} {q} > "$TMPDIR/grep.out"; rc=$?; '
                 f"LC_ALL=C sort -t: -k1,1 -k2,2n \"$TMPDIR/grep.out\" | sed 's,^\\./,,' | head -n {MAX_GREP_LINES}; "
-                f"echo \"[$(wc -l < \"$TMPDIR/grep.out\") matching lines]\"; exit $rc"
+                f'echo "[$(wc -l < "$TMPDIR/grep.out") matching lines]"; exit $rc'
             )
         # a subshell: `exit` must end the command, not the sandbox's persistent shell
         result, record = self.run_command(f"( {command} )", timeout=self.params.timeout_s)
@@ -313,7 +374,9 @@ class FilesEnv(SandboxedTaskEnv):
         hint = None
         if isinstance(call, Grep) and result.exit_code == 1:
             hint = self.hint("no line matched: try a shorter pattern, ignore_case, or another path")
-        return StepOutcome(feedback=Feedback(summary=f"{call.name} {path}:", details=output, hint=hint), commands=[record])
+        return StepOutcome(
+            feedback=Feedback(summary=f"{call.name} {path}:", details=output, hint=hint), commands=[record]
+        )
 
     def _random_call(self, tool: type[Tool], rng: np.random.Generator) -> Tool:
         paths = sorted(self.tree.files)

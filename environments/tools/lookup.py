@@ -14,10 +14,6 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
-
-from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import Expected, SubmitAnswer
 from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
 from envgym.environments.tools.vocab import (
@@ -26,10 +22,13 @@ from envgym.environments.tools.vocab import (
     COMPANY_KINDS,
     COMPANY_TAILS,
     COUNTRIES,
-    FIRST_NAMES,
     HOBBIES,
-    LAST_NAMES,
+    full_names,
 )
+from pydantic import Field
+
+from envgym.actions import Tool
+from envgym.core import Feedback, StepOutcome
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset({"the", "a", "an", "of", "in", "is", "was", "at", "and", "to", "who", "which", "what"})
@@ -121,8 +120,10 @@ class LookupEnv(ToolTaskEnv):
 
         countries = sample(list(COUNTRIES), max(3, p.people // 8))
         cities = sample(list(CITIES), max(4, p.people // 4))
-        companies = sample([f"{h}{t} {k}" for h in COMPANY_HEADS for t in COMPANY_TAILS for k in COMPANY_KINDS], max(4, p.people // 3))
-        people = sample([f"{f} {l}" for f in FIRST_NAMES for l in LAST_NAMES], p.people)
+        companies = sample(
+            [f"{h}{t} {k}" for h in COMPANY_HEADS for t in COMPANY_TAILS for k in COMPANY_KINDS], max(4, p.people // 3)
+        )
+        people = sample(full_names(), p.people)
         currencies = sample(list(CURRENCIES), len(countries))
         kb: dict[str, Entity] = {}
 
@@ -132,14 +133,38 @@ class LookupEnv(ToolTaskEnv):
         for name, currency in zip(countries, currencies, strict=True):
             kb[name] = Entity(name, "country", {"currency": currency})
         for name in cities:
-            kb[name] = Entity(name, "city", {"country": pick(countries), "population": str(int(rng.integers(2, 900)) * 1000 + int(rng.integers(0, 1000)))})
+            kb[name] = Entity(
+                name,
+                "city",
+                {
+                    "country": pick(countries),
+                    "population": str(int(rng.integers(2, 900)) * 1000 + int(rng.integers(0, 1000))),
+                },
+            )
         for country in countries:
             own = [c for c in cities if kb[c].facts["country"] == country] or cities
             kb[country].facts["capital"] = pick(own)
         for name in companies:
-            kb[name] = Entity(name, "company", {"headquarters": pick(cities), "founded": str(int(rng.integers(1890, 2021))), "industry": name.rsplit(" ", 1)[1].lower()})
+            kb[name] = Entity(
+                name,
+                "company",
+                {
+                    "headquarters": pick(cities),
+                    "founded": str(int(rng.integers(1890, 2021))),
+                    "industry": name.rsplit(" ", 1)[1].lower(),
+                },
+            )
         for name in people:
-            kb[name] = Entity(name, "person", {"works_at": pick(companies), "born_in": pick(cities), "birth_year": str(int(rng.integers(1950, 2004))), "hobby": pick(list(HOBBIES))})
+            kb[name] = Entity(
+                name,
+                "person",
+                {
+                    "works_at": pick(companies),
+                    "born_in": pick(cities),
+                    "birth_year": str(int(rng.integers(1950, 2004))),
+                    "hobby": pick(list(HOBBIES)),
+                },
+            )
         for name in companies:
             kb[name].facts["founder"] = pick(people)
         for name in cities:
@@ -155,20 +180,43 @@ class LookupEnv(ToolTaskEnv):
             first, last = twin.split(" ", 1)
             name = f"{first} {chr(ord('A') + int(rng.integers(26)))}. {last}"
             if name not in kb:
-                kb[name] = Entity(name, "person", {"works_at": pick(companies), "born_in": pick(cities), "birth_year": str(int(rng.integers(1950, 2004))), "hobby": pick(list(HOBBIES))})
+                kb[name] = Entity(
+                    name,
+                    "person",
+                    {
+                        "works_at": pick(companies),
+                        "born_in": pick(cities),
+                        "birth_year": str(int(rng.integers(1950, 2004))),
+                        "hobby": pick(list(HOBBIES)),
+                    },
+                )
         return kb
 
     @staticmethod
     def _page(e: Entity) -> str:
         x, f = e.title, e.facts
         if e.kind == "person":
-            lines = [f"{x} is a person. {x} was born in {f['born_in']} in {f['birth_year']}.", f"{x} works at {f['works_at']}.", f"{x}'s hobby is {f['hobby']}."]
+            lines = [
+                f"{x} is a person. {x} was born in {f['born_in']} in {f['birth_year']}.",
+                f"{x} works at {f['works_at']}.",
+                f"{x}'s hobby is {f['hobby']}.",
+            ]
         elif e.kind == "company":
-            lines = [f"{x} is a company in the {f['industry']} industry, founded in {f['founded']}.", f"{x} was founded by {f['founder']}.", f"{x} has its headquarters in {f['headquarters']}."]
+            lines = [
+                f"{x} is a company in the {f['industry']} industry, founded in {f['founded']}.",
+                f"{x} was founded by {f['founder']}.",
+                f"{x} has its headquarters in {f['headquarters']}.",
+            ]
         elif e.kind == "city":
-            lines = [f"{x} is a city in {f['country']} with a population of {f['population']}.", f"The mayor of {x} is {f['mayor']}."]
+            lines = [
+                f"{x} is a city in {f['country']} with a population of {f['population']}.",
+                f"The mayor of {x} is {f['mayor']}.",
+            ]
         else:
-            lines = [f"{x} is a country. Its capital is {f['capital']}.", f"The currency of {x} is the {f['currency']}."]
+            lines = [
+                f"{x} is a country. Its capital is {f['capital']}.",
+                f"The currency of {x} is the {f['currency']}.",
+            ]
         lines += [f"{x} {verb} {value}." for verb, value in e.misleading.items()]
         return f"# {x}\n" + "\n".join(lines)
 
@@ -198,7 +246,11 @@ class LookupEnv(ToolTaskEnv):
     def _describe(self, kb: dict[str, Entity], title: str) -> tuple[str, str] | None:
         """A unique description of a person and the search query that finds it, if one exists."""
         f = kb[title].facts
-        same = [e for e in kb.values() if e.kind == "person" and e.facts["born_in"] == f["born_in"] and e.facts["birth_year"] == f["birth_year"]]
+        same = [
+            e
+            for e in kb.values()
+            if e.kind == "person" and e.facts["born_in"] == f["born_in"] and e.facts["birth_year"] == f["birth_year"]
+        ]
         if len(same) != 1:
             return None
         query = f"born {f['born_in']} {f['birth_year']}"
@@ -275,9 +327,7 @@ class LookupEnv(ToolTaskEnv):
                 return StepOutcome(feedback=Feedback(summary=f"Page {title!r}:", details=text))
         close = difflib.get_close_matches(call.title.strip(), list(self.pages), n=3, cutoff=0.6)
         hint = f"close titles: {', '.join(close)}" if close else "use `search` to find exact page titles"
-        return StepOutcome(
-            feedback=Feedback(summary=f"No page titled {call.title[:80]!r}.", hint=self.hint(hint))
-        )
+        return StepOutcome(feedback=Feedback(summary=f"No page titled {call.title[:80]!r}.", hint=self.hint(hint)))
 
     def _random_call(self, tool: type[Tool], rng: np.random.Generator) -> Tool:
         titles = list(self.pages)

@@ -12,12 +12,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 
+from envgym.environments.tools.answers import format_number
 from pydantic import BaseModel
 
-from envgym.environments.tools.answers import format_number
-
-_ALLOWED_ACTIONS = frozenset({sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE})
-_DENIED_FUNCTIONS = frozenset({"load_extension", "randomblob", "zeroblob", "readfile", "writefile", "edit", "printf", "format"})
+_ALLOWED_ACTIONS = frozenset(
+    {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}
+)
+_DENIED_FUNCTIONS = frozenset(
+    {"load_extension", "randomblob", "zeroblob", "readfile", "writefile", "edit", "printf", "format"}
+)
 
 
 class QueryResult(BaseModel):

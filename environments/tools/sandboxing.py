@@ -7,11 +7,13 @@ contract's `InfraError` (so trainers drop the episode) while timeouts and floods
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from envgym.core import InfraError
 from envgym.environments.tools.base import ToolTaskEnv
 from envgym.sandboxes import ExecResult, Sandbox, SandboxError
+
+from envgym.core import InfraError
 
 
 def make_sandbox(kind: str = "local", options: dict[str, Any] | None = None) -> Sandbox:
@@ -99,10 +101,8 @@ class SandboxedTaskEnv(ToolTaskEnv):
     def _drop_box(self) -> None:
         box, self.box = self.box, None
         if box is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken sandbox must not hide the original failure
                 box.close()
-            except Exception:  # closing a broken sandbox must not hide the original failure
-                pass
 
     def close(self) -> None:
         self._drop_box()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from envgym.environments.tools.answers import Expected, format_number, is_correct, split_items
 
 

@@ -88,7 +88,7 @@ def test_answer_revealed_only_when_the_episode_is_over(env_id: str) -> None:
     expected = env.unwrapped.task_spec.expected.display()
     obs, reward, terminated, _, _ = env.step(call("submit_answer", answer="certainly wrong"))
     assert not terminated and reward == 0.0 and expected not in obs and "1 submission(s) left" in obs
-    obs, reward, terminated, _, info = env.step(call("submit_answer", answer="still wrong"))
+    obs, reward, terminated, _, _ = env.step(call("submit_answer", answer="still wrong"))
     assert terminated and reward == 0.0 and "expected answer was" in obs
     env.close()
 

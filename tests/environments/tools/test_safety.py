@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
-
 from envgym.sandboxes import SandboxInfraError
 
-from .conftest import call, play_oracle
+from .conftest import call
 
 WRITES = [
     "INSERT INTO customers VALUES (999, 'x', 'y', 2020)",
@@ -66,7 +65,7 @@ def test_injection_in_arguments_is_just_text() -> None:
 def test_database_is_sealed_even_for_the_env() -> None:
     env = gym.make("envgym/ToolUse-SQL-v0")
     env.reset(seed=1)
-    with pytest.raises(Exception, match="not authorized|readonly|read-only"):
+    with pytest.raises(Exception, match=r"not authorized|readonly|read-only"):
         env.unwrapped.db.conn.execute("DELETE FROM orders")
 
 
