@@ -64,10 +64,14 @@ class CodeSpace:
         self.counts = np.stack([(self.codes == c).sum(1) for c in range(colours)], axis=1).astype(np.int8)
         opening = [min(i // 2, colours - 1) for i in range(pegs)] if repeats else list(range(pegs))
         self.opening = tuple(opening)
-        self.memo: dict[tuple[int, ...], np.ndarray] = {(): np.arange(len(self.codes))}
+        self.tuples: list[tuple[int, ...]] = [tuple(row) for row in self.codes.tolist()]
+        # feedback history along the solver's play -> (codes still consistent, the solver's next guess)
+        self.root = (np.arange(len(self.codes)), self.opening)
+        self.memo: dict[tuple[int, ...], tuple[np.ndarray, tuple[int, ...]]] = {(): self.root}
+        self.counts_by_secret: dict[int, int] = {}
 
     def code(self, index: int) -> tuple[int, ...]:
-        return tuple(int(x) for x in self.codes[index])
+        return self.tuples[index]
 
     def scores(self, guess: tuple[int, ...], cands: np.ndarray) -> np.ndarray:
         """Feedback of every candidate (as secret) against `guess`, encoded black * (pegs + 1) + white."""
@@ -79,26 +83,30 @@ class CodeSpace:
         return blacks * (self.pegs + 1) + whites  # type: ignore[no-any-return]
 
     def strategy_guess(self, key: tuple[int, ...]) -> tuple[int, ...]:
-        return self.opening if not key else self.code(int(self.memo[key][0]))
+        return self.memo[key][1]
 
     def child(self, key: tuple[int, ...], fb: int) -> tuple[int, ...]:
         """Follow the solver's tree: the node after its guess at `key` was answered with `fb`."""
         new = (*key, fb)
         if new not in self.memo:
-            cands = self.memo[key]
-            cands = cands[self.scores(self.strategy_guess(key), cands) == fb]
+            cands, guess = self.memo[key]
+            cands = cands[self.scores(guess, cands) == fb]
             if len(self.memo) >= _MEMO_LIMIT:
-                self.memo = {(): self.memo[()]}
-            self.memo[new] = cands
+                self.memo = {(): self.root, key: self.memo[key]}
+            self.memo[new] = (cands, self.tuples[int(cands[0])] if len(cands) else guess)
         return new
 
-    def solver_guesses(self, secret: tuple[int, ...]) -> int:
-        """How many guesses the solver needs against `secret` (the last one is the secret itself)."""
-        key: tuple[int, ...] = ()
-        count = 1
-        while (guess := self.strategy_guess(key)) != secret:
-            key = self.child(key, score(guess, secret, self.pegs))
-            count += 1
+    def solver_guesses(self, index: int) -> int:
+        """How many guesses the solver needs against code `index` (the last one is the secret itself)."""
+        count = self.counts_by_secret.get(index)
+        if count is None:
+            secret = self.tuples[index]
+            key: tuple[int, ...] = ()
+            count = 1
+            while (guess := self.memo[key][1]) != secret:
+                key = self.child(key, score(guess, secret, self.pegs))
+                count += 1
+            self.counts_by_secret[index] = count
         return count
 
 
@@ -133,10 +141,11 @@ class MastermindEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: MastermindParams) -> tuple[str, int]:  # type: ignore[override]
         self.space = code_space(params.pegs, params.colours, params.allow_repeats)
-        self.secret = self.space.code(self.rng.randrange(len(self.space.codes)))
+        index = self.rng.randrange(len(self.space.codes))
+        self.secret = self.space.code(index)
         self.history: list[tuple[tuple[int, ...], int]] = []
         self._consistent: np.ndarray | None = None
-        self.solver_count = self.space.solver_guesses(self.secret)
+        self.solver_count = self.space.solver_guesses(index)
         budget = self.solver_count + params.slack
         palette = ", ".join(f"{COLOURS[i]}={COLOUR_NAMES[i]}" for i in range(params.colours))
         example = "".join(COLOURS[i % params.colours] for i in range(params.pegs))
@@ -170,11 +179,11 @@ class MastermindEnv(PuzzleEnv):
         if self._consistent is None:
             space = self.space
             key: tuple[int, ...] | None = ()
-            cands = space.memo[()]
+            cands = space.memo[()][0]
             for guess, fb in self.history:
                 if key is not None and guess == space.strategy_guess(key):
                     key = space.child(key, fb)
-                    cands = space.memo[key]
+                    cands = space.memo[key][0]
                 else:
                     key = None
                     cands = cands[space.scores(guess, cands) == fb]
