@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gymnasium as gym
-from envgym.agents.policies.base import TokenPolicy
+from envgym.agents.policies.base import Message, Policy, TokenPolicy
 from pydantic import BaseModel, Field
 
 from envgym.trajectory import CommandRecord, Episode, Outcome, TrajectoryWriter, Turn
@@ -194,3 +194,68 @@ def rollout(
         if writer is not None:
             writer.write(record)
     return episodes
+
+
+def rollout_text(
+    policy: Policy,
+    envs: Sequence[gym.Env],
+    tasks: Sequence[TaskSpec],
+    config: RolloutConfig | None = None,
+    writer: TrajectoryWriter | None = None,
+) -> list[Episode]:
+    """Message-level rollout for policies without token access (e.g. `OpenAIPolicy`); evaluation only."""
+    cfg = config or RolloutConfig()
+    records: list[Episode] = []
+    chats: list[list[Message]] = []
+    tools: list[list[dict[str, Any]]] = []
+    returns: list[float] = []
+    live: list[int] = []
+    for i, task in enumerate(tasks):
+        env_id, version = _env_names(envs[i])
+        options = task.reset_options()
+        obs, info = envs[i].reset(seed=task.seed, options=options)
+        task_info = dict(info.get("task", {}))
+        records.append(
+            Episode(env_id=env_id, env_version=version, task=task_info, seed=task.seed,
+                    difficulty=task_info.get("difficulty", task.difficulty), options=options, policy=policy.name,
+                    initial_observation=obs, sandbox=info.get("sandbox"))
+        )  # fmt: skip
+        make = getattr(policy, "initial_messages", None)
+        chats.append(list(make(obs)) if make else [{"role": "user", "content": obs}])
+        tools.append(list(info.get("tools", [])))
+        returns.append(0.0)
+        live.append(i)
+    success = [False] * len(tasks)
+    infra: list[str | None] = [None] * len(tasks)
+    while live:
+        actions = policy.act([chats[i] for i in live], [tools[i] for i in live])
+        still = []
+        for i, action in zip(live, actions, strict=True):
+            started = time.perf_counter()
+            obs, reward, terminated, truncated, info = envs[i].step(action.text)
+            returns[i] += float(reward)
+            success[i] = bool(info.get("solved", False))
+            infra[i] = info.get("infra_error") or infra[i]
+            capped = cfg.max_turns is not None and len(records[i].turns) + 1 >= cfg.max_turns
+            truncated = bool(truncated or (capped and not terminated))
+            shown = cfg.hidden_text if cfg.hide_feedback else obs
+            records[i].turns.append(
+                Turn(index=len(records[i].turns), action=action.text, tool_call=info.get("tool_call"),
+                     observation=shown, reward=float(reward), terminated=bool(terminated), truncated=truncated,
+                     feedback=info.get("feedback", {}), reward_components=info.get("reward_components", {}),
+                     commands=[CommandRecord.model_validate(c) for c in info.get("commands", [])],
+                     duration_s=time.perf_counter() - started, extra=dict(action.extra))
+            )  # fmt: skip
+            if terminated or truncated or infra[i]:
+                records[i].outcome = Outcome(  # type: ignore[call-arg]
+                    return_=returns[i], success=success[i], terminated=bool(terminated), truncated=truncated,
+                    infra_error=infra[i], num_turns=len(records[i].turns),
+                )  # fmt: skip
+                records[i].finished_at = datetime.now(UTC).isoformat()
+                if writer is not None:
+                    writer.write(records[i])
+                continue
+            chats[i] += [{"role": "assistant", "content": action.text}, {"role": "user", "content": shown}]
+            still.append(i)
+        live = still
+    return records

@@ -401,7 +401,8 @@ class Trainer:
                     sums["clipped"] += float(stats["clipped"].sum())
                     if epoch == 0:
                         sums["entropy"] += float(ent[m].sum())
-                        sums["gap"] += float((logp.detach() - b["sampled_logprobs"])[m].abs().sum())
+                        scored = b["old_logprobs"] if off_policy else logp.detach()  # before any update
+                        sums["gap"] += float((scored - b["sampled_logprobs"])[m].abs().sum())
                         if "k2" in stats:
                             sums["k1"] += float(stats["k1"].sum())
                             sums["k2"] += float(stats["k2"].sum())

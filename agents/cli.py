@@ -1,0 +1,159 @@
+"""`envgym train`, `envgym eval` and `envgym plot` (registered on the main CLI by `register(app)`).
+
+Why thin: all logic lives in the trainer, evaluation and plotting modules; this file parses options, shows
+progress and prints the curve, so the same run works from Python and from the shell.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_CONFIG = "guess_number_smollm.yaml"
+
+
+def default_config_path() -> Path:
+    return Path(str(resources.files("envgym.agents") / "configs" / DEFAULT_CONFIG))
+
+
+def sparkline(values: list[float]) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    return "".join(bars[min(7, max(0, int(v * 7.999)))] for v in values)
+
+
+def train(
+    env: Annotated[str | None, typer.Option("--env", help="env id (overrides the config)")] = None,
+    policy: Annotated[str | None, typer.Option(help="model: smollm2-135m, tiny, a local dir or a hub id")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML TrainConfig (default: the packaged SmolLM2 job)")] = None,
+    run_dir: Annotated[Path, typer.Option(help="run directory; re-running resumes from its checkpoint")] = Path(
+        "runs/train"
+    ),
+    steps: Annotated[int | None, typer.Option(help="total steps (overrides the config)")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed (overrides the config)")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu or cuda")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
+) -> None:
+    """Train a policy with trajectory-level RL; metrics, trajectories and checkpoints go to RUN_DIR."""
+    from envgym.agents.plotting import plot_run
+    from envgym.agents.trainer import TrainConfig, Trainer
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console()
+    cfg = TrainConfig.from_yaml(config or default_config_path())
+    updates: dict[str, Any] = {}
+    if env:
+        updates["env_id"] = env
+    if steps:
+        updates["steps"] = steps
+    if seed is not None:
+        updates["seed"] = seed
+    if threads:
+        updates["threads"] = threads
+    policy_updates = {k: v for k, v in {"model": policy, "device": device}.items() if v}
+    if policy_updates:
+        updates["policy"] = cfg.policy.model_copy(update=policy_updates)
+    cfg = TrainConfig.model_validate({**cfg.model_dump(), **{k: v for k, v in updates.items() if k != "policy"}})
+    if "policy" in updates:
+        cfg.policy = updates["policy"]
+    trainer = Trainer(cfg, run_dir)
+    console.print(
+        f"[bold]envgym train[/] {cfg.env_id} policy={cfg.policy.model} device={trainer.device} "
+        f"steps={cfg.steps} ({cfg.tasks_per_step}×{cfg.group_size} episodes/step) run_dir={run_dir}"
+        + (f" [resumed at step {trainer.step}]" if trainer.step else "")
+    )
+    history: list[dict[str, Any]] = []
+    with Progress(
+        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"), console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("train", total=cfg.steps, completed=trainer.step, stats="")
+
+        def on_step(m: dict[str, Any]) -> None:
+            history.append(m)
+            progress.update(
+                task, completed=m["step"],
+                stats=f"success {m['success']:.2f} entropy {m['entropy']:.2f} {m['tokens_per_s']:.0f} tok/s",
+            )  # fmt: skip
+
+        trainer.train(on_step)
+    from envgym.agents.plotting import read_metrics
+
+    rows = read_metrics(run_dir)
+    curve = [float(r["success"] or 0.0) for r in rows]
+    console.print("step    " + " ".join(f"{r['step']:>4d}" for r in rows))
+    console.print("success " + " ".join(f"{v:4.2f}" for v in curve))
+    console.print(f"curve   {sparkline(curve)}")
+    elapsed = sum(r["rollout_s"] + r["learn_s"] for r in rows)
+    tokens = sum(r["action_tokens_per_episode"] * r["episodes"] for r in rows)
+    console.print(
+        f"{len(rows)} steps in {elapsed:.0f} s of compute, {tokens / max(elapsed, 1e-9):.1f} sampled tokens/s"
+    )
+    png = plot_run(run_dir)
+    console.print(
+        f"curves: {png}\nmetrics: {run_dir / 'metrics.jsonl'}\ntrajectories: {run_dir / 'trajectories.jsonl'}"
+    )
+
+
+def evaluate(
+    env: Annotated[str, typer.Option("--env", help="env id")] = "envgym/GuessNumber-v0",
+    policy: Annotated[str, typer.Option(help="oracle, random, hf, openai")] = "oracle",
+    model: Annotated[str | None, typer.Option(help="hf: model/dir/run checkpoint export; openai: model name")] = None,
+    base_url: Annotated[str | None, typer.Option(help="openai: endpoint base URL")] = None,
+    episodes: Annotated[int, typer.Option(min=1)] = 32,
+    difficulty: Annotated[float | None, typer.Option(min=0.0, max=1.0)] = None,
+    seed: Annotated[int, typer.Option()] = 10_000,
+    max_turns: Annotated[int | None, typer.Option(help="cap on turns per episode")] = None,
+    temperature: Annotated[float, typer.Option(help="hf/openai sampling temperature")] = 0.0,
+    out: Annotated[Path, typer.Option(help="run directory for trajectories")] = Path("runs/eval"),
+) -> None:
+    """Success rate of any policy on any env (same seeds for every policy)."""
+    import json
+
+    from envgym.agents.evaluation import evaluate as run_eval
+    from envgym.agents.trainer import make_env
+    from rich.console import Console
+
+    agent: Any
+    if policy in {"oracle", "random"}:
+        from envgym.agents.policies.scripted import make_scripted_agent
+
+        agent = make_scripted_agent(policy, seed)
+    elif policy == "hf":
+        from envgym.agents.policies.hf import HFPolicyConfig
+        from envgym.agents.trainer import make_policy
+
+        agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
+    elif policy == "openai":
+        from envgym.agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
+
+        agent = OpenAIPolicy(
+            OpenAIPolicyConfig(model=model or "gpt-4o-mini", base_url=base_url, temperature=temperature)
+        )
+    else:
+        raise typer.BadParameter(f"unknown policy {policy!r}: choose oracle, random, hf or openai")
+    result = run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, out=out, max_turns=max_turns)
+    Console().print(
+        f"[bold]{env}[/] policy={result.policy} difficulty={difficulty}: success rate "
+        f"[bold]{result.success_rate:.1%}[/] over {result.episodes} episodes, mean turns {result.mean_turns:.1f}"
+    )
+    (out / "eval.json").write_text(json.dumps(result.model_dump(), indent=2))
+
+
+def plot(
+    run_dir: Annotated[Path, typer.Argument(help="an `envgym train` run directory")],
+    out: Annotated[Path | None, typer.Option(help="PNG path (default RUN_DIR/curves.png)")] = None,
+) -> None:
+    """Render a run's learning curves (success, entropy, zero-variance groups, ...) to PNG."""
+    from envgym.agents.plotting import plot_run
+
+    typer.echo(str(plot_run(run_dir, out)))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)
+    app.command("eval")(evaluate)
+    app.command("plot")(plot)

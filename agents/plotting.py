@@ -1,0 +1,72 @@
+"""Learning curves of a run directory (`metrics.jsonl`) as one PNG.
+
+Why a fixed panel set: success, return, entropy, zero-variance fraction, in-group std, grad norm, KL and
+throughput are the early warnings of NOTES-RL §11.7; seeing them side by side is the point.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+PANELS = [
+    ("success", "success rate"),
+    ("return", "mean return"),
+    ("entropy", "action-token entropy"),
+    ("zero_var_frac", "zero-variance groups"),
+    ("group_std", "in-group reward std"),
+    ("grad_norm", "grad norm"),
+    ("kl", "KL to reference (k1)"),
+    ("tokens_per_s", "sampled tokens / s"),
+]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no metrics.jsonl in {run_dir}; is it an `envgym train` run directory?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def moving_average(values: list[float], window: int) -> list[float]:
+    out, acc, buf = [], 0.0, []
+    for v in values:
+        buf.append(v)
+        acc += v
+        if len(buf) > window:
+            acc -= buf.pop(0)
+        out.append(acc / len(buf))
+    return out
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None, smooth: int | None = None) -> Path:
+    """Render the run's curves to `out` (default RUN_DIR/curves.png); returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = read_metrics(run_dir)
+    steps = [r["step"] for r in rows]
+    window = smooth or max(1, len(rows) // 20)
+    panels = [(k, t) for k, t in PANELS if any(isinstance(r.get(k), int | float) for r in rows)]
+    cols = 4
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
+    for ax, (key, title) in zip(axes.flat, panels, strict=False):
+        ys = [float(r[key]) if isinstance(r.get(key), int | float) else float("nan") for r in rows]
+        ax.plot(steps, ys, alpha=0.35, lw=1)
+        if window > 1:
+            ax.plot(steps, moving_average([0.0 if y != y else y for y in ys], window), lw=2)
+        ax.set_title(title)
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.axis("off")
+    fig.suptitle(str(run_dir))
+    fig.tight_layout()
+    target = Path(out) if out else Path(run_dir) / "curves.png"
+    fig.savefig(target, dpi=90)
+    plt.close(fig)
+    return target
