@@ -10,7 +10,7 @@ Everything runs on Python integers as bit sets over the flat grid (floor, boxes,
 region), so a flood fill is a handful of shifts and a reset takes well under a millisecond.
 
 Difficulty grows the room (4×4 → 6×6 interior), the boxes (1 → 3), the reverse-play walk and the required
-pushes, and shrinks the budget's slack (+150% → +30% of the plan's moves). Pushing a box onto a dead square
+pushes, and shrinks the budget's slack (+200% → +30% of the plan's moves). Pushing a box onto a dead square
 (a corner or a wall stretch with no goal: it can never reach a goal) ends the episode as failed.
 """
 
@@ -227,7 +227,7 @@ class SokobanEnv(PuzzleEnv):
             boxes=lerp_int(difficulty, 1, 3),
             reverse_steps=lerp_int(difficulty, 12, 80),
             min_pushes=lerp_int(difficulty, 1, 4),
-            slack_ratio=1.5 - 1.2 * difficulty,
+            slack_ratio=2.0 - 1.7 * difficulty,
         )
 
     # ----- generation ----------------------------------------------------------------------------------
