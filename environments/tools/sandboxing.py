@@ -17,7 +17,8 @@ from envgym.core import InfraError
 
 
 def make_sandbox(kind: str = "local", options: dict[str, Any] | None = None) -> Sandbox:
-    """A fresh sandbox of the given backend (`local` or `docker`); options go to its constructor."""
+    """A fresh sandbox of the given backend (`local` or `docker`); options go to its constructor (Docker's
+    `image` defaults to envgym's base image, built offline on first use)."""
     opts = dict(options or {})
     try:
         if kind == "local":
@@ -25,9 +26,13 @@ def make_sandbox(kind: str = "local", options: dict[str, Any] | None = None) -> 
 
             return LocalSandbox(**opts)
         if kind == "docker":
-            from envgym.sandboxes.docker import DockerSandbox  # type: ignore[import-not-found,unused-ignore]
+            from envgym.sandboxes.docker import DockerSandbox
 
-            return DockerSandbox(**opts)  # type: ignore[no-any-return,unused-ignore]
+            if "image" not in opts:  # the offline-built base image has python3, grep and coreutils
+                from envgym.sandboxes.images.base_image import ensure_base_image
+
+                opts["image"] = ensure_base_image()
+            return DockerSandbox(**opts)
     except SandboxError as exc:
         raise InfraError(f"could not start a {kind} sandbox: {exc}") from exc
     except ImportError as exc:
