@@ -292,33 +292,45 @@ class SokobanEnv(PuzzleEnv):
         cells = _bits(floor)
         if len(cells) < params.boxes + 2:
             return None
-        picks = rng.sample(range(len(cells)), params.boxes + 1)
-        goals = sum(1 << cells[i] for i in picks[:-1])
-        player = cells[picks[-1]]
+        picks = rng.sample(range(len(cells)), params.boxes)
+        goals = sum(1 << cells[i] for i in picks)
+        # start next to a goal, so the first pulls come early instead of after a long wander
+        near = _bits(floor & ~goals & (goals << 1 | goals >> 1 | goals << W | goals >> W)) or _bits(floor & ~goals)
+        player = near[int(rng.random() * len(near))]
+        room = Room(W, floor, goals)
+        dist = room.push_dist
         boxes = goals
-        steps = (-W, W, -1, 1)
+        steps = room.steps
         random = rng.random
         trace: list[int] = []  # reverse moves as step offsets; pulls marked by +1000
         free = floor & ~boxes
-        for _ in range(params.reverse_steps):
-            moves = [e for e in steps if free >> (player + e) & 1]
-            pulls = [e for e in moves if boxes >> (player - e) & 1]
-            if pulls and random() < 0.75:
-                e = pulls[int(random() * len(pulls))]
-                behind = player - e
-                boxes = boxes ^ (1 << behind) | (1 << player)
-                free = floor & ~boxes
-                trace.append(e + 1000)
-            elif moves:
-                e = moves[int(random() * len(moves))]
-                trace.append(e)
-            else:
+        # Walk the planned number of steps; if the boxes are still too close to their goals (by the push
+        # distance lower bound), keep walking a while: cheaper than carving a new room.
+        budget, walked = params.reverse_steps, 0
+        while True:
+            for _ in range(budget):
+                moves = [e for e in steps if free >> (player + e) & 1]
+                pulls = [e for e in moves if boxes >> (player - e) & 1]
+                if pulls and random() < 0.75:
+                    e = pulls[int(random() * len(pulls))]
+                    behind = player - e
+                    boxes = boxes ^ (1 << behind) | (1 << player)
+                    free = floor & ~boxes
+                    trace.append(e + 1000)
+                elif moves:
+                    e = moves[int(random() * len(moves))]
+                    trace.append(e)
+                else:
+                    break
+                player += e
+            walked += budget
+            if walked >= 3 * params.reverse_steps or sum(dist[i] for i in _bits(boxes)) >= params.min_pushes:
                 break
-            player += e
+            budget = max(1, params.reverse_steps // 4)
         if boxes == goals:
             return None
         forward = [-(e - 1000 if e > 500 else e) for e in reversed(trace)]
-        return Room(W, floor, goals), player, boxes, forward
+        return room, player, boxes, forward
 
     def _fallback_level(self, params: SokobanParams) -> tuple[int, Room, int, int, list[int], list[tuple[int, int]]]:
         """A level that always exists: one box one push left of its goal in the top row."""
