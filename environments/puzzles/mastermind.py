@@ -64,13 +64,18 @@ class CodeSpace:
         self.counts = np.stack([(self.codes == c).sum(1) for c in range(colours)], axis=1).astype(np.int8)
         opening = [min(i // 2, colours - 1) for i in range(pegs)] if repeats else list(range(pegs))
         self.opening = tuple(opening)
-        self.tuples: list[tuple[int, ...]] = [tuple(row) for row in self.codes.tolist()]
+        # Python tuples make the per-reset work NumPy-free; very large spaces (a user override) build them lazily.
+        self.tuples: list[tuple[int, ...]] | None = (
+            [tuple(row) for row in self.codes.tolist()] if len(self.codes) <= 200_000 else None
+        )
         # feedback history along the solver's play -> (codes still consistent, the solver's next guess)
         self.root = (np.arange(len(self.codes)), self.opening)
         self.memo: dict[tuple[int, ...], tuple[np.ndarray, tuple[int, ...]]] = {(): self.root}
         self.counts_by_secret: dict[int, int] = {}
 
     def code(self, index: int) -> tuple[int, ...]:
+        if self.tuples is None:
+            return tuple(self.codes[index].tolist())
         return self.tuples[index]
 
     def scores(self, guess: tuple[int, ...], cands: np.ndarray) -> np.ndarray:
@@ -93,14 +98,14 @@ class CodeSpace:
             cands = cands[self.scores(guess, cands) == fb]
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo = {(): self.root, key: self.memo[key]}
-            self.memo[new] = (cands, self.tuples[int(cands[0])] if len(cands) else guess)
+            self.memo[new] = (cands, self.code(int(cands[0])) if len(cands) else guess)
         return new
 
     def solver_guesses(self, index: int) -> int:
         """How many guesses the solver needs against code `index` (the last one is the secret itself)."""
         count = self.counts_by_secret.get(index)
         if count is None:
-            secret = self.tuples[index]
+            secret = self.code(index)
             key: tuple[int, ...] = ()
             count = 1
             while (guess := self.memo[key][1]) != secret:

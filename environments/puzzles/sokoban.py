@@ -19,12 +19,12 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-from typing import ClassVar
+from typing import ClassVar, Self
 
 import numpy as np
 from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 from envgym.environments.puzzles.maze import DIRECTION_HELP, DIRECTIONS, Direction, parse_direction
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -49,6 +49,12 @@ class SokobanParams(PuzzleParams):
     min_pushes: int = Field(default=1, ge=1, le=100, description="reject instances solvable in fewer pushes")
     slack_ratio: float = Field(default=0.8, ge=0.0, le=10.0, description="extra turns as a fraction of the plan")
     end_on_deadlock: bool = Field(default=True, description="a box pushed onto a dead square ends the episode")
+
+    @model_validator(mode="after")
+    def _room_for_boxes(self) -> Self:
+        if self.boxes > self.width * self.height // 4:
+            raise ValueError(f"{self.boxes} boxes do not fit a {self.width}x{self.height} room (at most area/4)")
+        return self
 
 
 def _shift(mask: int, k: int) -> int:
