@@ -8,10 +8,12 @@ family only writes its generator, its rules and its solver.
 
 from __future__ import annotations
 
+import random
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.utils import seeding
 from pydantic import BaseModel, Field
 
 from envgym.actions import ActionError, Tool, ToolCall, parse_action, tool_schemas
@@ -95,7 +97,11 @@ class TextEnv(gym.Env[str, str]):
         self.turn = 0
         self.done = True
         self.task: TaskInfo | None = None
-        self.task_rng = np.random.default_rng(0)
+        self.task_seed = 0
+        self._task_rng: np.random.Generator | None = None
+        self._rng: random.Random | None = None
+        self._env_rng: np.random.Generator | None = None
+        self._pending_seed: int | None = None
         self.last_observation = ""
         self._tool_map = {tool.name: tool for tool in self.tools}
 
@@ -124,14 +130,45 @@ class TextEnv(gym.Env[str, str]):
         """A uniformly random *well-formed* action (the fixed reference agent for calibration)."""
         raise NotImplementedError(f"{type(self).__name__} has no random agent")
 
+    # ----- random number generators -----------------------------------------------------------------
+    # Creating a NumPy generator costs ~20-30 us, more than a whole puzzle reset, so all three are made on
+    # first use. They are exactly the generators gymnasium would make: `_np_random` from the last explicit
+    # seed (it draws the seeds of unseeded resets), `task_rng`/`rng` from the task seed.
+    @property  # type: ignore[override]
+    def _np_random(self) -> np.random.Generator | None:
+        if self._env_rng is None and self._pending_seed is not None:
+            self._env_rng, self._np_random_seed = seeding.np_random(self._pending_seed)
+            self._pending_seed = None
+        return self._env_rng
+
+    @_np_random.setter
+    def _np_random(self, value: np.random.Generator | None) -> None:
+        self._env_rng, self._pending_seed = value, None
+
+    @property
+    def task_rng(self) -> np.random.Generator:
+        """NumPy generator for the current task (seeded by the task seed)."""
+        if self._task_rng is None:
+            self._task_rng = np.random.default_rng(self.task_seed)
+        return self._task_rng
+
+    @property
+    def rng(self) -> random.Random:
+        """Python generator for the current task: ~10x cheaper per draw than NumPy for scalar draws."""
+        if self._rng is None:
+            self._rng = random.Random(self.task_seed)
+        return self._rng
+
     # ----- gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        super().reset(seed=seed)
+        if seed is not None:
+            self._env_rng, self._pending_seed = None, int(seed)
+            self._np_random_seed = int(seed)
         opts = dict(options or {})
         difficulty = self._check_difficulty(opts.pop("difficulty", self.difficulty))
         params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
         task_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
-        self.task_rng = np.random.default_rng(task_seed)
+        self.task_seed, self._task_rng, self._rng = task_seed, None, None
         intro, used_params, budget = self._generate(difficulty, params)
         self.max_turns = int(self.max_turns_override or budget)
         self._tool_map = {tool.name: tool for tool in self.current_tools()}
@@ -210,7 +247,8 @@ class TextEnv(gym.Env[str, str]):
             "reward_components": dict(outcome.reward_components),
             "solved": outcome.solved,
             "infra_error": outcome.infra_error,
-            "tool_call": None if call is None else {"name": call.name, "arguments": call.model_dump(mode="json")},
+            # always a dict ({} = no valid call): gymnasium's vector envs need one type per info key
+            "tool_call": {} if call is None else {"name": call.name, "arguments": call.model_dump(mode="json")},
             "commands": list(outcome.commands),
             "turn": self.turn,
             "max_turns": self.max_turns,

@@ -61,7 +61,7 @@ def run_episode(
             Turn(
                 index=index,
                 action=action,
-                tool_call=info.get("tool_call"),
+                tool_call=info.get("tool_call") or None,
                 observation=observation,
                 reward=float(reward),
                 terminated=terminated,

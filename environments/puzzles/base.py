@@ -43,11 +43,13 @@ class PuzzleEnv(TextEnv):
         raise NotImplementedError
 
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-        base = self.params_for(difficulty).model_dump()
-        try:
-            self.params = self.Params.model_validate({**base, **params})
-        except ValidationError as exc:
-            raise ValueError(f"invalid parameters for {self.env_id}: {exc}") from exc
+        base = self.params_for(difficulty)
+        if params:  # user overrides are validated; the common no-override path skips a second validation
+            try:
+                base = self.Params.model_validate({**base.model_dump(), **params})
+            except ValidationError as exc:
+                raise ValueError(f"invalid parameters for {self.env_id}: {exc}") from exc
+        self.params = base
         intro, budget = self._new_puzzle(self.params)
         return intro, self.params.model_dump(), budget
 

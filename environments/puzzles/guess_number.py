@@ -45,7 +45,7 @@ class GuessNumberEnv(PuzzleEnv):
         return GuessNumberParams(upper=2**exponent, slack=lerp_int(difficulty, 3, 0), show_interval=difficulty <= 0.5)
 
     def _new_puzzle(self, params: GuessNumberParams) -> tuple[str, int]:  # type: ignore[override]
-        self.secret = int(self.task_rng.integers(1, params.upper + 1))
+        self.secret = self.rng.randint(1, params.upper)
         self.low, self.high = 1, params.upper
         budget = self.optimal_guesses(params.upper) + params.slack
         intro = (

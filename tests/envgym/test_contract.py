@@ -64,7 +64,7 @@ def test_same_seed_same_episode(env_id: str) -> None:
         env = gym.make(env_id)
         obs, info = env.reset(seed=123, options={"difficulty": 0.7})
         trace = [obs, info["task"]]
-        for _ in range(50):
+        for _ in range(5000):
             obs, reward, terminated, truncated, info = env.step(env.unwrapped.oracle_action())
             trace += [obs, reward]
             if terminated or truncated:
