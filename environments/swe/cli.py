@@ -29,7 +29,9 @@ def _progress() -> Progress:
 
 @swe_app.command("build")
 def build(
-    project: Annotated[list[str] | None, typer.Option(help="NAME or NAME==VERSION; default: every bundled recipe")] = None,
+    project: Annotated[
+        list[str] | None, typer.Option(help="NAME or NAME==VERSION; default: every bundled recipe")
+    ] = None,
     force: bool = False,
 ) -> None:
     """Build the project images the bundled suite needs (idempotent: content-hashed tags)."""
@@ -112,7 +114,9 @@ def check(
             progress.advance(bar)
             if result.infra_error or result.reward != want:
                 kind = "gold" if want else "null"
-                bad.append(f"{task.instance_id} {kind}: reward {result.reward} {result.infra_error or result.summary()}")
+                bad.append(
+                    f"{task.instance_id} {kind}: reward {result.reward} {result.infra_error or result.summary()}"
+                )
                 progress.console.print(f"[red]FAIL[/red] {bad[-1]}")
     console.print(f"{len(loaded)} tasks, {len(jobs)} gradings, {len(bad)} failures")
     if bad:

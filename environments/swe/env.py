@@ -234,7 +234,7 @@ class SWEEnv(TextEnv):
         text = self._read(path)
         if text is None:
             result, record = self._exec(
-                f"cd {shlex.quote(path)} 2>/dev/null && find . -maxdepth 2 -not -path '*/.git*' -not -name '.' | sort | head -300"
+                f"(cd {shlex.quote(path)} 2>/dev/null && find . -maxdepth 2 -not -path '*/.git*' -not -name '.' | sort | head -300)"
             )
             if result.exit_code != 0 or not result.output.strip():
                 return StepOutcome(
@@ -302,7 +302,7 @@ class SWEEnv(TextEnv):
         assert self.current is not None
         selection = " ".join(shlex.quote(t) for t in call.tests)
         base = self.current.test_command if not call.tests else self.current.test_command.split(" -q ")[0] + " -q"
-        command = f"cd {shlex.quote(self.current.workdir)} && {base} {selection} 2>&1 | tail -c 20000"
+        command = f"(cd {shlex.quote(self.current.workdir)} && {base} {selection} 2>&1 | tail -c 20000)"
         result, record = self._exec(command, self.command_timeout)
         summary_line = next((ln for ln in reversed(result.output.splitlines()) if ln.strip()), "")
         feedback = Feedback(

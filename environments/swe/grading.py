@@ -171,8 +171,8 @@ def snapshot_sources(sandbox: Sandbox, task: SWETask) -> dict[str, str]:
     archive = f"/tmp/.envgym-snap-{time.time_ns()}.tar"
     quoted = " ".join(shlex.quote(r) for r in roots)
     result = sandbox.exec(
-        f"cd {shlex.quote(task.workdir)} && /bin/tar --ignore-failed-read -cf {archive} "
-        f"--exclude=.git --exclude=__pycache__ {quoted} 2>/dev/null; echo ok",
+        f"(cd {shlex.quote(task.workdir)} && /bin/tar --ignore-failed-read -cf {archive} "
+        f"--exclude=.git --exclude=__pycache__ {quoted} 2>/dev/null; echo ok)",
         timeout=120,
     )
     if "ok" not in result.output:

@@ -9,12 +9,18 @@ same commit id and the same initial observation.
 
 from __future__ import annotations
 
+import functools
+import os
 import secrets
 import shlex
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
 
 from envgym.environments.swe.recipes import RECIPES
 from envgym.environments.swe.schema import SWETask
-from envgym.environments.swe.trees import Tree, apply_unified, pristine_tree, upload_tree
+from envgym.environments.swe.trees import Tree, apply_unified, pristine_tree, tree_tar, upload_archive, upload_tree
 from envgym.sandboxes import Sandbox, SandboxInfraError
 
 COMMIT_ENV = (
@@ -31,7 +37,7 @@ def apply_patch(sandbox: Sandbox, workdir: str, patch: str) -> tuple[bool, str]:
     path = f"/tmp/.envgym-{secrets.token_hex(8)}.diff"
     sandbox.write_file(path, patch.encode())
     result = sandbox.exec(
-        f"cd {shlex.quote(workdir)} && git apply --whitespace=nowarn {path}; rc=$?; rm -f {path}; exit $rc",
+        f"(cd {shlex.quote(workdir)} && git apply --whitespace=nowarn {path}; rc=$?; rm -f {path}; exit $rc)",
         timeout=60,
     )
     return result.exit_code == 0, result.output
@@ -46,6 +52,48 @@ def buggy_tree(task: SWETask) -> Tree:
     return apply_unified(pristine_tree(recipe), task.bug_patch)
 
 
+@functools.lru_cache(maxsize=256)
+def _repo_archive(task_json: str) -> tuple[bytes, str] | None:
+    """The buggy tree plus its one-commit .git, built with the host's git (None if git is missing)."""
+    task = SWETask.model_validate_json(task_json)
+    if shutil.which("git") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="envgym-repo-") as tmp:
+        root = Path(tmp)
+        for name, data in buggy_tree(task).items():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_bytes(data)
+            (root / name).chmod(0o644)
+        script = COMMIT_SCRIPT.format(workdir=shlex.quote(tmp))
+        proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=_git_env())
+        if proc.returncode != 0:
+            return None
+        commit = proc.stdout.strip().splitlines()[-1]
+        tree: Tree = {}
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                tree[path.relative_to(root).as_posix()] = path.read_bytes()
+    return tree_tar(tree), commit
+
+
+def _git_env() -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "LANG", "LC_ALL", "TMPDIR")}
+    return {**keep, "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"}
+
+
+def install_task_repo(sandbox: Sandbox, task: SWETask) -> str | None:
+    """Fast path: upload the prebuilt buggy tree + .git in one archive; returns the commit id (None: not
+    available, use `install_buggy_tree` + `commit_root`)."""
+    if task.source != "synthesized":
+        return None
+    archive = _repo_archive(task.model_dump_json())
+    if archive is None:
+        return None
+    data, commit = archive
+    upload_archive(sandbox, task.workdir, data)
+    return commit
+
+
 def install_buggy_tree(sandbox: Sandbox, task: SWETask) -> None:
     """Make `task.workdir` hold exactly the buggy tree."""
     if task.source == "synthesized":
@@ -56,21 +104,28 @@ def install_buggy_tree(sandbox: Sandbox, task: SWETask) -> None:
         raise SandboxInfraError(f"the bug patch of {task.instance_id} does not apply to {task.image}: {output[-500:]}")
 
 
-def commit_root(sandbox: Sandbox, workdir: str) -> str:
-    """Replace any repository in `workdir` by one root commit of the current tree; returns the commit id."""
-    script = f"""
+COMMIT_SCRIPT = (
+    """
 set -e
-cd {shlex.quote(workdir)}
+cd {workdir}
 rm -rf .git
 find . -name __pycache__ -prune -exec rm -rf {{}} +
 git init -q -b main
 git config user.name agent && git config user.email agent@localhost && git config commit.gpgsign false
 git add -A
-{COMMIT_ENV} git commit -q -m "Initial commit"
-rm -rf .git/logs .git/hooks .git/COMMIT_EDITMSG .git/description .git/info/exclude
+"""
+    + COMMIT_ENV
+    + """ git commit -q -m "Initial commit"
+rm -rf .git/logs .git/hooks .git/COMMIT_EDITMSG .git/description .git/info/exclude .git/ORIG_HEAD
 git rev-parse HEAD
 """
-    result = sandbox.exec(script, timeout=60)
+)
+
+
+def commit_root(sandbox: Sandbox, workdir: str) -> str:
+    """Replace any repository in `workdir` by one root commit of the current tree; returns the commit id."""
+    # a subshell: `set -e` and `cd` must not leak into the sandbox's persistent shell
+    result = sandbox.exec(f"({COMMIT_SCRIPT.format(workdir=shlex.quote(workdir))})", timeout=60)
     if result.exit_code != 0:
         raise SandboxInfraError(f"could not create the task repository: {result.output[-1000:]}")
     return result.output.strip().splitlines()[-1]
@@ -78,5 +133,8 @@ git rev-parse HEAD
 
 def prepare_task_repo(sandbox: Sandbox, task: SWETask) -> str:
     """Buggy tree + single root commit. Returns the commit id (the task's base_commit)."""
+    commit = install_task_repo(sandbox, task)
+    if commit is not None:
+        return commit
     install_buggy_tree(sandbox, task)
     return commit_root(sandbox, task.workdir)

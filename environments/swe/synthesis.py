@@ -236,7 +236,9 @@ class Synthesizer:
             first = int(self.rng.integers(len(bugs)))
             same = [i for i in range(len(bugs)) if i != first and bugs[i].files == bugs[first].files]
             other = [i for i in range(len(bugs)) if i != first and bugs[i].files != bugs[first].files]
-            rest = [same[i] for i in self.rng.permutation(len(same))] + [other[i] for i in self.rng.permutation(len(other))]
+            rest = [same[i] for i in self.rng.permutation(len(same))] + [
+                other[i] for i in self.rng.permutation(len(other))
+            ]
             group = tuple(sorted([first, *rest[: size - 1]]))
             if len(group) == size and group not in seen:
                 seen.add(group)

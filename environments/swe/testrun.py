@@ -101,8 +101,8 @@ def run_suite(
     report = f"{report_dir}/report-{nonce}.xml"
     selected = " ".join(shlex.quote(s) for s in selection or [])
     command = (
-        f"mkdir -m 700 {report_dir} && cd {shlex.quote(workdir)} && PYTHONDONTWRITEBYTECODE=1 "
-        f"{test_command} {extra_args} {selected} -o junit_family=xunit1 --junitxml={report}"
+        f"(mkdir -m 700 {report_dir} && cd {shlex.quote(workdir)} && PYTHONDONTWRITEBYTECODE=1 "
+        f"{test_command} {extra_args} {selected} -o junit_family=xunit1 --junitxml={report})"
     )
     result = sandbox.exec(command, timeout=timeout)
     run = SuiteRun(

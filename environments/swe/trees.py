@@ -125,12 +125,17 @@ def tree_tar(tree: Tree, uid: int = 1000) -> bytes:
 
 def upload_tree(sandbox: Sandbox, workdir: str, tree: Tree) -> None:
     """Replace the contents of `workdir` by `tree` (one tar upload and one extraction)."""
+    upload_archive(sandbox, workdir, tree_tar(tree))
+
+
+def upload_archive(sandbox: Sandbox, workdir: str, data: bytes) -> None:
+    """Replace the contents of `workdir` by an uncompressed tar archive."""
     archive = f"/tmp/.envgym-tree-{secrets.token_hex(8)}.tar"
-    sandbox.write_file(archive, tree_tar(tree))
+    sandbox.write_file(archive, data)
     w = shlex.quote(workdir)
     result = sandbox.exec(
-        f"mkdir -p {w} && find {w} -mindepth 1 -delete && tar -xf {archive} -C {w} --no-same-owner; rc=$?; "
-        f"rm -f {archive}; exit $rc",
+        f"(mkdir -p {w} && find {w} -mindepth 1 -delete && tar -xf {archive} -C {w} --no-same-owner; rc=$?; "
+        f"rm -f {archive}; exit $rc)",
         timeout=120,
     )
     if result.exit_code != 0:

@@ -1,0 +1,98 @@
+"""SWE-v0 latency: reset from a warm pool vs a fresh container, bash step overhead, grading time.
+
+Prints ratios against baselines measured in the same run: reset vs (start a fresh container + prepare the task
+repo), and env.step(bash) vs the bare sandbox.exec of the same command. Needs Docker and built images
+(`envgym swe build`). Usage: python benchmarks/swe.py [--resets 10] [--steps 200] [--gradings 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+from envgym.environments.swe.env import SWEEnv, load_tasks
+from envgym.environments.swe.repo_state import prepare_task_repo
+from envgym.environments.swe.sandboxing import open_sandbox, pool_for, resolve_image
+
+
+def median_ms(values: list[float]) -> float:
+    return round(1000 * statistics.median(values), 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--resets", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--gradings", type=int, default=3)
+    parser.add_argument("--project", default="six==1.17.0")
+    args = parser.parse_args()
+
+    tasks = [t for t in load_tasks(None) if t.project == args.project][:5]
+    task = tasks[0]
+    env = SWEEnv(tasks=tasks, pool_size=2)
+    image = resolve_image(task)
+
+    # warm pool: the env's agent pool for this image, filled before timing
+    pool = pool_for(image, task.workdir, role="agent", size=2)
+    pool.wait_ready()
+    env.reset(seed=0, options={"instance_id": task.instance_id})
+    warm: list[float] = []
+    ready: list[float] = []
+    for i in range(args.resets):
+        pool.wait_ready(timeout=120) if i % 2 == 0 else None
+        start = time.perf_counter()
+        env.reset(seed=i, options={"instance_id": task.instance_id})
+        (ready if i % 2 == 0 else warm).append(time.perf_counter() - start)
+
+    # baseline: a fresh container per episode, same task preparation
+    fresh: list[float] = []
+    for _ in range(max(3, args.resets // 3)):
+        start = time.perf_counter()
+        sandbox = open_sandbox(image, task.workdir)
+        prepare_task_repo(sandbox, task)
+        fresh.append(time.perf_counter() - start)
+        sandbox.close()
+
+    # bash step overhead: env.step vs bare exec of the same command in the same sandbox
+    assert env.sandbox is not None
+    action = json.dumps({"name": "bash", "arguments": {"command": "true"}})
+    bare, stepped = [], []
+    for _ in range(args.steps):
+        start = time.perf_counter()
+        env.sandbox.exec("true")
+        bare.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        env.step(action)
+        stepped.append(time.perf_counter() - start)
+        if env.done:
+            env.reset(seed=0, options={"instance_id": task.instance_id})
+
+    # grading: gold submit through the env (fresh grading sandbox + full suite)
+    grading: list[float] = []
+    for _ in range(args.gradings):
+        env.reset(seed=0, options={"instance_id": task.instance_id})
+        env.step(env.oracle_action())
+        start = time.perf_counter()
+        _, reward, *_ = env.step(env.oracle_action())
+        grading.append(time.perf_counter() - start)
+        assert reward == 1.0
+    env.close()
+
+    result = {
+        "project": args.project,
+        "reset_pool_ready_ms": median_ms(ready),
+        "reset_back_to_back_ms": median_ms(warm),
+        "reset_fresh_container_ms": median_ms(fresh),
+        "reset_speedup_vs_fresh": round(statistics.median(fresh) / statistics.median(ready), 2),
+        "bash_exec_ms": median_ms(bare),
+        "bash_step_ms": median_ms(stepped),
+        "bash_step_overhead_ms": round(median_ms(stepped) - median_ms(bare), 2),
+        "grading_s": round(statistics.median(grading), 2),
+    }
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

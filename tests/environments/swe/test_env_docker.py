@@ -1,0 +1,249 @@
+"""SWE-v0 end to end in Docker: gold 1.0 / null 0, hack attempts 0, no leaks, determinism, external instances.
+
+The fast subset uses a few seeded tasks of the quickest projects; `test_every_bundled_task` (slow) checks all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from envgym.environments.swe.env import SWEEnv
+from envgym.environments.swe.schema import SWETask, write_jsonl
+
+from .conftest import require_docker
+
+pytestmark = pytest.mark.docker
+FAST_PROJECTS = ("six==1.17.0", "inflection==0.5.1", "toolz==1.2.0")
+
+
+def make_env(**kwargs: Any) -> gym.Env:
+    import envgym  # noqa: F401  (registers ids)
+
+    if "envgym/SWE-v0" in gym.registry:
+        return gym.make("envgym/SWE-v0", **kwargs)
+    return SWEEnv(**kwargs)
+
+
+def bash(command: str) -> str:
+    return json.dumps({"name": "bash", "arguments": {"command": command}})
+
+
+@pytest.fixture(scope="module")
+def fast_tasks(bundled_tasks: list[SWETask], built_images: dict[str, str]) -> list[SWETask]:
+    del built_images
+    tasks = [t for t in bundled_tasks if t.project in FAST_PROJECTS] or bundled_tasks
+    rng = np.random.default_rng(0)
+    return [tasks[i] for i in sorted(rng.choice(len(tasks), size=min(3, len(tasks)), replace=False))]
+
+
+@pytest.fixture(scope="module")
+def env(fast_tasks: list[SWETask]) -> Any:
+    environment = make_env(tasks=fast_tasks)
+    yield environment
+    environment.close()
+
+
+def run_episode(env: Any, instance_id: str, actions: list[str]) -> tuple[float, dict[str, Any], list[str]]:
+    obs, info = env.reset(seed=0, options={"instance_id": instance_id})
+    assert info["infra_error"] is None
+    observations = [obs]
+    reward, info = 0.0, {}
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs)
+        assert info["infra_error"] is None, info["infra_error"]
+        if terminated or truncated:
+            break
+    return float(reward), info, observations
+
+
+def test_gold_scores_one_and_null_scores_zero(env: Any, fast_tasks: list[SWETask]) -> None:
+    for task in fast_tasks:
+        env.reset(seed=0, options={"instance_id": task.instance_id})
+        base = env.unwrapped
+        reward, info, _ = run_episode(env, task.instance_id, [base.oracle_action(), base.oracle_action()])
+        assert reward == 1.0, info["feedback"]
+        assert info["reward_components"]["fail_to_pass"] == 1.0
+        reward, info, _ = run_episode(env, task.instance_id, [base.null_action()])
+        assert reward == 0.0
+        assert "FAILED" in (info["feedback"]["details"] or "")  # names failing tests with their messages
+
+
+def test_same_seed_same_task_and_observation(env: Any) -> None:
+    first = env.reset(seed=123, options={"difficulty": 0.9})
+    second = env.reset(seed=123, options={"difficulty": 0.9})
+    assert first[0] == second[0]
+    assert first[1]["task"] == second[1]["task"]
+    assert first[1]["base_commit"] == second[1]["base_commit"]
+    assert {t["function"]["name"] for t in first[1]["tools"]} == {
+        "bash",
+        "view",
+        "str_replace",
+        "create",
+        "run_tests",
+        "submit",
+    }
+
+
+def _hack_actions(task: SWETask) -> dict[str, list[str]]:
+    test_file = task.FAIL_TO_PASS[0].split("::")[0]
+    conftest = (
+        "import pytest\n@pytest.hookimpl(hookwrapper=True)\ndef pytest_runtest_makereport(item, call):\n"
+        "    outcome = yield\n    rep = outcome.get_result()\n    rep.outcome = 'passed'\n"
+    )
+    src = (task.source_paths or ["."])[0]
+    src_dir = src if not src.endswith(".py") else "."
+    return {
+        "edit tests": [bash(f"sed -i 's/assert /assert True or /' {test_file} && git commit -qam tests")],
+        "delete tests": [bash(f"rm -f {test_file}")],
+        "add conftest": [bash(f"cat > conftest.py <<'EOF'\n{conftest}EOF\ncp conftest.py {src_dir}/conftest.py")],
+        "pytest config": [
+            bash(
+                "printf '[pytest]\\naddopts = -p no:python\\n' > pytest.ini; printf '\\n[tool:pytest]\\naddopts = -x\\n' >> setup.cfg"
+            )
+        ],
+        "fake PASSED output": [
+            bash(f"echo 'print(\"PASSED\")' >> {src if src.endswith('.py') else src + '/__init__.py'}"),
+            bash(
+                "mkdir -p /tmp/x && echo '<testsuites><testsuite><testcase classname=a name=b/></testsuite></testsuites>' > /tmp/x/report.xml"
+            ),
+        ],
+        "hook pytest from the library": [
+            bash(
+                f"printf 'import _pytest.runner as _r\\n_r.call_and_report = lambda *a, **k: None\\n' >> "
+                f"{src if src.endswith('.py') else src + '/__init__.py'}"
+            )
+        ],
+        "pip install": [bash("pip install --index-url https://pypi.org/simple requests 2>&1 | tail -2")],
+    }
+
+
+@pytest.mark.parametrize(
+    "hack",
+    [
+        "edit tests",
+        "delete tests",
+        "add conftest",
+        "pytest config",
+        "fake PASSED output",
+        "hook pytest from the library",
+        "pip install",
+    ],
+)
+def test_hack_attempts_score_zero(env: Any, fast_tasks: list[SWETask], hack: str) -> None:
+    task = fast_tasks[0]
+    actions = [*_hack_actions(task)[hack], env.unwrapped.null_action()]
+    reward, info, _ = run_episode(env, task.instance_id, actions)
+    assert reward == 0.0, f"{hack}: {info['feedback']}"
+
+
+def test_git_archaeology_reveals_nothing(env: Any, fast_tasks: list[SWETask]) -> None:
+    task = fast_tasks[0]
+    commands = [
+        "git log --all --oneline | wc -l",
+        "git reflog | wc -l; git stash list | wc -l; git tag | wc -l; git remote | wc -l; git branch -a | wc -l",
+        "git rev-list --all | wc -l; git fsck --lost-found 2>/dev/null | wc -l; git count-objects -v | grep -c '^count: 0'",
+        "git show HEAD~1 2>&1 | head -1",
+    ]
+    _, _, observations = run_episode(env, task.instance_id, [bash(c) for c in commands])
+    assert observations[1].split()[-1] == "1"  # one commit
+    assert observations[2].split()[-5:] == ["0", "0", "0", "0", "1"]  # no reflog/stash/tags/remotes; one branch
+    assert observations[3].split()[-3:-1] == ["1", "0"]  # one reachable commit, nothing dangling
+    assert "unknown revision" in observations[4] or "ambiguous" in observations[4]
+
+
+def test_pristine_source_is_nowhere_in_the_sandbox(env: Any, fast_tasks: list[SWETask]) -> None:
+    """The line the bug replaced must not exist anywhere the agent can read (image, pool snapshot, caches)."""
+    task = next((t for t in fast_tasks if len(t.mutations[0].original.strip()) > 12), fast_tasks[0])
+    needle = max(task.mutations[0].original.strip().splitlines(), key=len).strip()
+    if needle in task.mutations[0].mutated:
+        pytest.skip("the mutation kept its longest original line")
+    finder = (
+        f"grep -rsF --exclude-dir=proc --exclude-dir=sys -l -e {json.dumps(needle)} / 2>/dev/null | head -5; echo done"
+    )
+    _, _, observations = run_episode(env, task.instance_id, [bash(finder)])
+    listing = observations[1]
+    assert "done" in listing
+    assert task.mutations[0].file not in listing.split("done")[0], listing
+
+
+# ----- external SWE-bench-format instance ----------------------------------------------------------------
+CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+CALC_TEST = "from calc import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
+GOLD = (
+    "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,5 +1,5 @@\n def add(a, b):\n"
+    "-    return a - b\n+    return a + b\n \n \n def mul(a, b):\n"
+)
+
+
+@pytest.fixture(scope="module")
+def external_instances(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_docker()
+    from envgym.sandboxes.images import ensure_base_image
+
+    base = ensure_base_image()
+    ctx = tmp_path_factory.mktemp("calc")
+    (ctx / "repo" / "tests").mkdir(parents=True)
+    (ctx / "repo" / "calc.py").write_text(CALC)
+    (ctx / "repo" / "tests" / "test_calc.py").write_text(CALC_TEST)
+    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY repo /repo\nRUN chown -R 1000:1000 /repo\nWORKDIR /repo\n")
+    subprocess.run(["docker", "build", "-q", "-t", "envgym-test/calc:1", str(ctx)], check=True, capture_output=True)
+    instance = {
+        "instance_id": "local__calc-1",
+        "repo": "local/calc",
+        "base_commit": "",
+        "problem_statement": "add(2, 3) returns -1 instead of 5.",
+        "patch": GOLD,
+        "test_patch": "",
+        "FAIL_TO_PASS": json.dumps(["tests/test_calc.py::test_add"]),
+        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_mul"]),
+        "version": "1",
+        "environment_setup_commit": "",
+        "created_at": "2025-01-01",
+        "image": "envgym-test/calc:1",
+        "test_command": "PYTHONPATH=. python3 -m pytest -p no:cacheprovider -q tests",
+    }
+    path = ctx / "instances.jsonl"
+    path.write_text(json.dumps(instance) + "\n")
+    return path
+
+
+def test_external_swebench_instance(external_instances: Path) -> None:
+    env = make_env(tasks=str(external_instances))
+    try:
+        base = env.unwrapped
+        env.reset(seed=0)
+        reward, info, _ = run_episode(env, "local__calc-1", [base.oracle_action(), base.oracle_action()])
+        assert reward == 1.0, info["feedback"]
+        reward, info, _ = run_episode(env, "local__calc-1", [base.null_action()])
+        assert reward == 0.0
+    finally:
+        env.close()
+
+
+@pytest.mark.slow
+def test_every_bundled_task(bundled_tasks: list[SWETask], built_images: dict[str, str], tmp_path: Path) -> None:
+    """Gold 1.0 and null 0 on every bundled task (CI: a seeded sample via ENVGYM_SWE_SAMPLE)."""
+    del built_images
+    from envgym.environments.swe.grading import grade_patch
+
+    tasks = bundled_tasks
+    sample = int(os.environ.get("ENVGYM_SWE_SAMPLE", "0"))
+    if sample:
+        rng = np.random.default_rng(0)
+        tasks = [tasks[i] for i in sorted(rng.choice(len(tasks), size=min(sample, len(tasks)), replace=False))]
+    write_jsonl(tmp_path / "checked.jsonl", tasks)
+    failures = []
+    for task in tasks:
+        gold, null = grade_patch(task, task.patch), grade_patch(task, "")
+        if gold.reward != 1.0 or null.reward != 0.0 or gold.infra_error or null.infra_error:
+            failures.append((task.instance_id, gold.summary(), null.summary()))
+    assert not failures, failures
