@@ -25,6 +25,7 @@ from envgym.core import Feedback, StepOutcome
 COLOURS = "RGBYOPCWMK"
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "orange", "purple", "cyan", "white", "magenta", "black")
 _MEMO_LIMIT = 100_000
+_EAGER_LIMIT = 5_000  # code spaces up to this size get the solver's whole game tree at first use (<0.1 s)
 _TEXT_FORM = re.compile(r"(?:guess\s*:?\s*)?([A-Za-z](?:[\s,\-]*[A-Za-z]){0,11})\.?", re.I)
 
 
@@ -72,6 +73,31 @@ class CodeSpace:
         self.root = (np.arange(len(self.codes)), self.opening)
         self.memo: dict[tuple[int, ...], tuple[np.ndarray, tuple[int, ...]]] = {(): self.root}
         self.counts_by_secret: dict[int, int] = {}
+        if len(self.codes) <= _EAGER_LIMIT:
+            self._build_tree()
+
+    def _build_tree(self) -> None:
+        """Play the solver against every secret at once (splitting candidates by feedback), so resets only
+        look numbers up. Single-candidate branches are not stored: `child` makes them on demand."""
+        win = self.pegs * (self.pegs + 1)
+        stack: list[tuple[int, ...]] = [()]
+        while stack:
+            key = stack.pop()
+            cands, guess = self.memo[key]
+            depth = len(key) + 1
+            fbs = self.scores(guess, cands)
+            order = np.argsort(fbs, kind="stable")  # stable: each group stays in code order
+            sorted_fbs = fbs[order]
+            cuts = np.flatnonzero(np.diff(sorted_fbs)) + 1
+            for group, fb in zip(np.split(cands[order], cuts), sorted_fbs[np.r_[0, cuts]].tolist(), strict=True):
+                if fb == win:
+                    self.counts_by_secret[int(group[0])] = depth
+                elif len(group) == 1:
+                    self.counts_by_secret[int(group[0])] = depth + 1
+                else:
+                    new = (*key, fb)
+                    self.memo[new] = (group, self.code(int(group[0])))
+                    stack.append(new)
 
     def code(self, index: int) -> tuple[int, ...]:
         if self.tuples is None:

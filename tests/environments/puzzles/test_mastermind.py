@@ -161,3 +161,15 @@ def test_solver_guesses_grow_with_difficulty() -> None:
             counts.append(env.solver_count)
         means.append(float(np.mean(counts)))
     assert means[0] < means[1] < means[2]
+
+
+def test_eager_game_tree_matches_the_lazy_walk() -> None:
+    from envgym.environments.puzzles import mastermind
+
+    eager = mastermind.CodeSpace(4, 5, True)
+    assert len(eager.counts_by_secret) == len(eager.codes)
+    lazy = mastermind.CodeSpace.__new__(mastermind.CodeSpace)
+    lazy.__dict__.update(eager.__dict__)
+    lazy.memo, lazy.counts_by_secret = {(): eager.root}, {}
+    for index in range(0, len(eager.codes), 7):
+        assert lazy.solver_guesses(index) == eager.counts_by_secret[index]
