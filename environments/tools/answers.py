@@ -35,7 +35,7 @@ class Expected(BaseModel):
     """The verified answer of a task and how to compare a submission against it."""
 
     kind: Literal["number", "text", "set"]
-    value: float | str | list[str]
+    value: int | float | str | list[str] = Field(description="ints are compared exactly (big integers stay exact)")
     abs_tol: float = Field(default=1e-6, description="numbers: absolute tolerance")
     rel_tol: float = Field(default=1e-9, description="numbers: relative tolerance")
 
@@ -45,7 +45,7 @@ class Expected(BaseModel):
             return ", ".join(sorted(self.value))
         if self.kind == "number":
             assert isinstance(self.value, float | int)
-            return format_number(float(self.value))
+            return str(self.value) if isinstance(self.value, int) else format_number(self.value)
         return str(self.value)
 
 
@@ -84,6 +84,23 @@ def parse_number(value: object) -> float | None:
         return float(found[0]) if len(found) == 1 else None
 
 
+def parse_exact_int(value: object) -> int | None:
+    """An exact integer from an int, an integral float below 2**53, or integer text (`12,345`); else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and abs(value) < 2**53 else None
+    if isinstance(value, list) and len(value) == 1:
+        return parse_exact_int(value[0])
+    text = str(value).strip().replace(",", "").replace("_", "").rstrip(".")
+    if re.fullmatch(r"[-+]?\d+", text):
+        return int(text)
+    found = _NUMBER.findall(text)
+    return int(found[0]) if len(found) == 1 and re.fullmatch(r"[-+]?\d+", found[0]) else None
+
+
 def split_items(value: object) -> list[str]:
     """Items of a list answer: a real list, a JSON list in a string, or comma/semicolon/newline separated."""
     if isinstance(value, list):
@@ -102,6 +119,10 @@ def split_items(value: object) -> list[str]:
 
 def is_correct(expected: Expected, given: AnswerValue) -> bool:
     """Whether a submission matches the expected answer after normalisation."""
+    if expected.kind == "number" and isinstance(expected.value, int):
+        exact = parse_exact_int(given)
+        if exact is not None or abs(expected.value) >= 2**53:
+            return exact == expected.value
     if expected.kind == "number":
         number = parse_number(given)
         if number is None or not math.isfinite(number):

@@ -50,7 +50,7 @@ class ComputeParams(ToolParams):
 @dataclass
 class Problem:
     question: str
-    answer: float
+    answer: int | float
     digits: int | None  # rounded answers: compare with tolerance
     solution: str
     inspect: str | None = None  # a first look at the data, when the format is not given
@@ -198,22 +198,25 @@ class ComputeEnv(SandboxedTaskEnv):
         self.prepare_sandbox(problem.files or {})
         self.data_files = sorted(problem.files or {})
         answer = problem.answer
-        shown = format_number(float(answer))
+        exact = problem.digits is None
+        shown = str(int(answer)) if exact else format_number(float(answer))
         pool = {shown}
         step = 10.0 ** -(problem.digits or 0)
         for _ in range(10 * p.candidates):
             if len(pool) >= p.candidates:
                 break
-            delta = float(rng.choice([-3, -2, -1, 1, 2, 3, 10, -10])) * step
-            pool.add(
-                format_number(round(float(answer) * float(rng.choice([1, 1, 1, 2, 0.5])) + delta, problem.digits or 0))
-            )
+            delta = int(rng.choice([-3, -2, -1, 1, 2, 3, 10, -10]))
+            scale = int(rng.choice([1, 1, 1, 2, 3]))
+            if exact:
+                pool.add(str(int(answer) * scale + delta))
+            else:
+                pool.add(format_number(round(float(answer) * scale + delta * step, problem.digits or 0)))
         ordered = sorted(pool)
         candidates = [ordered[i] for i in rng.permutation(len(ordered))]
-        tol = 0.5 * step if problem.digits else 0.0
-        expected = Expected(
-            kind="number", value=float(answer), abs_tol=tol, rel_tol=0.0 if not problem.digits else 1e-9
-        )
+        if exact:
+            expected = Expected(kind="number", value=int(answer))
+        else:
+            expected = Expected(kind="number", value=float(answer), abs_tol=0.5 * step, rel_tol=1e-12)
         gold: list[Tool] = [Python(code=problem.inspect)] if problem.inspect else []
         gold.append(Python(code=problem.solution))
         files = f" Files in the working directory: {', '.join(self.data_files)}." if self.data_files else ""

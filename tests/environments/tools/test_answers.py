@@ -39,3 +39,14 @@ def test_sets_must_match_exactly(given: object) -> None:
 def test_helpers() -> None:
     assert split_items("[1, 2]") == ["1", "2"]
     assert format_number(3.0) == "3" and format_number(2549.4) == "2549.4" and format_number(1e20) == "1e+20"
+
+
+def test_big_integers_are_exact() -> None:
+    big = 123456789012345678901234567
+    expected = Expected(kind="number", value=big)
+    assert is_correct(expected, str(big)) and is_correct(expected, big) and is_correct(expected, f"{big:,}")
+    assert not is_correct(expected, str(big + 1)) and not is_correct(expected, float(big))
+    assert expected.display() == str(big)
+    assert is_correct(Expected(kind="number", value=42), "42.0") and not is_correct(
+        Expected(kind="number", value=42), 43
+    )
