@@ -82,6 +82,7 @@ class HanoiEnv(PuzzleEnv):
             self.pos = [0] * (n + 1)  # pos[i]: peg of disc i (1 = smallest); pos[0] unused
         if all(p == self.target for p in self.pos[1:]):
             self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle
+        self._stacks = self._build_stacks()
         self.optimal = optimal_moves(self.pos, n, self.target)
         budget = self.optimal + max(1, math.ceil(self.optimal * params.slack_ratio))
         intro = (
@@ -95,7 +96,10 @@ class HanoiEnv(PuzzleEnv):
 
     # ----- state ---------------------------------------------------------------------------------------
     def stacks(self) -> list[list[int]]:
-        """Discs on each peg, bottom to top."""
+        """Discs on each peg, bottom to top (kept up to date move by move; do not mutate)."""
+        return self._stacks
+
+    def _build_stacks(self) -> list[list[int]]:
         stacks: list[list[int]] = [[], [], []]
         for disc in range(self.params.discs, 0, -1):
             stacks[self.pos[disc]].append(disc)
@@ -147,6 +151,7 @@ class HanoiEnv(PuzzleEnv):
         if stacks[b] and stacks[b][-1] < disc:
             return self._illegal(f"disc {disc} is larger than disc {stacks[b][-1]} on top of peg {b}")
         self.pos[disc] = b
+        stacks[b].append(stacks[a].pop())
         n = self.params.discs
         if all(p == self.target for p in self.pos[1:]):
             return self.solved(f"Moved disc {disc} from peg {a} to peg {b}. Solved in {self.turn} moves!", self.board())
