@@ -24,4 +24,4 @@ def task_difficulty(n_mutations: int, subtleties: list[float], n_failing: int, h
 
 def level_for(difficulty: float) -> int:
     """The level whose task pool `difficulty` selects."""
-    return min(3, int(math.floor(4 * difficulty)))
+    return min(3, math.floor(4 * difficulty))

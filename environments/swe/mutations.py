@@ -13,6 +13,7 @@ import copy
 import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 from envgym.environments.swe.schema import MutationRecord
@@ -36,10 +37,10 @@ SUBTLETY: dict[str, float] = {
     "boundary_comparison": 0.8,
 }
 
-_FLIP = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
+_FLIP: dict[type[ast.cmpop], type[ast.cmpop]] = {ast.Lt: ast.GtE, ast.GtE: ast.Lt, ast.Gt: ast.LtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq,
          ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}  # fmt: skip
-_BOUNDARY = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
-_ARITH = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv,
+_BOUNDARY: dict[type[ast.cmpop], type[ast.cmpop]] = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt}
+_ARITH: dict[type[ast.operator], type[ast.operator]] = {ast.Add: ast.Sub, ast.Sub: ast.Add, ast.Mult: ast.FloorDiv, ast.FloorDiv: ast.Mult, ast.Mod: ast.FloorDiv,
           ast.BitAnd: ast.BitOr, ast.BitOr: ast.BitAnd, ast.LShift: ast.RShift, ast.RShift: ast.LShift}  # fmt: skip
 _NON_COMMUTATIVE = (ast.Sub, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.LShift, ast.RShift)
 
@@ -214,14 +215,13 @@ class _Scanner:
     def drop_statement(self, operator: str, stmt: ast.stmt) -> Mutation | None:
         """Delete whole lines holding one statement (`pass` if its block would be empty)."""
         first = self.lines[stmt.lineno - 1]
-        last = self.lines[stmt.end_lineno - 1]  # type: ignore[index]
-        start, end = self._span(stmt)
+        end_lineno = stmt.end_lineno or stmt.lineno
+        _start, end = self._span(stmt)
         if first[: len(first) - len(first.lstrip())] != first[: stmt.col_offset] or first[: stmt.col_offset].strip():
             return None
-        tail = self.source[end : self.offsets[stmt.end_lineno]]  # type: ignore[index]
+        tail = self.source[end : self.offsets[end_lineno]]
         if tail.strip() and not tail.strip().startswith("#"):
             return None
-        del last
         parent = self.parents.get(id(stmt))
         siblings = next(
             (v for _, v in ast.iter_fields(parent) if isinstance(v, list) and stmt in v), []
@@ -276,21 +276,21 @@ class _Scanner:
         if isinstance(node, ast.Compare) and len(node.ops) == 1:
             op = type(node.ops[0])
             if op in _FLIP:
-                yield ("flip_comparison", node, lambda n, o=_FLIP[op]: _set_op(n, o()))
+                yield ("flip_comparison", node, partial(_set_op, op_type=_FLIP[op]))
             if op in _BOUNDARY:
-                yield ("boundary_comparison", node, lambda n, o=_BOUNDARY[op]: _set_op(n, o()))
+                yield ("boundary_comparison", node, partial(_set_op, op_type=_BOUNDARY[op]))
                 yield ("swap_operands", node, _swap_compare)
         elif isinstance(node, ast.BinOp):
-            op = type(node.op)
-            if op in _ARITH and not _is_string_op(node):
-                yield ("arith_operator", node, lambda n, o=_ARITH[op]: _set_binop(n, o()))
+            binop = type(node.op)
+            if binop in _ARITH and not _is_string_op(node):
+                yield ("arith_operator", node, partial(_set_binop, op_type=_ARITH[binop]))
             if isinstance(node.op, _NON_COMMUTATIVE) and not _is_string_op(node):
                 yield ("swap_operands", node, _swap_binop)
         elif isinstance(node, ast.BoolOp):
             other = ast.Or if isinstance(node.op, ast.And) else ast.And
-            yield ("bool_operator", node, lambda n, o=other: _set_boolop(n, o()))
+            yield ("bool_operator", node, partial(_set_boolop, op_type=other))
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            yield ("drop_not", node, lambda n: n.operand)  # type: ignore[attr-defined]
+            yield ("drop_not", node, _operand)
         elif isinstance(node, ast.Call) and len(node.args) >= 2 and not node.keywords:
             if not any(isinstance(a, ast.Starred) for a in node.args[:2]) and _dump(node.args[0]) != _dump(
                 node.args[1]
@@ -308,11 +308,11 @@ class _Scanner:
             yield ("drop_return", node, None)
         elif isinstance(node, ast.Raise) and isinstance(self.parents.get(id(node)), ast.If):
             yield ("drop_raise", node, None)
-        elif isinstance(node, ast.Assign | ast.AugAssign) or (
-            isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-        ):
-            if self._in_block(node):
-                yield ("drop_statement", node, None)  # type: ignore[arg-type]
+        elif (
+            isinstance(node, ast.Assign | ast.AugAssign)
+            or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call))
+        ) and self._in_block(node):
+            yield ("drop_statement", node, None)  # type: ignore[arg-type]
 
     def _in_block(self, stmt: ast.AST) -> bool:
         parent = self.parents.get(id(stmt))
@@ -320,7 +320,7 @@ class _Scanner:
 
     def _constant_candidates(self, node: ast.Constant) -> Iterator[Candidate]:
         if isinstance(node.value, bool):
-            yield ("change_constant", node, lambda n: ast.Constant(value=not n.value))  # type: ignore[attr-defined]
+            yield ("change_constant", node, _negate_constant)
             return
         parent = self.parents.get(id(node))
         in_index = isinstance(parent, ast.Slice | ast.Subscript) or (
@@ -328,14 +328,15 @@ class _Scanner:
         )
         in_arith = isinstance(parent, ast.BinOp) and isinstance(parent.op, ast.Add | ast.Sub)
         in_compare = isinstance(parent, ast.Compare)
+        value = int(node.value)  # type: ignore[arg-type]
         if isinstance(parent, ast.UnaryOp):
             return
         if in_index or in_arith or in_compare:
             for delta in (1, -1):
-                if node.value + delta >= 0:
-                    yield ("off_by_one", node, lambda n, d=delta: ast.Constant(value=n.value + d))  # type: ignore[attr-defined]
-        elif node.value in (0, 1):
-            yield ("change_constant", node, lambda n: ast.Constant(value=1 - n.value))  # type: ignore[attr-defined]
+                if value + delta >= 0:
+                    yield ("off_by_one", node, partial(_shift_constant, delta=delta))
+        elif value in (0, 1):
+            yield ("change_constant", node, _flip_bit_constant)
 
     def _wrong_variable(self, node: ast.Name) -> Iterator[Candidate]:
         func = self._enclosing_function(node)
@@ -347,9 +348,9 @@ class _Scanner:
         parent = self.parents.get(id(node))
         if isinstance(parent, ast.Call) and parent.func is node:
             return
-        # the local defined closest before this use is the most plausible slip
+        # a deterministic pick among the other locals (stable across runs: no salted hash())
         replacement = min(local, key=lambda name: (abs(hash_name(name) - hash_name(node.id)), name))
-        yield ("wrong_variable", node, lambda n, r=replacement: ast.Name(id=r, ctx=ast.Load()))
+        yield ("wrong_variable", node, partial(_rename, name=replacement))
 
     def _enclosing_function(self, node: ast.AST) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
         current = self.parents.get(id(node))
@@ -377,19 +378,40 @@ def _is_string_op(node: ast.BinOp) -> bool:
     )
 
 
-def _set_op(node: ast.AST, op: ast.cmpop) -> ast.AST:
-    node.ops = [op]  # type: ignore[attr-defined]
+def _set_op(node: ast.AST, op_type: type[ast.cmpop]) -> ast.AST:
+    node.ops = [op_type()]  # type: ignore[attr-defined]
     return node
 
 
-def _set_binop(node: ast.AST, op: ast.operator) -> ast.AST:
-    node.op = op  # type: ignore[attr-defined]
+def _set_binop(node: ast.AST, op_type: type[ast.operator]) -> ast.AST:
+    node.op = op_type()  # type: ignore[attr-defined]
     return node
 
 
-def _set_boolop(node: ast.AST, op: ast.boolop) -> ast.AST:
-    node.op = op  # type: ignore[attr-defined]
+def _set_boolop(node: ast.AST, op_type: type[ast.boolop]) -> ast.AST:
+    node.op = op_type()  # type: ignore[attr-defined]
     return node
+
+
+def _operand(node: ast.AST) -> ast.AST:
+    return node.operand  # type: ignore[attr-defined,no-any-return]
+
+
+def _negate_constant(node: ast.AST) -> ast.AST:
+    return ast.Constant(value=not node.value)  # type: ignore[attr-defined]
+
+
+def _shift_constant(node: ast.AST, delta: int) -> ast.AST:
+    return ast.Constant(value=node.value + delta)  # type: ignore[attr-defined]
+
+
+def _flip_bit_constant(node: ast.AST) -> ast.AST:
+    return ast.Constant(value=1 - node.value)  # type: ignore[attr-defined]
+
+
+def _rename(node: ast.AST, name: str) -> ast.AST:
+    del node
+    return ast.Name(id=name, ctx=ast.Load())
 
 
 def _swap_compare(node: ast.AST) -> ast.AST:

@@ -14,7 +14,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-
 from envgym.environments.swe.env import SWEEnv
 from envgym.environments.swe.schema import SWETask, write_jsonl
 
