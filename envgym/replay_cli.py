@@ -1,0 +1,169 @@
+"""`envgym replay` and `envgym view`: re-execute recorded episodes, and render trajectories as one HTML file.
+
+Exit codes of `replay`: 0 every replayed episode matches its recording, 1 at least one diverged, 2 the file or
+episode could not be read or rebuilt.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def register(app: typer.Typer) -> None:
+    """Called by the main `envgym` CLI."""
+    app.command("replay")(replay)
+    app.command("view")(view)
+
+
+def _short(text: str, width: int = 60) -> str:
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+def _row(table: Table, check: Any) -> None:
+    from envgym.replay import TurnCheck
+
+    assert isinstance(check, TurnCheck)
+    status = "[red]DIVERGED[/red] " + ",".join(d.field for d in check.diffs) if check.diverged else "[green]ok[/green]"
+    reward = "" if check.recorded_reward is None else f"{check.recorded_reward:g}"
+    if check.replayed_reward is not None and check.replayed_reward != check.recorded_reward:
+        reward += f" → {check.replayed_reward:g}"
+    codes = ",".join("-" if c is None else str(c) for c in check.replayed_exit_codes or check.exit_codes)
+    flags = ("T" if check.terminated else "") + ("t" if check.truncated else "")
+    table.add_row(str(check.index) if check.index >= 0 else "reset", _short(check.action), reward, codes, flags, status)
+
+
+def _new_table(title: str) -> Table:
+    table = Table(title=title)
+    for column in ("turn", "action", "reward", "exit codes", "end", "status"):
+        table.add_column(column, no_wrap=column == "action", max_width=40 if column == "action" else None)
+    return table
+
+
+def _open_shell(env: Any) -> None:
+    """An interactive prompt in the sandbox state the replay stopped in (or print the state if none)."""
+    from envgym.replay import find_sandbox
+
+    sandbox = find_sandbox(env)
+    if sandbox is None:
+        console.print("[bold]State after the last replayed turn[/bold] (this env has no sandbox):")
+        console.print(getattr(env.unwrapped, "last_observation", ""), markup=False, highlight=False)
+        return
+    info = sandbox.info()
+    container = getattr(sandbox, "container_id", None) or getattr(getattr(sandbox, "container", None), "id", None)
+    console.print(f"[bold]Shell in the {info.backend} sandbox[/bold] (workspace {sandbox.workspace}).")
+    if container:
+        console.print(f"Or attach a terminal yourself: docker exec -it {shlex.quote(str(container))} bash")
+    console.print("Type commands; `exit` or Ctrl-D leaves (the sandbox is closed then).")
+    while True:
+        try:
+            line = input("sandbox$ ")
+        except EOFError:
+            break
+        if line.strip() in ("exit", "quit", "logout"):
+            break
+        if not line.strip():
+            continue
+        result = sandbox.exec(line)
+        sys.stdout.write(result.output if result.output.endswith("\n") or not result.output else result.output + "\n")
+        if result.exit_code != 0 or result.timed_out:
+            console.print(f"[dim](exit {result.exit_code}{', timed out' if result.timed_out else ''})[/dim]")
+
+
+def replay(
+    trajectory: Annotated[Path, typer.Argument(help="a trajectories.jsonl written by any envgym command")],
+    episode: Annotated[str | None, typer.Option(help="episode id (or a unique prefix); default: every episode")] = None,
+    step: Annotated[bool, typer.Option("--step", help="walk turn by turn (Enter: next, q: stop)")] = False,
+    until: Annotated[int | None, typer.Option(help="stop after turn K and open a shell in that state")] = None,
+    ignore_volatile: Annotated[
+        bool, typer.Option("--ignore-volatile/--strict", help="ignore timings, temp paths, ids (default)")
+    ] = True,
+) -> None:
+    """Re-execute recorded episodes in fresh envs and compare every turn with the recording."""
+    from envgym.replay import ReplayError, replay_episode
+    from envgym.trajectory import TrajectoryError, read_episodes
+
+    try:
+        episodes = list(read_episodes(trajectory))
+    except TrajectoryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if episode:
+        episodes = [e for e in episodes if e.episode_id.startswith(episode)]
+        if len(episodes) != 1:
+            console.print(f"[red]{len(episodes)} episodes match {episode!r} in {trajectory}; give a unique id[/red]")
+            raise typer.Exit(2)
+    if until is not None and len(episodes) != 1:
+        console.print("[red]--until needs one episode: pass --episode ID[/red]")
+        raise typer.Exit(2)
+    diverged = 0
+    for record in episodes:
+        title = f"{record.env_id}@{record.env_version} seed={record.seed} episode {record.episode_id[:12]}"
+        table = _new_table(title)
+
+        def on_turn(check: Any, table: Table = table) -> bool:
+            _row(table, check)
+            if not step:
+                return True
+            console.print(table)
+            return input("[Enter] next turn, q stop: ").strip().lower() != "q"
+
+        try:
+            report, env = replay_episode(
+                record, strict=not ignore_volatile, until=until, on_turn=on_turn, keep_env=until is not None
+            )
+        except ReplayError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from exc
+        console.print(table)
+        for note in report.notes:
+            console.print(f"[yellow]note:[/yellow] {note}")
+        first = report.first_divergence
+        if first is not None:
+            where = "the reset" if first.index < 0 else f"turn {first.index}"
+            console.print(f"[bold red]Diverged at {where}[/bold red]: {', '.join(d.field for d in first.diffs)}")
+            for diff in first.diffs:
+                console.print(diff.unified(), markup=False, highlight=False)
+        if report.diverged:
+            diverged += 1
+        else:
+            console.print(
+                f"[green]no divergence[/green] over {len(report.turns) - 1} turns; "
+                f"return {report.replayed_return:g} (recorded {report.recorded_return:g})"
+            )
+        if env is not None:
+            try:
+                _open_shell(env)
+            finally:
+                env.close()
+    console.print(f"{len(episodes)} episodes replayed, {diverged} diverged")
+    if diverged:
+        raise typer.Exit(1)
+
+
+def view(
+    trajectory: Annotated[list[Path], typer.Argument(help="one or more trajectories.jsonl files")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="HTML file to write")] = Path("report.html"),
+    title: Annotated[str, typer.Option(help="page title")] = "envgym trajectories",
+) -> None:
+    """Write one self-contained HTML page (no network) showing episodes, turns, tool calls and rewards."""
+    from envgym.trajectory import TrajectoryError, read_episodes
+    from envgym.viewer import render_html
+
+    try:
+        episodes = [e for path in trajectory for e in read_episodes(path)]
+    except TrajectoryError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_html(episodes, title=title), encoding="utf-8")
+    console.print(f"wrote {len(episodes)} episodes to {out}")
