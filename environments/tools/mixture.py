@@ -77,8 +77,7 @@ class ToolUseMixtureEnv(TextEnv):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         self._sub_sandbox = None
         observation, info = super().reset(seed=seed, options=options)
-        if self._sub_sandbox is not None:
-            info["sandbox"] = self._sub_sandbox
+        info["sandbox"] = self._sub_sandbox or {}  # always a dict: vector envs need one type per info key
         return observation, info
 
     def current_tools(self) -> tuple[type[Tool], ...]:
