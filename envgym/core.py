@@ -169,11 +169,16 @@ class TextEnv(gym.Env[str, str]):
         params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
         task_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
         self.task_seed, self._task_rng, self._rng = task_seed, None, None
-        intro, used_params, budget = self._generate(difficulty, params)
+        self.turn = 0
+        infra_error: str | None = None
+        try:
+            intro, used_params, budget = self._generate(difficulty, params)
+        except InfraError as exc:  # the host failed before the task existed: flag it, never raise mid-rollout
+            infra_error = str(exc)
+            intro, used_params, budget = f"Infrastructure failure (not your fault): {exc}", dict(params), 1
         self.max_turns = int(self.max_turns_override or budget)
         self._tool_map = {tool.name: tool for tool in self.current_tools()}
-        self.turn = 0
-        self.done = False
+        self.done = infra_error is not None
         self.task = TaskInfo(
             id=f"{self.env_id.split('/')[-1]}:{task_seed}:{difficulty:g}",
             env=f"{self.env_id}@{self.version}",
@@ -187,7 +192,7 @@ class TextEnv(gym.Env[str, str]):
             "feedback": feedback.model_dump(),
             "tools": tool_schemas(self.current_tools()),
             "task": self.task.model_dump(),
-            "infra_error": None,
+            "infra_error": infra_error,
             "turn": 0,
             "max_turns": self.max_turns,
         }

@@ -54,6 +54,7 @@ class PuzzleMixtureEnv(TextEnv):
         if name not in self._families:
             raise ValueError(f"unknown puzzle family {name!r}; available: {self.family_names}")
         self.sub = self._families[name]
+        self.sub.max_turns_override = self.max_turns_override  # a budget override reaches the family's own text
         sub_seed = int(self.task_rng.integers(0, 2**31 - 1))
         intro, info = self.sub.reset(seed=sub_seed, options={"difficulty": difficulty, "params": params})
         return intro, {"family": name, "family_seed": sub_seed, **info["task"]["params"]}, self.sub.max_turns

@@ -47,7 +47,11 @@ def test_garbage_actions_give_feedback_not_exceptions(env_id: str) -> None:
     env = gym.make(env_id)
     _, info = env.reset(seed=7, options={"difficulty": 0.5})
     tool = _first_tool(info)
-    actions = [*GARBAGE, f'{{"name": "{tool}", "arguments": {{"zzz": [1, {{}}]}}}}', f'{{"name": "{tool}", "arguments": "oops"}}']
+    actions = [
+        *GARBAGE,
+        f'{{"name": "{tool}", "arguments": {{"zzz": [1, {{}}]}}}}',
+        f'{{"name": "{tool}", "arguments": "oops"}}',
+    ]
     for action in actions:
         obs, reward, terminated, truncated, info = env.step(action)
         assert fits(obs), f"observation out of the charset for action {action[:30]!r}"
@@ -118,6 +122,25 @@ class _FlakyHostEnv(TextEnv):
 
     def _apply(self, call: Tool) -> StepOutcome:
         raise InfraError("docker daemon went away")
+
+
+class _NoHostEnv(_FlakyHostEnv):
+    def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
+        raise InfraError("image envgym/x:1 is missing")
+
+
+def test_infra_error_during_reset_is_flagged_and_ends_the_episode() -> None:
+    env = _NoHostEnv()
+    obs, info = env.reset(seed=0)
+    assert info["infra_error"] == "image envgym/x:1 is missing" and "not your fault" in obs
+    _, reward, terminated, _, info = env.step('{"name": "ping", "arguments": {}}')
+    assert terminated and reward == 0.0 and "reset" in info["feedback"]["error"]
+
+
+def test_max_turns_override_reaches_mixture_families() -> None:
+    env = gym.make("envgym/Puzzle-v0", max_turns=3)
+    _, info = env.reset(seed=5)
+    assert info["max_turns"] == 3 and env.unwrapped.sub.max_turns == 3
 
 
 def test_infra_errors_are_flagged_not_scored() -> None:
