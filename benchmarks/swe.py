@@ -3,6 +3,9 @@
 Prints ratios against baselines measured in the same run: reset vs (start a fresh container + prepare the task
 repo), and env.step(bash) vs the bare sandbox.exec of the same command. Needs Docker and built images
 (`envgym swe build`). Usage: python benchmarks/swe.py [--resets 10] [--steps 200] [--gradings 3]
+
+`--calibrate N` instead measures solve rates per difficulty level of the fixed reference agents (gold, null and
+the traceback-guided repair search of `reference.py`, 20 repair attempts) on N seeded tasks per level.
 """
 
 from __future__ import annotations
@@ -21,13 +24,56 @@ def median_ms(values: list[float]) -> float:
     return round(1000 * statistics.median(values), 2)
 
 
+def calibrate(per_level: int, attempts: int, seed: int) -> None:
+    import numpy as np
+
+    from envgym.environments.swe.reference import RepairSearchAgent
+
+    tasks = load_tasks(None)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for level in range(4):
+        pool = [t for t in tasks if t.difficulty_level == level]
+        chosen = [pool[i] for i in sorted(rng.choice(len(pool), size=min(per_level, len(pool)), replace=False))]
+        env = SWEEnv(tasks=chosen, max_turns=4 * attempts + 10)
+        agent = RepairSearchAgent(max_attempts=attempts)
+        solved, turns = 0, []
+        for task in chosen:
+            observation, _ = env.reset(seed=0, options={"instance_id": task.instance_id})
+            reward = agent.run(env, observation)
+            solved += int(reward == 1.0)
+            turns.append(env.turn)
+            print(
+                json.dumps({"level": level, "task": task.instance_id, "reward": reward, "turns": env.turn}), flush=True
+            )
+        env.close()
+        rows.append(
+            {
+                "level": level,
+                "tasks": len(chosen),
+                "mean_difficulty": round(sum(t.difficulty for t in chosen) / max(len(chosen), 1), 3),
+                "gold": 1.0,
+                "null": 0.0,
+                "repair_search": round(solved / max(len(chosen), 1), 3),
+                "mean_turns": round(sum(turns) / max(len(turns), 1), 1),
+            }
+        )
+    print(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--resets", type=int, default=10)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--gradings", type=int, default=3)
     parser.add_argument("--project", default="six==1.17.0")
+    parser.add_argument("--calibrate", type=int, default=0, help="tasks per level for solve-rate calibration")
+    parser.add_argument("--attempts", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    if args.calibrate:
+        calibrate(args.calibrate, args.attempts, args.seed)
+        return
 
     tasks = [t for t in load_tasks(None) if t.project == args.project][:5]
     task = tasks[0]

@@ -96,6 +96,7 @@ def check(
 ) -> None:
     """Grade every task's gold patch (must be 1.0) and the empty patch (must be 0) in fresh sandboxes."""
     import numpy as np
+
     from envgym.environments.swe.env import load_tasks
     from envgym.environments.swe.grading import grade_patch
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+
+from envgym.actions import Tool, ToolCall
+from envgym.core import Feedback, InfraError, StepOutcome, TextEnv
 from envgym.environments.swe.difficulty import level_for
 from envgym.environments.swe.grading import grade_tree
 from envgym.environments.swe.repo_state import prepare_task_repo
@@ -25,9 +28,6 @@ from envgym.environments.swe.sandboxing import SWE_LIMITS, pool_for, resolve_ima
 from envgym.environments.swe.schema import SWETask, read_jsonl
 from envgym.environments.swe.tools import SWE_TOOLS, Bash, Create, RunTests, StrReplace, Submit, View
 from envgym.sandboxes import ExecResult, Sandbox, SandboxInfraError
-
-from envgym.actions import Tool, ToolCall
-from envgym.core import Feedback, InfraError, StepOutcome, TextEnv
 from envgym.text import sanitize, truncate_middle
 
 DATA_DIR = Path(__file__).parent / "data"

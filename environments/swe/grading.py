@@ -18,13 +18,14 @@ import tarfile
 import time
 from collections.abc import Iterable
 
+from pydantic import BaseModel, Field
+
 from envgym.environments.swe.mutations import unified_diff
 from envgym.environments.swe.recipes import is_allowed_source
 from envgym.environments.swe.repo_state import apply_patch, install_buggy_tree
 from envgym.environments.swe.schema import InstanceReport, SWETask, TestStatus
 from envgym.environments.swe.testrun import SuiteRun, run_suite
 from envgym.sandboxes import Sandbox, SandboxInfraError
-from pydantic import BaseModel, Field
 
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 2 * 1024 * 1024

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
+
 from envgym.environments.swe.schema import MutationRecord
 
 # How hard each operator's bug is to spot by reading the code (0 obvious .. 1 subtle); feeds difficulty.

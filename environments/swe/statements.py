@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from envgym.environments.swe.testrun import TestOutcome
 from pydantic import BaseModel, Field
+
+from envgym.environments.swe.testrun import TestOutcome
 
 MAX_EXAMPLES = {0: 3, 1: 3, 2: 2, 3: 1}
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel
+
 from envgym.environments.swe.difficulty import LEVELS, task_difficulty
 from envgym.environments.swe.images import REPO_DIR, build_image
 from envgym.environments.swe.mutations import ModuleMutator, Mutation, Site, apply_mutations, order_sites
@@ -26,7 +28,6 @@ from envgym.environments.swe.statements import FailureExample, extract_example, 
 from envgym.environments.swe.testrun import SuiteRun, run_suite
 from envgym.environments.swe.trees import pristine_tree, upload_tree
 from envgym.sandboxes import Sandbox
-from pydantic import BaseModel
 
 CREATED_AT = "2025-01-01T00:00:00+00:00"
 SPARE_SINGLES = 3  # single bugs found beyond the plan, in case a confirmation run drops one

@@ -14,8 +14,9 @@ import shlex
 import xml.etree.ElementTree as ET
 from typing import Literal
 
-from envgym.sandboxes import Sandbox
 from pydantic import BaseModel, Field
+
+from envgym.sandboxes import Sandbox
 
 Status = Literal["passed", "failed", "error", "skipped", "missing"]
 FAILURE_TEXT_LIMIT = 4000
