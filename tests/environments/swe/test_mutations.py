@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 
 import numpy as np
+
 from envgym.environments.swe.mutations import ModuleMutator, apply_mutations, find_mutations, order_sites, unified_diff
 from envgym.environments.swe.trees import apply_unified
 
