@@ -37,10 +37,11 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch CPU threads")] = None,
 ) -> None:
     """Train a policy with trajectory-level RL; metrics, trajectories and checkpoints go to RUN_DIR."""
-    from envgym.agents.plotting import plot_run
-    from envgym.agents.trainer import TrainConfig, Trainer
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from envgym.agents.plotting import plot_run
+    from envgym.agents.trainer import TrainConfig, Trainer
 
     console = Console()
     cfg = TrainConfig.from_yaml(config or default_config_path())
@@ -113,9 +114,10 @@ def evaluate(
     """Success rate of any policy on any env (same seeds for every policy)."""
     import json
 
+    from rich.console import Console
+
     from envgym.agents.evaluation import evaluate as run_eval
     from envgym.agents.trainer import make_env
-    from rich.console import Console
 
     agent: Any
     if policy in {"oracle", "random"}:

@@ -55,7 +55,6 @@ def evaluate(
 ) -> EvalResult:
     """Run `episodes` tasks (seeds seed..seed+episodes-1) and summarise; records to OUT/trajectories.jsonl."""
     from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout, rollout_text
-
     from envgym.runner import run_episode
 
     writer = TrajectoryWriter(Path(out) / "trajectories.jsonl") if out else None

@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gymnasium as gym
-from envgym.agents.policies.base import Message, Policy, TokenPolicy
 from pydantic import BaseModel, Field
 
+from envgym.agents.policies.base import Message, Policy, TokenPolicy
 from envgym.trajectory import CommandRecord, Episode, Outcome, TrajectoryWriter, Turn
 
 

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
-from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
 from pydantic import BaseModel, Field
 
+from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
+from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
 from envgym.curriculum import CurriculumConfig, DifficultyController, family_of
 from envgym.trajectory import TrajectoryWriter
 
@@ -209,9 +209,9 @@ def policy_loss_sum(
 # ----- the trainer ---------------------------------------------------------------------------------------
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     import gymnasium as gym
-    from envgym.agents import toy
 
     import envgym  # noqa: F401  (registers ids)
+    from envgym.agents import toy
 
     toy.register_toy_envs()
     return gym.make(env_id, **(env_kwargs or {}))
@@ -472,7 +472,7 @@ class Trainer:
         if self.controller is not None:
             metrics["curriculum"] = self.controller.summary()
         with self.metrics_path.open("a") as f:
-            f.write(json.dumps(metrics, default=_json_default) + "\n")
+            f.write(json.dumps(_finite(metrics), default=_json_default) + "\n")
         if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
             self.save_checkpoint()
         return metrics
@@ -553,9 +553,16 @@ class Trainer:
         return out
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, float) and math.isnan(obj):
+def _finite(obj: Any) -> Any:
+    """NaN/inf become null so metrics.jsonl stays strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
         return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    return obj
+
+
+def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.generic):
         return obj.item()
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

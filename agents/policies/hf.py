@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from envgym.agents.policies.base import ActionSample, Message
 from pydantic import BaseModel, Field
+
+from envgym.agents.policies.base import ActionSample, Message
 
 if TYPE_CHECKING:
     import torch
@@ -36,6 +37,10 @@ class HFPolicyConfig(BaseModel):
     system_prompt: str | None = Field(default=None, description="None: the chat template's own default")
     include_tools: bool = Field(default=False, description="pass the env's tool schemas to the chat template")
     stop_strings: list[str] = Field(default_factory=list, description="extra single-token stop strings")
+    action_prefix: str = Field(
+        default="",
+        description="text that opens every assistant turn (e.g. 'Guess:'); part of the context, never trained on",
+    )
     lora_r: int = Field(default=0, ge=0, description="0: full fine-tuning; >0: a LoRA adapter of this rank")
     lora_alpha: int = 32
     lora_target_modules: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
@@ -131,7 +136,8 @@ class HFPolicy:
         key = json.dumps([messages, tools if self.config.include_tools else None], sort_keys=True)
         cached = self._prompt_cache.get(key)
         if cached is None:
-            cached = self._encode_text(self._render(messages, add_generation_prompt=True, tools=tools))
+            text = self._render(messages, add_generation_prompt=True, tools=tools) + self.config.action_prefix
+            cached = self._encode_text(text)
             if len(self._prompt_cache) > 4096:
                 self._prompt_cache.clear()
             self._prompt_cache[key] = cached
@@ -148,7 +154,7 @@ class HFPolicy:
         tail = self._after_action
         if action_stopped and tail.lstrip().startswith(self._stop_text):
             tail = tail.lstrip()[len(self._stop_text) :]
-        ids = self._encode_text(tail + full[len(self._dummy_text) :])
+        ids = self._encode_text(tail + full[len(self._dummy_text) :] + self.config.action_prefix)
         if len(self._obs_cache) < 100_000:
             self._obs_cache[key] = ids
         return ids
@@ -214,7 +220,7 @@ class HFPolicy:
             stopped, is_stop.int().argmax(dim=1) + 1, torch.full_like(stopped, new.shape[1], dtype=torch.long)
         )
         kept = [row[:end] for row, end in zip(new.tolist(), ends.tolist(), strict=True)]
-        texts = self.tokenizer.batch_decode(kept, skip_special_tokens=True)
+        texts = [self.config.action_prefix + t for t in self.tokenizer.batch_decode(kept, skip_special_tokens=True)]
         lp_rows = logprobs.tolist()
         return [
             ActionSample(text=text, token_ids=ids, logprobs=lp_rows[row][: len(ids)], stopped=bool(stop))

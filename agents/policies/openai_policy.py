@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from envgym.agents.policies.base import ActionSample, Message
 from pydantic import BaseModel, Field
+
+from envgym.agents.policies.base import ActionSample, Message
 
 
 class OpenAIPolicyConfig(BaseModel):

@@ -1,6 +1,7 @@
 """Advantage estimators on hand-computed groups."""
 
 import pytest
+
 from envgym.agents.trainer import group_advantages, rebn_advantages
 
 R = [1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5]

@@ -1,8 +1,8 @@
 """The difficulty controller: learnability weights, frontier with hysteresis, replay, the wrapper."""
 
 import numpy as np
-from envgym.agents.toy import ToyCodeEnv
 
+from envgym.agents.toy import ToyCodeEnv
 from envgym.curriculum import CurriculumConfig, CurriculumWrapper, DifficultyController
 
 

@@ -1,6 +1,7 @@
 """k2 = ½(log π − log π_ref)² in the loss gives the gradient of the reverse KL(π‖π_ref) (NOTES-RL §10.7)."""
 
 import torch
+
 from envgym.agents.trainer import policy_loss_sum
 
 

@@ -1,6 +1,7 @@
 """The loss sees sampled action tokens only, at the right (shifted) label positions."""
 
 import torch
+
 from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
 from envgym.agents.toy import ToyGuessEnv, tiny_policy
 from envgym.agents.trainer import label_logprobs, pack_episodes, policy_loss_sum

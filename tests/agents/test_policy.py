@@ -5,6 +5,7 @@ import time
 
 import pytest
 import torch
+
 from envgym.agents.toy import tiny_policy
 
 

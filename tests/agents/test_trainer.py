@@ -4,10 +4,10 @@ import json
 from typing import Any, ClassVar
 
 import pytest
+
 from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
 from envgym.agents.toy import ToyGuessEnv, tiny_policy
 from envgym.agents.trainer import TrainConfig, Trainer
-
 from envgym.core import InfraError
 from envgym.curriculum import CurriculumConfig
 from envgym.trajectory import read_episodes

@@ -1,0 +1,94 @@
+"""E1–E3 of NOTES-RL §12 on the toy worlds, shared by the learning tests and the `experiments/` scripts.
+
+Why here: a learning claim needs its negative controls run with the same code, seeds and budget; one
+function per experiment returns every arm's per-step curve so a test can assert on window means and a
+script can plot the same numbers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from envgym.agents.rollout import RolloutConfig
+from envgym.agents.toy import GUESS_WORDS, ToyBanditEnv, ToyCodeEnv, ToyGuessEnv, tiny_policy
+from envgym.agents.trainer import TrainConfig, Trainer
+from envgym.curriculum import CurriculumConfig
+
+
+class ArmResult(BaseModel):
+    arm: str
+    seed: int
+    success: list[float]
+    entropy: list[float | None]
+    zero_var_frac: list[float]
+    seconds: float
+
+
+def window_mean(values: list[float], start: int, stop: int | None = None) -> float:
+    chunk = values[start:stop]
+    return sum(chunk) / max(len(chunk), 1)
+
+
+def _run(config: TrainConfig, policy: Any, env_factory: Callable[[], Any], arm: str, run_dir: Path | None) -> ArmResult:
+    import time
+
+    tmp = run_dir is None
+    directory = Path(tempfile.mkdtemp(prefix=f"envgym-{arm}-")) if run_dir is None else run_dir
+    try:
+        start = time.perf_counter()
+        history = Trainer(config, directory, policy=policy, env_factory=env_factory).train()
+        return ArmResult(
+            arm=arm, seed=config.seed, success=[m["success"] for m in history],
+            entropy=[m["entropy"] if m["entropy"] == m["entropy"] else None for m in history],
+            zero_var_frac=[m["zero_var_frac"] for m in history], seconds=time.perf_counter() - start,
+        )  # fmt: skip
+    finally:
+        if tmp:
+            shutil.rmtree(directory, ignore_errors=True)
+
+
+def e2_config(arm: str, steps: int, seed: int, lr: float = 2e-3, tasks: int = 16, group: int = 8) -> TrainConfig:
+    """E2: N=16, K=5, Dr.GRPO group mean, 4 minibatch updates per batch; arms normal / hidden / shuffled."""
+    if arm not in {"normal", "hidden", "shuffled"}:
+        raise ValueError(f"unknown E2 arm {arm!r}")
+    return TrainConfig(
+        env_id="toy-guess", steps=steps, seed=seed, tasks_per_step=tasks, group_size=group, advantage="drgrpo",
+        lr=lr, minibatches=4, max_grad_norm=10.0, loss_tokens_per_episode=5, micro_batch_size=1024,
+        rollout=RolloutConfig(hide_feedback=arm == "hidden"), shuffle_rewards=arm == "shuffled",
+        record_trajectories=False,
+    )  # fmt: skip
+
+
+def run_e2(arm: str, steps: int = 200, seed: int = 0, run_dir: Path | None = None, **kw: Any) -> ArmResult:
+    """Multi-turn guess-the-number with h/l feedback (one token per action, compact template)."""
+    policy = tiny_policy(compact=True, seed=seed, words=GUESS_WORDS)
+    return _run(e2_config(arm, steps, seed, **kw), policy, ToyGuessEnv, arm, run_dir)
+
+
+def run_e1(arm: str, steps: int = 150, seed: int = 0, run_dir: Path | None = None) -> ArmResult:
+    """Bandit sanity: arms normal / flipped (advantage sign) / shuffled (rewards across the batch)."""
+    cfg = TrainConfig(
+        env_id="toy-bandit", steps=steps, seed=seed, tasks_per_step=16, group_size=8, advantage="rloo", lr=3e-3,
+        loss_tokens_per_episode=1, micro_batch_size=1024, max_grad_norm=10.0, record_trajectories=False,
+        flip_advantages=arm == "flipped", shuffle_rewards=arm == "shuffled",
+    )  # fmt: skip
+    return _run(cfg, tiny_policy(compact=True, seed=seed), ToyBanditEnv, arm, run_dir)
+
+
+def run_e3(arm: str, steps: int = 600, seed: int = 0, run_dir: Path | None = None) -> ArmResult:
+    """Code-breaking: `curriculum` (levels L=1..6) vs `fixed-hard` (L=6 only); a 4-layer d=128 model."""
+    levels = [round((length - 1) / 5, 4) for length in range(1, 7)]
+    cfg = TrainConfig(
+        env_id="toy-code", steps=steps, seed=seed, tasks_per_step=16, group_size=8, advantage="rloo", lr=1e-3,
+        minibatches=2, loss_tokens_per_episode=36, micro_batch_size=1024, max_grad_norm=10.0,
+        record_trajectories=False, difficulty=1.0 if arm == "fixed-hard" else None,
+        curriculum=None if arm == "fixed-hard" else CurriculumConfig(levels=levels, up=0.7, down=0.3, min_samples=256),
+    )  # fmt: skip
+    policy = tiny_policy(max_new_tokens=6, compact=True, seed=seed, layers=4, hidden=128)
+    return _run(cfg, policy, ToyCodeEnv, arm, run_dir)

@@ -1,0 +1,54 @@
+"""`envgym train` / `eval` / `plot` through typer, with the tiny model (no downloads)."""
+
+import json
+
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from envgym.agents.cli import default_config_path, register
+from envgym.agents.trainer import TrainConfig
+
+
+def _app() -> typer.Typer:
+    app = typer.Typer()
+    register(app)
+
+    @app.command("noop")
+    def _noop() -> None:  # typer needs >1 command to keep sub-command names
+        pass
+
+    return app
+
+
+def test_default_config_is_valid():
+    cfg = TrainConfig.from_yaml(default_config_path())
+    assert cfg.policy.model == "smollm2-135m" and cfg.env_id == "envgym/GuessNumber-v0"
+
+
+def test_train_resume_plot_and_eval(tmp_path):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "env_id": "envgym/ToyGuess-v0", "steps": 2, "tasks_per_step": 2, "group_size": 2, "lr": 1e-3,
+        "policy": {"model": "tiny", "max_new_tokens": 1, "device": "cpu"},
+    }))  # fmt: skip
+    run = tmp_path / "run"
+    runner = CliRunner()
+    result = runner.invoke(_app(), ["train", "--config", str(cfg), "--run-dir", str(run)])
+    assert result.exit_code == 0, result.output
+    assert "success" in result.output and (run / "curves.png").is_file()
+    result = runner.invoke(_app(), ["train", "--config", str(cfg), "--run-dir", str(run), "--steps", "3"])
+    assert result.exit_code == 0, result.output
+    assert "resumed at step 2" in " ".join(result.output.split())
+    steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    result = runner.invoke(_app(), ["plot", str(run), "--out", str(tmp_path / "c.png")])
+    assert result.exit_code == 0 and (tmp_path / "c.png").stat().st_size > 1000
+    out = tmp_path / "eval"
+    result = runner.invoke(_app(), ["eval", "--env", "envgym/GuessNumber-v0", "--policy", "oracle", "--episodes",
+                                    "4", "--difficulty", "0.2", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "eval.json").read_text())["success_rate"] == 1.0
+    result = runner.invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--model", "tiny",
+                                    "--episodes", "4", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
