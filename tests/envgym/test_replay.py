@@ -106,9 +106,7 @@ def test_until_stops_and_prints_state(tmp_path: Path, cli: CliRunner) -> None:
 def test_until_opens_a_shell_in_the_sandbox_state(tmp_path: Path, cli: CliRunner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/ToolUse-Files-v0", range(1), OracleAgent())
     episode = next(read_episodes(path))
-    result = cli.invoke(
-        app, ["replay", str(path), "--episode", episode.episode_id, "--until", "0"], input="ls\nexit\n"
-    )
+    result = cli.invoke(app, ["replay", str(path), "--episode", episode.episode_id, "--until", "0"], input="ls\nexit\n")
     assert result.exit_code == 0, result.output
     assert "Shell in the local sandbox" in result.output
     assert "config" in result.output  # the Files task's tree, listed from inside the sandbox

@@ -49,6 +49,19 @@ def random_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return record_run(tmp_path_factory.mktemp("random"), "envgym/Sudoku-v0", RandomAgent(seed=3))
 
 
+def dump_dom(url: str) -> str:
+    """The DOM after scripts ran, from Debian's chromium (apt-get install -y chromium)."""
+    import shutil
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but chromium is not installed (apt-get install -y chromium)")
+        pytest.skip("chromium not installed (apt-get install -y chromium)")
+    argv = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", url]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True).stdout
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

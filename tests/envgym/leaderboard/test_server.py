@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from envgym.agents.policies.scripted import OracleAgent
 from envgym.leaderboard.bundle import Bundle, build_bundle
 from envgym.trajectory import TrajectoryWriter, read_episodes
 
-from .conftest import Server, record_run
+from .conftest import Server, dump_dom, record_run
 
 
 def post(server: Server, data: bytes, token: str) -> httpx.Response:
@@ -132,14 +133,20 @@ def test_bundle_off_split_is_rejected(server: Server, tmp_path: Path) -> None:
     assert any("needs seeds 0..2" in p for p in response.json()["problems"])
 
 
-def test_leaderboard_page_lists_verified_scores(server: Server, oracle_run: Path) -> None:
-    page = httpx.get(server.url + "/", timeout=10)
-    assert page.status_code == 200 and "envgym leaderboard" in page.text
+def test_leaderboard_page_renders_in_headless_chromium(server: Server, oracle_run: Path, tmp_path: Path) -> None:
+    forged = build_bundle(forge(oracle_run, tmp_path / "f"), split="mini", model="page-forger")
+    sid = post(server, forged.pack(), server.token("page")).json()["id"]
+    server.wait_graded(sid)
+    dom = dump_dom(server.url + "/?split=mini")
+    assert "envgym leaderboard" in dom
+    rows = re.findall(r'<tr data-submission="(\d+)">(.*?)</tr>', dom)
+    assert rows, dom[:2000]
+    page_forger = [cells for row_id, cells in rows if row_id == str(sid)]
+    assert page_forger and all("page-forger" in cells for cells in page_forger)
+    assert any('class="num verified">100.0%' in cells for cells in page_forger)  # honest oracle actions
 
 
-def test_submit_cli_prints_verified_score(
-    server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_submit_cli_prints_verified_score(server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from envgym.cli import _load_plugins, app
 
     run = record_run(tmp_path / "cli", "envgym/ToolUse-v0", OracleAgent())
