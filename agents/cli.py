@@ -64,7 +64,7 @@ def train(
     console.print(
         f"[bold]envgym train[/] {cfg.env_id} policy={cfg.policy.model} device={trainer.device} "
         f"steps={cfg.steps} ({cfg.tasks_per_step}×{cfg.group_size} episodes/step) run_dir={run_dir}"
-        + (f" [resumed at step {trainer.step}]" if trainer.step else "")
+        + (f" (resumed at step {trainer.step})" if trainer.step else "")
     )
     history: list[dict[str, Any]] = []
     with Progress(
