@@ -177,6 +177,16 @@ def replay_episode(
             reset_check.diffs.append(
                 FieldDiff(field="initial observation", recorded=episode.initial_observation, replayed=observation)
             )
+        replayed_task = info.get("task") or {}
+        if replayed_task and (replayed_task.get("id"), replayed_task.get("params")) != (
+            episode.task.get("id"),
+            episode.task.get("params"),
+        ):
+            report.notes.append(
+                f"the env built a different task: recorded {episode.task.get('id')} {episode.task.get('params')}, "
+                f"replayed {replayed_task.get('id')} {replayed_task.get('params')} (task data changed?)"
+            )
+            reset_check.diffs.append(FieldDiff(field="task", recorded=episode.task, replayed=replayed_task))
         add(reset_check)
         if info.get("infra_error"):
             report.replayed_infra_error = str(info["infra_error"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from envgym.leaderboard.bundle import Bundle, build_bundle, is_patch_env
+from envgym.leaderboard.bundle import Bundle, BundleError, build_bundle, is_patch_env
 from envgym.leaderboard.regrade import TaskVerdict, verify_prediction
 from envgym.leaderboard.validate import validate_bundle
 from envgym.trajectory import Episode
@@ -28,7 +28,10 @@ class SubmitError(RuntimeError):
 def _patch_extractor(episode: Episode) -> str:
     from envgym.leaderboard.swe_patch import patch_from_replay
 
-    return patch_from_replay(episode)
+    try:
+        return patch_from_replay(episode)
+    except Exception as exc:
+        raise BundleError(f"could not recover the patch of SWE episode {episode.episode_id}: {exc}") from exc
 
 
 def prepare(run_dir: Path, split: str, model: str | None) -> Bundle:

@@ -88,10 +88,14 @@ def verify_prediction(prediction: Prediction, episode: Episode, replay_trajector
             from envgym.environments.swe.grading import grade_patch
 
             task = swe_task_for(episode)
+            recorded = episode.task.get("params", {}).get("instance_id")
+            if recorded is not None and recorded != task.instance_id:
+                verdict.diverged = True
+                verdict.divergence = f"trajectory is for {recorded}, the seed gives {task.instance_id} here"
             result = grade_patch(task, prediction.patch or "")
             verdict.verified_return, verdict.verified_success = result.reward, result.resolved
             verdict.infra_error = result.infra_error
-            if replay_trajectory and not result.infra_error:
+            if replay_trajectory and not result.infra_error and not verdict.diverged:
                 report = _replay(episode)
                 verdict.replayed = True
                 verdict.diverged, verdict.divergence = report.diverged, _divergence_text(report)

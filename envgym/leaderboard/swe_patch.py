@@ -32,6 +32,13 @@ def patch_from_replay(episode: Episode) -> str:
         _, info = env.reset(seed=episode.seed, options=dict(episode.options))
         if info.get("infra_error"):
             raise RuntimeError(f"cannot rebuild the SWE task: {info['infra_error']}")
+        recorded = episode.task.get("params", {}).get("instance_id")
+        rebuilt = info.get("task", {}).get("params", {}).get("instance_id")
+        if recorded != rebuilt:
+            raise RuntimeError(
+                f"seed {episode.seed} now gives SWE task {rebuilt}, the trajectory solved {recorded}: "
+                "the task suite changed since the run; re-run with the current suite"
+            )
         for turn in episode.turns:
             if _is_submit(turn.action, env):
                 break

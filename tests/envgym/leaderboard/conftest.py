@@ -25,7 +25,10 @@ from envgym.trajectory import TrajectoryWriter
 
 SEEDS = [0, 1, 2]
 OPTIONS = {"difficulty": 0.5}
-SPLITS = [{"name": "mini", "seeds": SEEDS, "options": OPTIONS}]
+SPLITS = [
+    {"name": "mini", "seeds": SEEDS, "options": OPTIONS},
+    {"name": "swe-mini", "seeds": [0, 1], "options": OPTIONS, "envs": ["envgym/SWE-v0"]},
+]
 
 
 def record_run(run_dir: Path, env_id: str, agent: Any, seeds: list[int] = SEEDS) -> Path:
@@ -71,7 +74,8 @@ def free_port() -> int:
 class Server:
     """`envgym leaderboard serve` in a subprocess; restartable on the same db and port."""
 
-    def __init__(self, workdir: Path, **options: Any) -> None:
+    def __init__(self, workdir: Path, preamble: str = "", **options: Any) -> None:
+        self.preamble = preamble
         self.db = f"sqlite:///{workdir / 'board.db'}"
         self.splits = workdir / "splits.json"
         self.splits.write_text(json.dumps(SPLITS))
@@ -90,7 +94,7 @@ class Server:
 
     def start(self, **override: Any) -> None:
         opts = {**self.options, **override}
-        argv = [sys.executable, "-c", "from envgym.cli import main; main()", "leaderboard", "serve"]
+        argv = [sys.executable, "-c", self.preamble + "from envgym.cli import main; main()", "leaderboard", "serve"]
         argv += ["--db", self.db, "--port", str(self.port), "--splits", str(self.splits)]
         for key, value in opts.items():
             argv += [f"--{key.replace('_', '-')}", str(value)]
