@@ -12,13 +12,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import gymnasium as gym
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.base import Message, Policy, TokenPolicy
-from envgym.trajectory import CommandRecord, Episode, Outcome, TrajectoryWriter, Turn
+from envgym.trajectory import CommandRecord, Episode, Outcome, Turn
+
+
+class EpisodeSink(Protocol):
+    """Where finished episodes go: a `TrajectoryWriter` or a `BackgroundTrajectoryWriter`."""
+
+    def write(self, episode: Episode) -> None: ...
 
 
 class RolloutConfig(BaseModel):
@@ -99,7 +105,7 @@ def rollout(
     envs: Sequence[gym.Env],
     tasks: Sequence[TaskSpec],
     config: RolloutConfig | None = None,
-    writer: TrajectoryWriter | None = None,
+    writer: EpisodeSink | None = None,
 ) -> list[TokenEpisode]:
     """Run `tasks[i]` on `envs[i]` until every episode ends; sample all live episodes in one batch per turn."""
     cfg = config or RolloutConfig()
@@ -201,7 +207,7 @@ def rollout_text(
     envs: Sequence[gym.Env],
     tasks: Sequence[TaskSpec],
     config: RolloutConfig | None = None,
-    writer: TrajectoryWriter | None = None,
+    writer: EpisodeSink | None = None,
 ) -> list[Episode]:
     """Message-level rollout for policies without token access (e.g. `OpenAIPolicy`); evaluation only."""
     cfg = config or RolloutConfig()

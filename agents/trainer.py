@@ -25,9 +25,9 @@ import yaml
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
+from envgym.agents.recording import BackgroundTrajectoryWriter
 from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
 from envgym.curriculum import CurriculumConfig, DifficultyController, family_of
-from envgym.trajectory import TrajectoryWriter
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -269,7 +269,9 @@ class Trainer:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
-        self.writer = TrajectoryWriter(self.run_dir / "trajectories.jsonl") if config.record_trajectories else None
+        self.writer = (
+            BackgroundTrajectoryWriter(self.run_dir / "trajectories.jsonl") if config.record_trajectories else None
+        )
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.load_checkpoint()

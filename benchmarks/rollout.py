@@ -67,15 +67,15 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from envgym.agents.policies.hf import HFPolicyConfig
+    from envgym.agents.recording import BackgroundTrajectoryWriter
     from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
     from envgym.agents.trainer import make_env, make_policy
-    from envgym.trajectory import TrajectoryWriter
 
     policy = make_policy(HFPolicyConfig(model=args.model, max_new_tokens=args.max_new_tokens))
     envs = [make_env(args.env) for _ in range(args.batch)]
     cfg = RolloutConfig(max_turns=args.turns)
     ratios, r_tps, g_tps = [], [], []
-    with tempfile.TemporaryDirectory() as tmp, TrajectoryWriter(Path(tmp) / "t.jsonl") as writer:
+    with tempfile.TemporaryDirectory() as tmp, BackgroundTrajectoryWriter(Path(tmp) / "t.jsonl") as writer:
         for r in range(args.rounds):
             rec = Recorder(policy)
             tasks = [TaskSpec(seed=1000 * r + i, difficulty=0.0) for i in range(args.batch)]
