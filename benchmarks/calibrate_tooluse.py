@@ -17,10 +17,10 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from envgym.agents.policies.scripted import RandomAgent
-from envgym.environments.tools.answers import SubmitAnswer
 
 import envgym  # noqa: F401
+from envgym.agents.policies.scripted import RandomAgent
+from envgym.environments.tools.answers import SubmitAnswer
 from envgym.runner import run_episode
 
 FAMILIES = {

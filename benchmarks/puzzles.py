@@ -14,11 +14,11 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import envgym  # noqa: E402, F401
-from envgym.core import TextEnv  # noqa: E402
-from envgym.registry import ENTRIES  # noqa: E402
+import envgym  # noqa: F401
+from envgym.core import TextEnv
+from envgym.registry import ENTRIES
 
 
 def reset_first_step_rate(env: TextEnv, difficulty: float, seconds: float) -> float:

@@ -21,9 +21,9 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import gymnasium as gym  # noqa: E402
+import gymnasium as gym
 
-import envgym  # noqa: E402, F401
+import envgym  # noqa: F401
 
 # envgym id -> (GEM id, reasoning-gym dataset name); None where the peer lacks the family.
 PAIRS: dict[str, tuple[str | None, str | None]] = {
@@ -61,7 +61,11 @@ print(json.dumps(n / (time.perf_counter() - t)))
 def peer_rate(python: str, snippet: str, seconds: float, limit: float) -> float | str:
     try:
         done = subprocess.run(
-            [python, "-c", snippet], capture_output=True, text=True, timeout=limit, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+            [python, "-c", snippet],
+            capture_output=True,
+            text=True,
+            timeout=limit,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
     except subprocess.TimeoutExpired:
         return f"no result in {limit:.0f}s"
@@ -95,9 +99,14 @@ def main() -> None:
             if name is None:
                 cells.append(("-", "-"))
                 continue
-            rate = peer_rate(args.peers_python, snippet.format(name=name, seconds=args.seconds), args.seconds, 60 + 10 * args.seconds)
+            rate = peer_rate(
+                args.peers_python, snippet.format(name=name, seconds=args.seconds), args.seconds, 60 + 10 * args.seconds
+            )
             cells.append((f"{rate:,.1f}", f"{ours / rate:.1f}") if isinstance(rate, float) else (rate, "-"))
-        print(f"{env_id:24} {ours:13,.0f} {cells[0][0]:>14} {cells[0][1]:>7} {cells[1][0]:>16} {cells[1][1]:>7}", flush=True)
+        print(
+            f"{env_id:24} {ours:13,.0f} {cells[0][0]:>14} {cells[0][1]:>7} {cells[1][0]:>16} {cells[1][1]:>7}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ import math
 from typing import ClassVar
 
 import numpy as np
-from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
-from envgym.environments.puzzles.maze import COMPASS, DELTAS, DIRECTION_HELP, DIRECTIONS, Direction, parse_direction
 from pydantic import Field
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
+from envgym.environments.puzzles.maze import COMPASS, DELTAS, DIRECTION_HELP, DIRECTIONS, Direction, parse_direction
 
 _SIDEWAYS = {"up": ("left", "right"), "down": ("left", "right"), "left": ("up", "down"), "right": ("up", "down")}
 

@@ -16,11 +16,11 @@ import re
 from typing import ClassVar, Self
 
 import numpy as np
-from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 COLOURS = "RGBYOPCWMK"
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "orange", "purple", "cyan", "white", "magenta", "black")

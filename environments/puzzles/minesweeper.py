@@ -15,11 +15,11 @@ import re
 from typing import ClassVar
 
 import numpy as np
-from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 MAX_TRIES = 500
 

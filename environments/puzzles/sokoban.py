@@ -22,12 +22,12 @@ import math
 from typing import ClassVar, Self
 
 import numpy as np
-from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
-from envgym.environments.puzzles.maze import DIRECTION_HELP, DIRECTIONS, Direction, parse_direction
 from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
+from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
+from envgym.environments.puzzles.maze import DIRECTION_HELP, DIRECTIONS, Direction, parse_direction
 
 SEARCH_NODE_CAP = 4000
 

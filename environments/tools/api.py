@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from envgym.environments.tools.answers import Expected, SubmitAnswer
-from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
-from envgym.environments.tools.vocab import ADJECTIVES, PRODUCTS_BY_CATEGORY, full_names
 from pydantic import Field
 
 from envgym.actions import Tool
 from envgym.core import Feedback, StepOutcome
+from envgym.environments.tools.answers import Expected, SubmitAnswer
+from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
+from envgym.environments.tools.vocab import ADJECTIVES, PRODUCTS_BY_CATEGORY, full_names
 
 
 class ListProducts(Tool):

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer, is_correct, render_answer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envgym.actions import Tool
 from envgym.core import Feedback, StepOutcome, TextEnv
+from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer, is_correct, render_answer
 
 
 class ToolParams(BaseModel):

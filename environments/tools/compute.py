@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
-from envgym.environments.tools.base import ToolParams, ToolTask, lerp_int
-from envgym.environments.tools.sandboxing import SandboxedTaskEnv
-from envgym.environments.tools.vocab import CITIES
 from pydantic import Field
 
 from envgym.actions import Tool
 from envgym.core import Feedback, StepOutcome
+from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
+from envgym.environments.tools.base import ToolParams, ToolTask, lerp_int
+from envgym.environments.tools.sandboxing import SandboxedTaskEnv
+from envgym.environments.tools.vocab import CITIES
 from envgym.text import truncate_middle
 
 MAX_CODE_CHARS = 20_000

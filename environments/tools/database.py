@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import Field
+
+from envgym.actions import Tool
+from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
 from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
 from envgym.environments.tools.readonly_sql import ReadOnlyDatabase, render_result
@@ -22,10 +26,6 @@ from envgym.environments.tools.vocab import (
     PRODUCTS_BY_CATEGORY,
     full_names,
 )
-from pydantic import Field
-
-from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
 
 STATUSES = ("shipped", "cancelled", "pending")
 YEARS = (2019, 2020, 2021, 2022, 2023, 2024)

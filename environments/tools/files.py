@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
+
+from envgym.actions import Tool
+from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer
 from envgym.environments.tools.base import ToolParams, ToolTask, lerp_int
 from envgym.environments.tools.sandboxing import SandboxedTaskEnv
@@ -26,10 +30,6 @@ from envgym.environments.tools.vocab import (
     SERVICES,
     full_names,
 )
-from pydantic import Field
-
-from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
 from envgym.text import truncate_middle
 
 MAX_SHOWN_CHARS = 6_000

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
+from pydantic import Field
+
+from envgym.actions import Tool
+from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import Expected, SubmitAnswer
 from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
 from envgym.environments.tools.vocab import (
@@ -25,10 +29,6 @@ from envgym.environments.tools.vocab import (
     HOBBIES,
     full_names,
 )
-from pydantic import Field
-
-from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 STOPWORDS = frozenset({"the", "a", "an", "of", "in", "is", "was", "at", "and", "to", "who", "which", "what"})

@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
-from envgym.environments.tools.base import ToolTaskEnv
-from envgym.environments.tools.sandboxing import SandboxedTaskEnv
 
 from envgym.actions import Tool
 from envgym.core import StepOutcome, TextEnv
+from envgym.environments.tools.base import ToolTaskEnv
+from envgym.environments.tools.sandboxing import SandboxedTaskEnv
 from envgym.registry import ENTRIES
 
 MIXTURE_ID = "envgym/ToolUse-v0"

@@ -12,8 +12,9 @@ import sqlite3
 import time
 from collections.abc import Callable
 
-from envgym.environments.tools.answers import format_number
 from pydantic import BaseModel
+
+from envgym.environments.tools.answers import format_number
 
 _ALLOWED_ACTIONS = frozenset(
     {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_RECURSIVE}

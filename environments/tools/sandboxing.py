@@ -10,10 +10,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
+from envgym.core import InfraError
 from envgym.environments.tools.base import ToolTaskEnv
 from envgym.sandboxes import ExecResult, Sandbox, SandboxError
-
-from envgym.core import InfraError
 
 
 def make_sandbox(kind: str = "local", options: dict[str, Any] | None = None) -> Sandbox:

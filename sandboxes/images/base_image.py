@@ -16,8 +16,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from envgym.sandboxes.base import SandboxInfraError
 from pydantic import BaseModel
+
+from envgym.sandboxes.base import SandboxInfraError
 
 BASE_REPOSITORY = "envgym/base"
 AGENT_UID = 1000

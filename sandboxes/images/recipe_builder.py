@@ -55,6 +55,7 @@ def build_recipe(
     context directory (none: an empty one). Returns the tag.
     """
     import docker.errors
+
     from envgym.sandboxes.docker_client import docker_client
 
     text = Path(dockerfile).read_text() if isinstance(dockerfile, os.PathLike) else str(dockerfile)

@@ -29,7 +29,7 @@ def text_form(text: str) -> ToolCall | None:
         'I will go up.\n```json\n{"name": "move", "arguments": {"direction": "up"}}\n```',
         '<tool_call>{"name": "move", "arguments": {"direction": "up"}}</tool_call>',
         '{"type": "function", "function": {"name": "move", "arguments": "{\\"direction\\": \\"up\\"}"}}',
-        "sure: {\"name\": \"move\", \"arguments\": {\"direction\": \"up\"}} done",
+        'sure: {"name": "move", "arguments": {"direction": "up"}} done',
         "up",
     ],
 )
@@ -50,7 +50,7 @@ def test_accepted_forms(text: str) -> None:
         ('{"name": "move", "arguments": {"steps": "many"}}', "direction: Field required"),
         ('{"name": "move", "arguments": {"direction": "up", "speed": 3}}', "speed"),
         ('{"name": "move", "arguments": [1, 2]}', "must be a JSON object"),
-        ('{"arguments": {}}', "no \"name\""),
+        ('{"arguments": {}}', 'no "name"'),
         ("x" * 200_000, "limit"),
     ],
 )
@@ -69,4 +69,7 @@ def test_schema_is_an_openai_function() -> None:
     assert fn["parameters"]["required"] == ["direction"]
     assert fn["parameters"]["properties"]["direction"]["type"] == "string"
     assert fn["parameters"]["additionalProperties"] is False
-    assert json.loads(Move(direction="up").to_action()) == {"name": "move", "arguments": {"direction": "up", "steps": 1}}
+    assert json.loads(Move(direction="up").to_action()) == {
+        "name": "move",
+        "arguments": {"direction": "up", "steps": 1},
+    }

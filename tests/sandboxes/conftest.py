@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+
 from envgym.sandboxes import Sandbox, SandboxLimits
 
 IN_CI = os.environ.get("CI", "").lower() == "true"

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from envgym.sandboxes import ExecResult, Sandbox
 
 # Counts live processes whose command line contains a marker, without needing ps in the image.

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+
 from envgym.sandboxes import SandboxInfraError, SandboxLimits
 
 pytestmark = pytest.mark.docker
@@ -33,6 +34,7 @@ def docker_sandbox(base_image):
 
 def _exists(container_id: str) -> bool:
     import docker.errors
+
     from envgym.sandboxes.docker_client import docker_client
 
     try:

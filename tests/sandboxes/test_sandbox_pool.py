@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+
 from envgym.sandboxes import SandboxInfraError
 from envgym.sandboxes.local import LocalSandbox
 from envgym.sandboxes.pool import SandboxPool

@@ -5,10 +5,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from envgym.environments.puzzles.lights_out import LightsOutEnv, press_masks, solve
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.environments.puzzles.lights_out import LightsOutEnv, press_masks, solve
 
 ENV_ID = "envgym/LightsOut-v0"
 

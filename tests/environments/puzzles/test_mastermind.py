@@ -5,10 +5,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from envgym.environments.puzzles.mastermind import MastermindEnv, code_space, score
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.environments.puzzles.mastermind import MastermindEnv, code_space, score
 
 ENV_ID = "envgym/Mastermind-v0"
 

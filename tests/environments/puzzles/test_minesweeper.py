@@ -5,10 +5,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from envgym.environments.puzzles.minesweeper import MinesweeperEnv, deduce, neighbour_masks
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.environments.puzzles.minesweeper import MinesweeperEnv, deduce, neighbour_masks
 
 ENV_ID = "envgym/Minesweeper-v0"
 

@@ -5,10 +5,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from envgym.environments.puzzles.sliding import SlidingEnv, ida_star, manhattan
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.environments.puzzles.sliding import SlidingEnv, ida_star, manhattan
 
 ENV_ID = "envgym/Sliding-v0"
 

@@ -7,10 +7,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from envgym.environments.puzzles.sokoban import Room, SokobanEnv
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.environments.puzzles.sokoban import Room, SokobanEnv
 
 ENV_ID = "envgym/Sokoban-v0"
 

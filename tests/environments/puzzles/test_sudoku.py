@@ -6,10 +6,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from envgym.environments.puzzles.sudoku import BOX_SHAPES, SudokuEnv, box_of, shuffled_solution
 from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
+from envgym.environments.puzzles.sudoku import BOX_SHAPES, SudokuEnv, box_of, shuffled_solution
 
 ENV_ID = "envgym/Sudoku-v0"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from envgym.environments.tools.answers import Expected, format_number, is_correct, split_items
 
 

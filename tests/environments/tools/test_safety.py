@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gymnasium as gym
 import pytest
+
 from envgym.sandboxes import SandboxInfraError
 
 from .conftest import call
