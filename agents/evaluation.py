@@ -52,6 +52,7 @@ def evaluate(
     batch_size: int = 16,
     out: str | Path | None = None,
     max_turns: int | None = None,
+    hide_feedback: bool = False,
 ) -> EvalResult:
     """Run `episodes` tasks (seeds seed..seed+episodes-1) and summarise; records to OUT/trajectories.jsonl."""
     from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout, rollout_text
@@ -62,7 +63,7 @@ def evaluate(
     records: list[Episode] = []
     try:
         if _is_batched(policy):
-            cfg = RolloutConfig(max_turns=max_turns)
+            cfg = RolloutConfig(max_turns=max_turns, hide_feedback=hide_feedback)
             envs = [env_factory() for _ in range(min(batch_size, episodes))]
             for start in range(0, episodes, len(envs)):
                 stop = min(episodes, start + len(envs))
@@ -92,3 +93,31 @@ def _is_batched(policy: Any) -> bool:
 
     params = list(inspect.signature(policy.act).parameters)
     return bool(params) and params[0] == "conversations"
+
+
+class FeedbackProbe(BaseModel):
+    """Success on the same seeds with the env's feedback in context and with it replaced by a constant."""
+
+    with_feedback: float
+    hidden_feedback: float
+    episodes: int
+
+    @property
+    def uses_feedback(self) -> bool:
+        return self.with_feedback > self.hidden_feedback
+
+
+def feedback_probe(
+    env_factory: Callable[[], gym.Env],
+    policy: Any,
+    episodes: int = 64,
+    difficulty: float | None = None,
+    seed: int = 0,
+    max_turns: int | None = None,
+) -> FeedbackProbe:
+    """Does this policy do better when it can read the feedback? Run before turning on any feedback-based
+    learning signal (e.g. self-distillation): without a gap there is no teacher signal to distil."""
+    kw: dict[str, Any] = {"episodes": episodes, "difficulty": difficulty, "seed": seed, "max_turns": max_turns}
+    seen = evaluate(env_factory, policy, **kw)
+    hidden = evaluate(env_factory, policy, hide_feedback=True, **kw)
+    return FeedbackProbe(with_feedback=seen.success_rate, hidden_feedback=hidden.success_rate, episodes=episodes)

@@ -75,3 +75,11 @@ def test_missing_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("NOPE_KEY", raising=False)
     with pytest.raises(RuntimeError, match="NOPE_KEY"):
         OpenAIPolicy(OpenAIPolicyConfig(api_key_env="NOPE_KEY"))
+
+
+def test_feedback_probe_sees_a_policy_that_reads_feedback(server):
+    from envgym.agents.evaluation import feedback_probe
+
+    policy = OpenAIPolicy(OpenAIPolicyConfig(model="fake", base_url=server, api_key_env="FAKE_KEY", use_tools=False))
+    probe = feedback_probe(ToyGuessEnv, policy, episodes=8)
+    assert probe.with_feedback == 1.0 and probe.hidden_feedback < 1.0 and probe.uses_feedback
