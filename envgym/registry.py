@@ -121,6 +121,12 @@ ENTRIES: list[EnvEntry] = [
         "stateful mock shop API with ordering rules",
     ),
     # --- swe ---
+    EnvEntry(
+        "envgym/SWE-v0",
+        "envgym.environments.swe.env:SWEEnv",
+        "swe",
+        "fix a real bug in a real Python project inside a Docker sandbox; graded by its own tests",
+    ),
 ]
 
 
