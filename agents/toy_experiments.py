@@ -53,7 +53,7 @@ def _run(config: TrainConfig, policy: Any, env_factory: Callable[[], Any], arm: 
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def e2_config(arm: str, steps: int, seed: int, lr: float = 2e-3, tasks: int = 16, group: int = 8) -> TrainConfig:
+def e2_config(arm: str, steps: int, seed: int, lr: float = 1e-3, tasks: int = 16, group: int = 8) -> TrainConfig:
     """E2: N=16, K=5, Dr.GRPO group mean, 4 minibatch updates per batch; arms normal / hidden / shuffled."""
     if arm not in {"normal", "hidden", "shuffled"}:
         raise ValueError(f"unknown E2 arm {arm!r}")

@@ -16,15 +16,18 @@ CEILING = 5 / 16
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_e2_feedback_is_used_and_controls_fail():
-    normal = run_e2("normal", STEPS, seed=0)
+    normal = [run_e2("normal", STEPS, seed=s) for s in (0, 1)]
     hidden = run_e2("hidden", STEPS, seed=0)
     shuffled = run_e2("shuffled", STEPS, seed=0)
-    start = window_mean(normal.success, 0, 10)  # all arms start from the same model and tasks
-    last = {r.arm: window_mean(r.success, STEPS - 50) for r in (normal, hidden, shuffled)}
-    print(f"E2 start {start:.3f} last-50: {last}")
+    start = window_mean(hidden.success, 0, 10)  # arms with the same seed start from the same model and tasks
+    last_normal = [window_mean(r.success, STEPS - 50) for r in normal]
+    last_hidden = window_mean(hidden.success, STEPS - 50)
+    print(f"E2 start {start:.3f}; last-50 normal {last_normal}, hidden {last_hidden:.3f}, "
+          f"shuffled {window_mean(shuffled.success, STEPS - 50):.3f}")  # fmt: skip
     assert start < CEILING
-    assert last["normal"] > CEILING + 0.08, last
-    assert last["hidden"] <= CEILING + 0.03, last
-    assert last["normal"] > last["hidden"] + 0.1, last
+    for value in last_normal:  # every seed rises clearly above what a feedback-blind policy can reach
+        assert value > CEILING + 0.06, last_normal
+        assert value > last_hidden + 0.08, (last_normal, last_hidden)
+    assert last_hidden <= CEILING + 0.03, last_hidden
     windows = [window_mean(shuffled.success, i, i + 20) for i in range(0, STEPS, 20)]
     assert max(windows) <= start + 0.05, windows
