@@ -84,3 +84,35 @@ def test_tamper_check_counts_added_against_removed() -> None:
     # restoring a line that already mentioned sys.modules (e.g. six's gold patch) is fine
     restore = diff_trees({"pkg/a.py": "if k not in sys.modules:\n"}, {"pkg/a.py": "if k in sys.modules:\n"})
     assert tamper_check(restore) is None
+
+
+def test_statements_hide_what_the_level_hides() -> None:
+    from envgym.environments.swe.statements import extract_example, write_statement
+    from envgym.environments.swe.testrun import TestOutcome
+
+    text = (
+        "def test_x():\n>       assert pkg.core.add(2, 3) == 5\n\npkg/core.py:10: in add\n    return a - b\n"
+        "E       assert -1 == 5\n\ntests/test_a.py:5: AssertionError"
+    )
+    example = extract_example("tests/test_a.py::test_x", TestOutcome(status="failed", text=text), "tests/test_a.py")
+    assert example.call == ["assert pkg.core.add(2, 3) == 5"]
+    assert "return a - b" not in example.error  # library source never leaks into the report
+    low = write_statement("pkg", "1.0", [example], 1, ["pkg/core.py"], hint_level=0)
+    high = write_statement("pkg", "1.0", [example], 1, ["pkg/core.py"], hint_level=3)
+    assert "tests/test_a.py::test_x" in low and "pkg/core.py" in low
+    assert "tests/test_a.py" not in high and "pkg/core.py" not in high
+    assert "pkg.core.add(2, 3)" in high and "-1 == 5" in high
+
+
+def test_bundled_suite_shape() -> None:
+    from envgym.environments.swe.env import load_tasks
+
+    tasks = load_tasks(None)
+    assert len({t.project for t in tasks}) >= 5
+    assert len(tasks) >= 100
+    assert len({t.instance_id for t in tasks}) == len(tasks)
+    for task in tasks:
+        assert task.FAIL_TO_PASS and task.PASS_TO_PASS and task.patch and task.bug_patch
+        assert not set(task.FAIL_TO_PASS) & set(task.PASS_TO_PASS)
+        for mutation in task.mutations:  # the report never quotes the planted code
+            assert mutation.mutated.strip() not in task.problem_statement or len(mutation.mutated.strip()) < 12
