@@ -4,3 +4,26 @@ import os
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    """No container of this test run may outlive it.
+
+    Containers still alive here (e.g. warm pool members of an env a test did not close) are listed, then
+    removed by the same cleanup that runs at interpreter exit; any that survive that cleanup fail the run.
+    """
+    import pytest
+
+    from envgym.sandboxes import lifecycle
+
+    if not lifecycle._started:
+        return
+    ours = [c for c in lifecycle.list_containers() if c.labels.get(lifecycle.LABEL_RUN) == lifecycle.RUN_ID]
+    if ours:
+        images = sorted({str(c.labels.get("envgym.recipe") or c.attrs.get("Config", {}).get("Image")) for c in ours})
+        print(f"\nnote: {len(ours)} container(s) still alive at session end ({images}); removing them")
+    lifecycle.remove_run()
+    left = [c.id[:12] for c in lifecycle.list_containers() if c.labels.get(lifecycle.LABEL_RUN) == lifecycle.RUN_ID]
+    if left:
+        print(f"\nFAILED: containers left behind by this test run: {left}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # type: ignore[attr-defined]

@@ -65,16 +65,3 @@ def make_sandbox(backend: str, request: pytest.FixtureRequest) -> Iterator[Sandb
     yield make
     for sb in made:
         sb.close()
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """No container of this test run may outlive it."""
-    from envgym.sandboxes import lifecycle
-
-    if not lifecycle._started:
-        return
-    left = lifecycle.list_containers()
-    ours = [c.id[:12] for c in left if c.labels.get(lifecycle.LABEL_RUN) == lifecycle.RUN_ID]
-    if ours:
-        print(f"\nFAILED: containers left behind by this test run: {ours}")
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
