@@ -10,6 +10,7 @@ same commit id and the same initial observation.
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import secrets
 import shlex
@@ -54,8 +55,26 @@ def buggy_tree(task: SWETask) -> Tree:
 
 @functools.lru_cache(maxsize=256)
 def _repo_archive(task_json: str) -> tuple[bytes, str] | None:
-    """The buggy tree plus its one-commit .git, built with the host's git (None if git is missing)."""
+    """The buggy tree plus its one-commit .git, built with the host's git (None if git is missing); cached in
+    memory and on disk (keyed by the bug patch and the sdist hash), so a reset only uploads."""
     task = SWETask.model_validate_json(task_json)
+    from envgym.environments.swe.images import cache_dir
+
+    key = hashlib.sha256(f"{task.project}\n{task.environment_setup_commit}\n{task.bug_patch}".encode()).hexdigest()[:24]
+    cached = cache_dir() / "repos" / f"{key}.tar"
+    if cached.exists() and cached.with_suffix(".commit").exists():
+        return cached.read_bytes(), cached.with_suffix(".commit").read_text().strip()
+    built = _build_repo_archive(task)
+    if built is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(built[0])
+        cached.with_suffix(".commit").write_text(built[1])
+        tmp.replace(cached)
+    return built
+
+
+def _build_repo_archive(task: SWETask) -> tuple[bytes, str] | None:
     if shutil.which("git") is None:
         return None
     with tempfile.TemporaryDirectory(prefix="envgym-repo-") as tmp:
