@@ -109,6 +109,9 @@ def evaluate(
     seed: Annotated[int, typer.Option()] = 10_000,
     max_turns: Annotated[int | None, typer.Option(help="cap on turns per episode")] = None,
     temperature: Annotated[float, typer.Option(help="hf/openai sampling temperature")] = 0.0,
+    run: Annotated[
+        Path | None, typer.Option(help="hf: an `envgym train` run dir; use its policy config and trained weights")
+    ] = None,
     out: Annotated[Path, typer.Option(help="run directory for trajectories")] = Path("runs/eval"),
 ) -> None:
     """Success rate of any policy on any env (same seeds for every policy)."""
@@ -128,7 +131,16 @@ def evaluate(
         from envgym.agents.policies.hf import HFPolicyConfig
         from envgym.agents.trainer import make_policy
 
-        agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
+        if run is not None:
+            from envgym.agents.trainer import TrainConfig, load_trained_weights
+
+            policy_cfg = TrainConfig.from_yaml(run / "config.yaml").policy.model_copy(
+                update={"temperature": temperature}
+            )
+            agent = make_policy(policy_cfg)
+            load_trained_weights(agent.model, run)
+        else:
+            agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
     elif policy == "openai":
         from envgym.agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
 

@@ -227,6 +227,19 @@ def make_policy(config: HFPolicyConfig) -> HFPolicy:
     return HFPolicy.from_config(config)
 
 
+def load_trained_weights(model: Any, run_dir: str | Path) -> int:
+    """Copy the trainable weights of RUN_DIR/checkpoint into `model` (built from the run's config); returns
+    the checkpoint's step."""
+    import torch
+
+    state = torch.load(Path(run_dir) / "checkpoint" / "state.pt", map_location="cpu", weights_only=False)
+    named = dict(model.named_parameters())
+    with torch.no_grad():
+        for k, v in state["params"].items():
+            named[k].copy_(v.to(named[k].device))
+    return int(state["step"])
+
+
 def seed_everything(seed: int) -> None:
     import torch
 
@@ -531,10 +544,7 @@ class Trainer:
         if not path.is_file():
             return False
         state = torch.load(path, map_location="cpu", weights_only=False)
-        named = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for k, v in state["params"].items():
-                named[k].copy_(v.to(named[k].device))
+        load_trained_weights(self.model, self.run_dir)
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         self.rng.bit_generator.state = state["numpy_rng"]

@@ -52,3 +52,6 @@ def test_train_resume_plot_and_eval(tmp_path):
     result = runner.invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--model", "tiny",
                                     "--episodes", "4", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
+    result = runner.invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--run", str(run),
+                                    "--episodes", "4", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
