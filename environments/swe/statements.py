@@ -28,16 +28,19 @@ def extract_example(test_id: str, outcome: TestOutcome, test_file: str) -> Failu
     """Keep the frames that belong to the test file; drop library source (it would reveal the change)."""
     call: list[str] = []
     error: list[str] = []
-    in_test_frame = True
+    block: list[str] = []
+    # pytest's long traceback prints each frame's source first and its "path:line: ..." location after it
     for raw in outcome.text.splitlines():
         frame = re.match(r"^(\S+\.py):\d+: ", raw)
         if frame:
-            in_test_frame = frame.group(1).endswith(test_file)
+            if frame.group(1).endswith(test_file):
+                call += [line[1:].strip() for line in block if line.startswith(">")]
+            block = []
             continue
-        if raw.startswith(">") and in_test_frame and len(call) < 3:
-            call.append(raw[1:].strip())
-        elif raw.startswith("E ") and len(error) < 8:
+        block.append(raw)
+        if raw.startswith("E ") and len(error) < 8:
             error.append(raw[1:].strip())
+    call = call[:3]
     if not error and outcome.message:
         error = outcome.message.splitlines()[:6]
     if not error:

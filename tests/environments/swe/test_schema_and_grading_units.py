@@ -90,9 +90,9 @@ def test_statements_hide_what_the_level_hides() -> None:
     from envgym.environments.swe.statements import extract_example, write_statement
     from envgym.environments.swe.testrun import TestOutcome
 
-    text = (
-        "def test_x():\n>       assert pkg.core.add(2, 3) == 5\n\npkg/core.py:10: in add\n    return a - b\n"
-        "E       assert -1 == 5\n\ntests/test_a.py:5: AssertionError"
+    text = (  # pytest's long format: each frame's source, then its location line
+        "def test_x():\n>       assert pkg.core.add(2, 3) == 5\n\ntests/test_a.py:5: \n_ _ _ _\n\n"
+        "    def add(a, b):\n>       return a - b\nE       assert -1 == 5\n\npkg/core.py:10: AssertionError"
     )
     example = extract_example("tests/test_a.py::test_x", TestOutcome(status="failed", text=text), "tests/test_a.py")
     assert example.call == ["assert pkg.core.add(2, 3) == 5"]
