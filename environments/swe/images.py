@@ -147,6 +147,7 @@ def build_image(recipe: ProjectRecipe, log: Callable[[str], None] = lambda line:
     """Build (or find) the project image for `recipe`; returns its tag."""
     base_tag = base_image_tag(log)
     tag = image_tag(recipe, base_tag)
+    fetch_sdist(recipe)  # the host builds task trees from it at reset: fetch now, so run time needs no network
     if not force and image_exists(tag):
         return tag
     wheels = fetch_wheels(recipe)
