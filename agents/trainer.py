@@ -6,11 +6,17 @@ return into an advantage against its own group, broadcast it to every sampled ac
 and take a PPO-clipped policy-gradient step on the token-level loss divided by a constant. Why these choices:
 see /work/shared/NOTES-RL.md §8-§11 (group baselines, Dr.GRPO's length bias, k2 for reverse KL, dropping
 infra errors, filtering zero-variance groups).
+
+Optional (`sdpo_weight > 0`, off by default): feedback-conditioned self-distillation (§11.6). The same model,
+with no gradient, re-scores each episode's sampled action ids behind a teacher context (a feedback message
+prepended to the episode's own prompt ids); the per-token advantage becomes
+`(1 − w)·A_traj + w·(log q − log π_old)`.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import random
@@ -69,7 +75,15 @@ class TrainConfig(BaseModel):
     flip_advantages: bool = Field(default=False, description="control: negate every advantage")
     record_trajectories: bool = True
     checkpoint_every: int = Field(default=0, ge=0, description="0: only at the end")
-    sdpo_weight: float = Field(default=0.0, ge=0.0, le=1.0, description="(1−λ) of the self-distillation term")
+    sdpo_weight: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="w = 1−λ: A = (1−w)·A_traj + w·A_SD; 0 turns self-distillation off"
+    )
+    sdpo_feedback_template: str = Field(
+        default="Feedback on an earlier attempt: {feedback}",
+        description="teacher message; {feedback} is the episode's final observation text",
+    )
+    sdpo_sibling: bool = Field(default=True, description="append a successful sibling's actions when one exists")
+    sdpo_sibling_template: str = Field(default=" A successful attempt: {actions}", description="{actions}: joined")
     threads: int | None = Field(default=None, description="torch CPU threads (None: leave as is)")
 
     @classmethod
@@ -204,6 +218,60 @@ def policy_loss_sum(
         if kl_beta > 0:
             per_token = per_token + kl_beta * k2
     return torch.where(label_mask, per_token, zero).sum(), stats
+
+
+# ----- feedback-conditioned self-distillation (SDPO-style, NOTES-RL §11.6) ------------------------------
+def sdpo_feedback_text(
+    episode: TokenEpisode,
+    siblings: Sequence[TokenEpisode] = (),
+    template: str = "Feedback on an earlier attempt: {feedback}",
+    sibling_template: str | None = " A successful attempt: {actions}",
+) -> str:
+    """The teacher's extra context for one episode: its final observation (the feedback the policy saw last,
+    or never saw when the episode ended on it), plus the actions of the first successful sibling (same group,
+    another episode) when `sibling_template` is given."""
+    turns = episode.record.turns if episode.record is not None else []
+    text = template.format(feedback=turns[-1].observation if turns else "")
+    if sibling_template is not None:
+        for sib in siblings:
+            if sib is not episode and sib.success and sib.record is not None and sib.record.turns:
+                text += sibling_template.format(actions=" ".join(t.action for t in sib.record.turns))
+                break
+    return text
+
+
+def teacher_episodes(episodes: Sequence[TokenEpisode], prefixes: Sequence[Sequence[int]]) -> list[TokenEpisode]:
+    """The same episodes behind a teacher prefix: `prefix + prompt_ids`, sampled action and observation ids
+    unchanged, so `flatten()` masks exactly the same action tokens, shifted right by len(prefix)."""
+    return [
+        dataclasses.replace(ep, prompt_ids=list(prefix) + list(ep.prompt_ids))
+        for ep, prefix in zip(episodes, prefixes, strict=True)
+    ]
+
+
+def pack_teacher(
+    episodes: Sequence[TokenEpisode], prefixes: Sequence[Sequence[int]], pad_id: int
+) -> dict[str, torch.Tensor]:
+    """`pack_episodes` of the teacher episodes, keys prefixed `teacher_` (advantages are irrelevant here)."""
+    teach = teacher_episodes(episodes, prefixes)
+    packed = pack_episodes(teach, [[0.0] * len(ep.turns) for ep in teach], pad_id)
+    return {f"teacher_{k}": packed[k] for k in ("input_ids", "attention_mask", "labels", "label_mask")}
+
+
+def sdpo_advantages(teacher_logp: torch.Tensor, student_logp: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
+    """A_SD = log q − log π per masked token, detached (a stop-gradient advantage, never a loss on q)."""
+    import torch
+
+    diff = teacher_logp.detach() - student_logp.detach()
+    return torch.where(label_mask, diff, torch.zeros_like(diff))
+
+
+def mix_advantages(traj: torch.Tensor, sd: torch.Tensor, label_mask: torch.Tensor, weight: float) -> torch.Tensor:
+    """A = (1 − w)·A_traj + w·A_SD on masked tokens (w = `sdpo_weight` = 1 − λ of NOTES-RL §11.6)."""
+    import torch
+
+    mixed = (1.0 - weight) * traj + weight * sd
+    return torch.where(label_mask, mixed, torch.zeros_like(mixed))
 
 
 # ----- the trainer ---------------------------------------------------------------------------------------
@@ -370,6 +438,8 @@ class Trainer:
         denominator = n_generated / cfg.minibatches * cfg.loss_tokens_per_episode
         order = [keep[i] for i in self.rng.permutation(len(keep))] if cfg.minibatches > 1 else keep
         splits = [order[m :: cfg.minibatches] for m in range(cfg.minibatches)]
+        sdpo = cfg.sdpo_weight > 0
+        prefixes = self.sdpo_prefix_ids(episodes) if sdpo and keep else []
         updates: list[list[dict[str, torch.Tensor]]] = []
         for part in splits:
             micro = [part[i : i + cfg.micro_batch_size] for i in range(0, len(part), cfg.micro_batch_size)]
@@ -377,14 +447,20 @@ class Trainer:
                 pack_episodes([episodes[i] for i in idx], [per_turn[i] for i in idx], self.policy.pad_id)
                 for idx in micro
             ]
+            if sdpo:  # the same episodes behind their teacher prefixes, one teacher batch per micro-batch
+                for b, idx in zip(packed, micro, strict=True):
+                    eps = [episodes[i] for i in idx]
+                    b.update(pack_teacher(eps, [prefixes[i] for i in idx], self.policy.pad_id))
             updates.append([{k: v.to(self.device) for k, v in b.items()} for b in packed])
         batches = [b for u in updates for b in u]
         tokens = sum(int(b["label_mask"].sum()) for b in batches)
         seq_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
         if not batches:  # every group had zero variance: nothing to learn from this batch
             empty = {"loss": 0.0, "grad_norm": 0.0, "entropy": float("nan"), "clip_frac": 0.0, "logprob_gap": 0.0}
-            return {**empty, "trained_episodes": 0.0, "trained_tokens": 0.0, "seq_tokens": 0.0} | (
-                {"kl": float("nan"), "kl_k2": float("nan")} if cfg.kl_beta > 0 else {}
+            return (
+                {**empty, "trained_episodes": 0.0, "trained_tokens": 0.0, "seq_tokens": 0.0}
+                | ({"kl": float("nan"), "kl_k2": float("nan")} if cfg.kl_beta > 0 else {})
+                | ({"sdpo_adv": float("nan"), "sdpo_abs": float("nan")} if sdpo else {})
             )
         self.model.train()
         off_policy = cfg.ppo_epochs > 1 or cfg.minibatches > 1
@@ -394,6 +470,8 @@ class Trainer:
                     b["old_logprobs"] = self._forward_logp(self.model, b)[0].detach()
                 if cfg.kl_beta > 0:
                     b["ref_logprobs"] = self._reference_logp(b)
+                if sdpo:  # teacher θ̄ = the current weights, before this batch's updates
+                    b["teacher_logprobs"] = self._teacher_logp(b)
         sums: dict[str, float] = defaultdict(float)
         grad_norms: list[float] = []
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -405,13 +483,19 @@ class Trainer:
                 for b in update:
                     logp, ent = self._forward_logp(self.model, b)
                     old_logp = b["old_logprobs"] if off_policy else logp.detach()
+                    m = b["label_mask"]
+                    adv = b["advantages"]
+                    if sdpo:  # A_SD against π_old (the student as sampled/scored before any update), detached
+                        sd = sdpo_advantages(b["teacher_logprobs"], old_logp, m)
+                        adv = mix_advantages(adv, sd, m, cfg.sdpo_weight)
+                        if epoch == 0:
+                            sums["sd"] += float(sd[m].sum())
+                            sums["sd_abs"] += float(sd[m].abs().sum())
                     loss_sum, stats = policy_loss_sum(
-                        logp, old_logp, b["advantages"], b["label_mask"], cfg.clip_low, cfg.clip_high,
-                        b.get("ref_logprobs"), cfg.kl_beta,
+                        logp, old_logp, adv, m, cfg.clip_low, cfg.clip_high, b.get("ref_logprobs"), cfg.kl_beta,
                     )  # fmt: skip
                     loss = loss_sum / denominator
                     loss.backward()
-                    m = b["label_mask"]
                     sums["loss"] += float(loss.detach())
                     sums["clipped"] += float(stats["clipped"].sum())
                     if epoch == 0:
@@ -437,6 +521,8 @@ class Trainer:
         }
         if cfg.kl_beta > 0:
             out.update(kl=sums["k1"] / n, kl_k2=sums["k2"] / n)
+        if sdpo:
+            out.update(sdpo_adv=sums["sd"] / n, sdpo_abs=sums["sd_abs"] / n)
         return out
 
     def _reference_logp(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -444,6 +530,55 @@ class Trainer:
             return self._forward_logp(self.ref_model, batch)[0]
         with self.model.disable_adapter():  # LoRA: the frozen base model is the reference
             return self._forward_logp(self.model, batch)[0]
+
+    # ----- self-distillation (only called when sdpo_weight > 0) ----------------------------------------
+    def sdpo_prefix_ids(self, episodes: Sequence[TokenEpisode]) -> list[list[int]]:
+        """Per episode, the ids of a user message carrying its feedback (rendered alone with the chat
+        template), to be prepended to its prompt ids. Siblings are episodes of the same group."""
+        cfg = self.config
+        groups: dict[int, list[TokenEpisode]] = defaultdict(list)
+        for ep in episodes:
+            groups[ep.task.group].append(ep)
+        out = []
+        for ep in episodes:
+            text = sdpo_feedback_text(
+                ep, groups[ep.task.group], cfg.sdpo_feedback_template,
+                cfg.sdpo_sibling_template if cfg.sdpo_sibling else None,
+            )  # fmt: skip
+            rendered = self.policy._render([{"role": "user", "content": text}], add_generation_prompt=False)
+            out.append(self.policy._encode_text(rendered))
+        return out
+
+    def _teacher_logp(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """log q of the sampled action ids behind the teacher prefix (no grad), moved to the student's label
+        positions. Both masks select the same tokens in the same order, which is checked."""
+        import torch
+
+        teacher = {k: batch[f"teacher_{k}"] for k in ("input_ids", "attention_mask", "labels", "label_mask")}
+        with torch.no_grad():
+            logp = self._forward_logp(self.model, teacher)[0].detach()
+        tmask, smask = teacher["label_mask"], batch["label_mask"]
+        if not torch.equal(teacher["labels"][tmask], batch["labels"][smask]):
+            raise RuntimeError("teacher and student action ids differ: token-in/token-out broken")
+        out = torch.zeros(smask.shape, dtype=logp.dtype, device=logp.device)
+        return out.masked_scatter(smask, logp[tmask])
+
+    def self_distillation_advantages(self, episodes: Sequence[TokenEpisode]) -> list[list[float]]:
+        """A_SD = log q − log π per sampled action token, per episode, with the current weights (for tests,
+        probes and debugging; `learn` computes the same thing per micro-batch)."""
+        import torch
+
+        eps = list(episodes)
+        if not eps:
+            return []
+        b = pack_episodes(eps, [[0.0] * len(ep.turns) for ep in eps], self.policy.pad_id)
+        b.update(pack_teacher(eps, self.sdpo_prefix_ids(eps), self.policy.pad_id))
+        b = {k: v.to(self.device) for k, v in b.items()}
+        with torch.no_grad():
+            student = self._forward_logp(self.model, b)[0]
+        sd = sdpo_advantages(self._teacher_logp(b), student, b["label_mask"]).cpu()
+        mask = b["label_mask"].cpu()
+        return [sd[i][mask[i]].tolist() for i in range(len(eps))]
 
     # ----- loop --------------------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
