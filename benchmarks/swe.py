@@ -61,6 +61,43 @@ def calibrate(per_level: int, attempts: int, seed: int) -> None:
     print(json.dumps(rows, indent=1))
 
 
+def localization(budget: int) -> None:
+    """Offline (no Docker): where the repair-search agent's ranking, fed only the bug report, puts the planted
+    lines; attempts needed to reach every planted line, per level."""
+    import re
+
+    from envgym.environments.swe.recipes import is_allowed_source
+    from envgym.environments.swe.reference import RepairSearchAgent
+    from envgym.environments.swe.repo_state import buggy_tree
+
+    rows = []
+    by_level: dict[int, list[int]] = {}
+    for task in load_tasks(None):
+        tree = buggy_tree(task)
+        sources = {f: d.decode() for f, d in tree.items() if is_allowed_source(f, task.source_paths, task.test_paths)}
+        named = [f for f in re.findall(r"`([\w./-]+\.py)`", task.problem_statement) if "::" not in f]
+        order = RepairSearchAgent.rank_sites(sources, task.problem_statement, named)
+        # planted lines are recorded in pristine numbering: allow 2 lines of drift from other dropped lines
+        needed = [
+            next((i for i, s in enumerate(order) if s.file == m.file and abs(s.line - m.line) <= 2), 10**6)
+            for m in task.mutations
+        ]
+        by_level.setdefault(task.difficulty_level, []).append(max(needed))
+    for level, ranks in sorted(by_level.items()):
+        ranks.sort()
+        rows.append(
+            {
+                "level": level,
+                "tasks": len(ranks),
+                "median_sites_to_reach_all_bugs": ranks[len(ranks) // 2],
+                f"reachable_within_{budget}": round(sum(r < budget for r in ranks) / len(ranks), 3),
+                "reachable_within_100": round(sum(r < 100 for r in ranks) / len(ranks), 3),
+                "never_reached": round(sum(r >= 10**6 for r in ranks) / len(ranks), 3),
+            }
+        )
+    print(json.dumps(rows, indent=1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--resets", type=int, default=10)
@@ -70,7 +107,11 @@ def main() -> None:
     parser.add_argument("--calibrate", type=int, default=0, help="tasks per level for solve-rate calibration")
     parser.add_argument("--attempts", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--localization", action="store_true", help="offline ranking study (no Docker)")
     args = parser.parse_args()
+    if args.localization:
+        localization(args.attempts)
+        return
     if args.calibrate:
         calibrate(args.calibrate, args.attempts, args.seed)
         return

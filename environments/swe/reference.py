@@ -110,7 +110,19 @@ class RepairSearchAgent:
 
     @staticmethod
     def _rank(sources: dict[str, str], evidence: str, named: list[str]) -> list[Mutation]:
-        """Repair candidates: near library frames first, then in functions the report/test output names."""
+        """Repair candidates, realised, in the order of `rank_sites` (at most 300)."""
+        mutators: dict[str, ModuleMutator] = {}
+        out: list[Mutation] = []
+        for site in RepairSearchAgent.rank_sites(sources, evidence, named)[:300]:
+            mutator = mutators.setdefault(site.file, ModuleMutator(site.file, sources[site.file]))
+            mutation = mutator.realize(site)
+            if mutation is not None:
+                out.append(mutation)
+        return out
+
+    @staticmethod
+    def rank_sites(sources: dict[str, str], evidence: str, named: list[str]) -> list[Site]:
+        """Sites near library frames first, then in functions the report/test output names, then the rest."""
         frames = [(f, int(line)) for f, line in _FRAME.findall(evidence) if f in sources]
         words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]{2,}", evidence))
         scored: list[tuple[float, int, Site]] = []
@@ -124,11 +136,4 @@ class RepairSearchAgent:
                     distance = 100.0
                 scored.append((distance, index, site))
         scored.sort(key=lambda item: (item[0], item[1]))
-        mutators: dict[str, ModuleMutator] = {}
-        out: list[Mutation] = []
-        for _, _, site in scored[:300]:
-            mutator = mutators.setdefault(site.file, ModuleMutator(site.file, sources[site.file]))
-            mutation = mutator.realize(site)
-            if mutation is not None:
-                out.append(mutation)
-        return out
+        return [site for _, _, site in scored]
