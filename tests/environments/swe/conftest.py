@@ -34,3 +34,12 @@ def built_images(bundled_tasks):  # type: ignore[no-untyped-def]
     from envgym.environments.swe.recipes import recipe_for
 
     return {p: build_image(recipe_for(p)) for p in sorted({t.project for t in bundled_tasks})}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_sandbox_pools():  # type: ignore[no-untyped-def]
+    """Stop the warm SWE sandboxes when the session ends (not only at interpreter exit)."""
+    yield
+    from envgym.environments.swe.sandboxing import close_pools
+
+    close_pools()
