@@ -55,7 +55,13 @@ def close_pools() -> None:
             pool.close()
 
 
-atexit.register(close_pools)
+# Pools close their idle sandboxes through a thread pool, which Python refuses after interpreter shutdown has
+# begun (plain atexit is too late): register with threading's pre-shutdown hook when it exists.
+_register = getattr(threading, "_register_atexit", None)
+if callable(_register):
+    _register(close_pools)
+else:  # pragma: no cover - other interpreters
+    atexit.register(close_pools)
 
 
 def resolve_image(task: SWETask) -> str:
