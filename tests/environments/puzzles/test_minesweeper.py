@@ -1,7 +1,5 @@
 """envgym/Minesweeper-v0: contract checks, oracle/random calibration, no-guess generation, and the rules."""
 
-from typing import Any
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,42 +7,9 @@ from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
 from envgym.environments.puzzles.minesweeper import MinesweeperEnv, deduce, neighbour_masks
+from envgym.testing import play, recovers
 
 ENV_ID = "envgym/Minesweeper-v0"
-
-
-def play(
-    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
-) -> tuple[bool, list[str]]:
-    """One episode with the oracle or the random agent; returns (solved, observations)."""
-    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
-    observations = [obs]
-    rng = rng if rng is not None else np.random.default_rng(seed)
-    while True:
-        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
-        obs, reward, terminated, truncated, info = env.step(action)
-        observations.append(obs)
-        if terminated or truncated:
-            return bool(info["solved"]) and reward == 1.0, observations
-
-
-def recovers(env: Any, seed: int, difficulty: float, random_moves: int) -> bool:
-    """The oracle still solves after random moves were played (budget lifted)."""
-    env.max_turns_override = 10_000
-    env.reset(seed=seed, options={"difficulty": difficulty})
-    rng = np.random.default_rng(seed)
-    for _ in range(random_moves):
-        _, reward, terminated, truncated, _ = env.step(env.random_action(rng))
-        if terminated or truncated:
-            env.max_turns_override = None
-            return True  # solved by luck, or lost for good (a mine): nothing to recover
-    for _ in range(2000):
-        _, reward, terminated, truncated, _ = env.step(env.oracle_action())
-        if terminated or truncated:
-            env.max_turns_override = None
-            return reward == 1.0
-    env.max_turns_override = None
-    return False
 
 
 def test_check_env() -> None:
