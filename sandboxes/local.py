@@ -95,6 +95,7 @@ class LocalSandbox:
         except BaseException:
             self.close()
             raise
+        self._ns_inode()  # cache our PID namespace while the launcher is certainly alive
 
     # -- setup -------------------------------------------------------------------------------------
 
@@ -167,6 +168,7 @@ class LocalSandbox:
             cmd = ["sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh", *argv]
         cmd = [*ns, *cmd]
         launcher = ["sh", "-c", enter + 'exec "$@"', "sh", *cmd]
+        self._ns_cache: str | None = None  # a respawned shell gets a new namespace
         self._proc = subprocess.Popen(
             launcher,
             stdin=subprocess.PIPE,
@@ -201,12 +203,23 @@ class LocalSandbox:
         return pids
 
     def _ns_inode(self) -> str | None:
-        if not self._ns or self._proc is None:
-            return None
+        """Our PID namespace, read once from the live launcher and cached.
+
+        Reading it at kill time is unsafe: once the launcher has been reaped its pid can be reused by any
+        process on the host (a Docker container's init, say), and the sweep would then kill everything in that
+        process's namespace. The host's own namespace is never accepted (that would match every process).
+        """
+        cached: str | None = getattr(self, "_ns_cache", None)
+        if cached is not None or not self._ns or self._proc is None or self._proc.poll() is not None:
+            return cached
         try:
-            return os.readlink(f"/proc/{self._proc.pid}/ns/pid_for_children")
+            inode = os.readlink(f"/proc/{self._proc.pid}/ns/pid_for_children")
         except OSError:
             return None
+        if inode == os.readlink("/proc/self/ns/pid"):
+            return None  # unshare has not switched namespaces yet
+        self._ns_cache = inode
+        return inode
 
     def _supervisor_pids(self) -> set[int]:
         """The launcher (unshare, or the shell itself) and, with a PID namespace, its init (the shell)."""
