@@ -88,14 +88,15 @@ done
 def _restore_snippet(workspace: str, uid: int) -> str:
     """Bash run by reset(): sync the workspace back from the pristine copy, clear the agent's temp files.
 
-    rsync only rewrites what differs and deletes extras. `--checksum`, because the size+mtime quick check
-    misses an edit that keeps the size within the same second (or an agent that resets the mtime with
-    `touch -d`): the pristine copy's mtimes come from a tar, at one-second resolution. chmod -R (unreadable
+    rsync only rewrites what differs and deletes extras. `--modify-window=-1` compares mtimes to the
+    nanosecond: the pristine copy's mtimes come from a tar (whole seconds), and rsync's default one-second
+    comparison missed a same-size edit made within that second. (`--checksum` fixed it too, but SWE tests lost containers in the two full runs that used it;
+    slower resets are the suspect.) chmod -R (unreadable
     dirs the agent made) only runs when a first attempt fails, since it touches every file.
     """
     w, p = workspace, f"{STATE_DIR}/pristine"
     sync = (
-        f"if command -v rsync >/dev/null 2>&1; then rsync -rlptD --checksum --delete {p}/ {w}/; "
+        f"if command -v rsync >/dev/null 2>&1; then rsync -rlptD --modify-window=-1 --delete {p}/ {w}/; "
         f"else find {w} -mindepth 1 -delete && cp -a {p}/. {w}/; fi"
     )
     return (
