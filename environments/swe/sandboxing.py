@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -45,8 +46,17 @@ def pool_for(image: str, workdir: str, role: str = "agent", size: int = 1) -> An
         return pool
 
 
+_OWNER_PID = os.getpid()
+
+
 def close_pools() -> None:
-    """Stop every warm sandbox this process started (also runs at exit)."""
+    """Stop every warm sandbox this process started (also runs at exit).
+
+    A forked child (multiprocessing, AsyncVectorEnv workers) inherits `_pools` and runs threading's exit
+    hooks when it ends: it must not close the parent's pools, whose containers are still in use.
+    """
+    if os.getpid() != _OWNER_PID:
+        return
     with _lock:
         pools = list(_pools.values())
         _pools.clear()
