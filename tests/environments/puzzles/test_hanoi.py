@@ -1,7 +1,5 @@
 """envgym/Hanoi-v0: contract checks, oracle/random calibration, and the rules (larger-on-smaller, text form)."""
 
-from typing import Any
-
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -9,23 +7,9 @@ from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401  (registers the ids)
 from envgym.environments.puzzles.hanoi import HanoiEnv, optimal_moves
+from envgym.testing import play
 
 ENV_ID = "envgym/Hanoi-v0"
-
-
-def play(
-    env: Any, seed: int, difficulty: float, agent: str, rng: np.random.Generator | None = None
-) -> tuple[bool, list[str]]:
-    """One episode with the oracle or the random agent; returns (solved, observations)."""
-    obs, _ = env.reset(seed=seed, options={"difficulty": difficulty})
-    observations = [obs]
-    rng = rng if rng is not None else np.random.default_rng(seed)
-    while True:
-        action = env.oracle_action() if agent == "oracle" else env.random_action(rng)
-        obs, reward, terminated, truncated, info = env.step(action)
-        observations.append(obs)
-        if terminated or truncated:
-            return bool(info["solved"]) and reward == 1.0, observations
 
 
 def test_check_env() -> None:
