@@ -6,7 +6,7 @@ sampled from, then time plain `model.generate` on exactly those contexts (same b
 max_new_tokens, sampling). Ratio = rollout tokens/s ÷ generate tokens/s (target ≥ 0.8). Rounds alternate to
 share machine noise; medians are reported.
 
-    .venv/bin/python benchmarks/rollout.py --model smollm2-135m --batch 16 --rounds 3
+    .venv/bin/python benchmarks/rollout.py --model smollm2-135m --batch 16 --rounds 10
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--turns", type=int, default=3)
     parser.add_argument("--max-new-tokens", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=10, help="more rounds: sub-second rounds are noisy")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
