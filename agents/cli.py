@@ -113,6 +113,14 @@ def evaluate(
         Path | None, typer.Option(help="hf: an `envgym train` run dir; use its policy config and trained weights")
     ] = None,
     out: Annotated[Path, typer.Option(help="run directory for trajectories")] = Path("runs/eval"),
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--feedback-probe",
+            help="also run the same seeds with every observation after an action hidden: does the policy use "
+            "the feedback? (check before turning on self-distillation, `sdpo_weight`)",
+        ),
+    ] = False,
 ) -> None:
     """Success rate of any policy on any env (same seeds for every policy)."""
     import json
@@ -123,6 +131,8 @@ def evaluate(
     from envgym.agents.trainer import make_env
 
     agent: Any
+    if probe and policy in {"oracle", "random"}:
+        raise typer.BadParameter("--feedback-probe needs a model policy (hf or openai): scripted agents read the env")
     if policy in {"oracle", "random"}:
         from envgym.agents.policies.scripted import make_scripted_agent
 
@@ -155,6 +165,15 @@ def evaluate(
         f"[bold]{result.success_rate:.1%}[/] over {result.episodes} episodes, mean turns {result.mean_turns:.1f}"
     )
     (out / "eval.json").write_text(json.dumps(result.model_dump(), indent=2))
+    if probe:
+        hidden = run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, out=out / "hidden-feedback",
+                          max_turns=max_turns, hide_feedback=True)  # fmt: skip
+        gap = result.success_rate - hidden.success_rate
+        verdict = "uses the feedback" if gap > 0 else "no gain from feedback: self-distillation has no teacher signal"
+        Console().print(f"feedback probe: with feedback {result.success_rate:.1%}, hidden {hidden.success_rate:.1%} "
+                        f"(gap {gap:+.1%}): {verdict}")  # fmt: skip
+        summary = {"with_feedback": result.success_rate, "hidden_feedback": hidden.success_rate, "episodes": episodes}
+        (out / "feedback_probe.json").write_text(json.dumps(summary, indent=2))
 
 
 def plot(

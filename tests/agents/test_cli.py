@@ -55,3 +55,23 @@ def test_train_resume_plot_and_eval(tmp_path):
     result = runner.invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--run", str(run),
                                     "--episodes", "4", "--out", str(out)])  # fmt: skip
     assert result.exit_code == 0, result.output
+
+
+def test_eval_feedback_probe_hides_observations_on_the_same_seeds(tmp_path):
+    from envgym.trajectory import read_episodes
+
+    out = tmp_path / "probe"
+    result = CliRunner().invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--model", "tiny",
+                                         "--temperature", "1.0", "--episodes", "6", "--out", str(out),
+                                         "--feedback-probe"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "feedback probe" in result.output
+    probe = json.loads((out / "feedback_probe.json").read_text())
+    assert probe["episodes"] == 6 and 0.0 <= probe["hidden_feedback"] <= 1.0
+    seen = list(read_episodes(out / "trajectories.jsonl"))
+    hidden = list(read_episodes(out / "hidden-feedback" / "trajectories.jsonl"))
+    assert [e.seed for e in seen] == [e.seed for e in hidden]
+    assert all(t.observation == "?" for e in hidden for t in e.turns)
+    assert any(t.observation != "?" for e in seen for t in e.turns)
+    refused = CliRunner().invoke(_app(), ["eval", "--policy", "oracle", "--feedback-probe", "--out", str(out)])
+    assert refused.exit_code != 0 and "needs a model policy" in " ".join(refused.output.split())
