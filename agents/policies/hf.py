@@ -187,11 +187,9 @@ class HFPolicy:
             "do_sample": not greedy,
             "eos_token_id": self.stop_ids,
             "pad_token_id": self.pad_id,
-            "top_k": 0,
-            "top_p": 1.0,
         }
-        if not greedy:
-            kwargs["temperature"] = self.config.temperature
+        if not greedy:  # plain temperature sampling: turn off the model's own top-k/top-p defaults
+            kwargs.update(temperature=self.config.temperature, top_k=0, top_p=1.0)
         return kwargs
 
     def sample(self, contexts: Sequence[Sequence[int]]) -> list[ActionSample]:
