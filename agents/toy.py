@@ -20,6 +20,7 @@ from envgym.core import Feedback, StepOutcome, TextEnv
 SPECIALS = ["<pad>", "<unk>", "<eot>", "<system>", "<user>", "<assistant>"]
 SYMBOLS = ["A", "B", "C", "D"]
 GUESS_WORDS = ["go", "h", "l", "=", "?", "x"]
+CODE_WORDS = ["go", "?", "x", "+", "-", *SYMBOLS]  # E3: no numbers, so random actions are often well-formed
 WORDS = [*GUESS_WORDS, "+", "-", *[f"c{i}" for i in range(8)], *SYMBOLS]
 CHAT_TEMPLATE = (
     "{% for m in messages %}<{{ m['role'] }}> {{ m['content'] }} <eot> {% endfor %}"
@@ -77,12 +78,13 @@ def tiny_policy(
     temperature: float = 1.0,
     compact: bool = False,
     words: list[str] | None = None,
+    max_number: int = 16,
     **model_kwargs: Any,
 ) -> Any:
     """An `HFPolicy` on CPU over the tiny tokenizer and a fresh tiny model."""
     from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
 
-    tok = tiny_tokenizer(compact=compact, words=words)
+    tok = tiny_tokenizer(max_number, compact=compact, words=words)
     cfg = HFPolicyConfig(model="tiny", device="cpu", max_new_tokens=max_new_tokens, temperature=temperature)
     return HFPolicy(tiny_model(len(tok), seed=seed, **model_kwargs), tok, cfg, name="tiny")
 
@@ -167,8 +169,10 @@ class ToyGuessEnv(_ToyEnv):
 class ToyCodeEnv(_ToyEnv):
     """E3: a hidden code of L symbols over A-D; each turn write L symbols, feedback "+"/"-" per position.
 
-    Difficulty maps to L in 1..6 (L = 1 + round(5·difficulty)); K = 6 turns. The first L symbol tokens of
-    the action are read; anything else is ignored.
+    Difficulty maps to L in 1..6 (L = 1 + round(5·difficulty)); K = 6 turns. The action's first L words
+    must be symbols (the guess; later words are ignored), else it is malformed ("x"). The feedback echoes
+    the guess with a mark after each symbol ("A + C -"), so "keep the '+' symbols" is a copy from the last
+    observation at every L, the strategy the curriculum is meant to transfer.
     """
 
     env_id: ClassVar[str] = "envgym/ToyCode-v0"
@@ -179,11 +183,11 @@ class ToyCodeEnv(_ToyEnv):
         return "go " + " ".join(["?"] * self.length), {"length": self.length}, 6
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
-        guess = [w for w in action.split() if w in SYMBOLS][: self.length]
-        if len(guess) < self.length:
+        guess = action.split()[: self.length]
+        if len(guess) < self.length or any(g not in SYMBOLS for g in guess):
             return super().step("not a code")
         marks = ["+" if g == c else "-" for g, c in zip(guess, self.code, strict=True)]
-        self._marks = " ".join(marks)
+        self._marks = " ".join(f"{g} {m}" for g, m in zip(guess, marks, strict=True))
         return super().step(str(int("-" not in marks)))
 
     def _apply(self, call: _Number) -> StepOutcome:  # type: ignore[override]

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
-from envgym.agents.toy import GUESS_WORDS, ToyBanditEnv, ToyCodeEnv, ToyGuessEnv, tiny_policy
+from envgym.agents.toy import CODE_WORDS, GUESS_WORDS, ToyBanditEnv, ToyCodeEnv, ToyGuessEnv, tiny_policy
 from envgym.agents.trainer import TrainConfig, Trainer
 from envgym.curriculum import CurriculumConfig
 
@@ -153,7 +153,9 @@ def run_e3(
         record_trajectories=False, difficulty=1.0 if arm == "fixed-hard" else None,
         curriculum=None if arm == "fixed-hard" else CurriculumConfig(levels=levels, up=0.7, down=0.3, min_samples=256),
     )  # fmt: skip
-    policy = tiny_policy(max_new_tokens=6, compact=True, seed=seed, layers=4, hidden=128)
+    policy = tiny_policy(
+        max_new_tokens=6, compact=True, seed=seed, words=CODE_WORDS, max_number=0, layers=4, hidden=128
+    )
 
     def evaluate(trainer: Trainer) -> float:
         return hard_level_success(trainer, eval_episodes)
