@@ -112,6 +112,10 @@ def evaluate(
     run: Annotated[
         Path | None, typer.Option(help="hf: an `envgym train` run dir; use its policy config and trained weights")
     ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="hf: take the policy settings (prompt, action prefix, ...) from this train YAML"),
+    ] = None,
     out: Annotated[Path, typer.Option(help="run directory for trajectories")] = Path("runs/eval"),
     probe: Annotated[
         bool,
@@ -149,6 +153,11 @@ def evaluate(
             )
             agent = make_policy(policy_cfg)
             load_trained_weights(agent.model, run)
+        elif config is not None:
+            from envgym.agents.trainer import TrainConfig
+
+            update: dict[str, Any] = {"temperature": temperature, **({"model": model} if model else {})}
+            agent = make_policy(TrainConfig.from_yaml(config).policy.model_copy(update=update))
         else:
             agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
     elif policy == "openai":

@@ -132,6 +132,9 @@ def hard_level_success(trainer: Trainer, episodes: int = 256, difficulty: float 
     return sum(done) / len(done)
 
 
+FIXED_E3_LEVELS = {"fixed-hard": 1.0, "fixed-L2": 0.2}
+
+
 def run_e3(
     arm: str,
     steps: int = 600,
@@ -142,16 +145,19 @@ def run_e3(
     progress: ProgressHook | None = None,
 ) -> ArmResult:
     """Code-breaking: `curriculum` (levels L=1..6) vs `fixed-hard` (L=6 only); a 4-layer d=128 model.
+    `fixed-L2` trains at L=2 only: whether the model can learn the strategy at an easy level at all.
 
     With `eval_every`, both arms are also scored on the same held-out L=6 tasks, which is the comparison
     NOTES-RL E3 asks for (training success of the curriculum arm mixes easy levels in).
     """
+    if arm not in {"curriculum", *FIXED_E3_LEVELS}:
+        raise ValueError(f"unknown E3 arm {arm!r}")
     levels = [round((length - 1) / 5, 4) for length in range(1, 7)]
     cfg = TrainConfig(
         env_id="toy-code", steps=steps, seed=seed, tasks_per_step=16, group_size=8, advantage="rloo", lr=1e-3,
         minibatches=2, loss_tokens_per_episode=36, micro_batch_size=1024, max_grad_norm=10.0,
-        record_trajectories=False, difficulty=1.0 if arm == "fixed-hard" else None,
-        curriculum=None if arm == "fixed-hard" else CurriculumConfig(levels=levels, up=0.7, down=0.3, min_samples=256),
+        record_trajectories=False, difficulty=FIXED_E3_LEVELS.get(arm),
+        curriculum=None if arm in FIXED_E3_LEVELS else CurriculumConfig(levels=levels, up=0.7, down=0.3, min_samples=256),
     )  # fmt: skip
     policy = tiny_policy(
         max_new_tokens=6, compact=True, seed=seed, words=CODE_WORDS, max_number=0, layers=4, hidden=128

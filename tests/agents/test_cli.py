@@ -75,3 +75,16 @@ def test_eval_feedback_probe_hides_observations_on_the_same_seeds(tmp_path):
     assert any(t.observation != "?" for e in seen for t in e.turns)
     refused = CliRunner().invoke(_app(), ["eval", "--policy", "oracle", "--feedback-probe", "--out", str(out)])
     assert refused.exit_code != 0 and "needs a model policy" in " ".join(refused.output.split())
+
+
+def test_eval_takes_policy_settings_from_a_train_config(tmp_path):
+    from envgym.trajectory import read_episodes
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump({"policy": {"model": "tiny", "max_new_tokens": 1, "action_prefix": "go "}}))
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--config", str(cfg),
+                                         "--episodes", "3", "--max-turns", "2", "--out", str(out)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    actions = [t.action for e in read_episodes(out / "trajectories.jsonl") for t in e.turns]
+    assert actions and all(a.startswith("go ") for a in actions)
