@@ -588,9 +588,10 @@ class Trainer:
         episodes = rollout(self.policy, self.envs, tasks, cfg.rollout, self.writer)
         t1 = time.perf_counter()
         if self.controller is not None:
-            for ep in episodes:
-                if ep.infra_error is None and ep.task.difficulty is not None:
-                    self.controller.update(self.family, ep.task.difficulty, float(ep.success))
+            self.controller.update_batch(self.family, [
+                (ep.task.difficulty, float(ep.success), ep.task.group) for ep in episodes
+                if ep.infra_error is None and ep.task.difficulty is not None
+            ])  # fmt: skip
         valid = [ep for ep in episodes if ep.infra_error is None]
         usable = self.usable(episodes)
         per_turn, gstats, informative = self.advantages(usable)

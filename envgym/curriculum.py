@@ -8,6 +8,7 @@ and back when the level below it is forgotten (two thresholds: hysteresis), and 
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -78,11 +79,34 @@ class DifficultyController:
 
     def update(self, family: str, difficulty: float, success: float) -> None:
         """Record one episode's success at `difficulty`, then move the frontier if warranted."""
-        cfg, st = self.config, self._state(family)
-        i = self.level_of(difficulty)
-        st.p_hat[i] = (1 - cfg.ema) * st.p_hat[i] + cfg.ema * float(success)
-        st.counts[i] += 1
-        st.since_move += 1
+        st = self._state(family)
+        self._record(st, self.level_of(difficulty), float(success), episodes=1)
+        self._maybe_move(st)
+
+    def update_batch(self, family: str, outcomes: Sequence[tuple[float, float, Hashable]]) -> None:
+        """Record a batch of (difficulty, success, task) outcomes, then consider moving the frontier once.
+
+        Why not `update` per episode: episodes of one task (a GRPO group) succeed or fail together, so fed one
+        by one in group order a single lucky group of 8 moves p̂ from 0.3 to 0.7 and can push the frontier up
+        mid-batch. Here each task counts once (its mean success) and the frontier is judged after the batch.
+        """
+        st = self._state(family)
+        tasks: dict[Hashable, list[float]] = {}
+        level: dict[Hashable, int] = {}
+        for difficulty, success, task in outcomes:
+            tasks.setdefault(task, []).append(float(success))
+            level[task] = self.level_of(difficulty)
+        for task, values in tasks.items():
+            self._record(st, level[task], sum(values) / len(values), episodes=len(values))
+        self._maybe_move(st)
+
+    def _record(self, st: FamilyState, level: int, success: float, episodes: int) -> None:
+        st.p_hat[level] = (1 - self.config.ema) * st.p_hat[level] + self.config.ema * success
+        st.counts[level] += episodes
+        st.since_move += episodes
+
+    def _maybe_move(self, st: FamilyState) -> None:
+        cfg = self.config
         if st.since_move < cfg.min_samples:
             return
         if st.frontier + 1 < len(cfg.levels) and st.p_hat[st.frontier] > cfg.up:

@@ -19,6 +19,33 @@ def test_frontier_moves_up_on_mastery_and_back_on_forgetting():
     assert c.families["f"].frontier == 0  # level below the frontier forgotten -> retreat
 
 
+def _at_level_one(ema: float = 0.1) -> DifficultyController:
+    c = DifficultyController(CurriculumConfig(levels=[0.0, 0.5, 1.0], min_samples=1, ema=ema), seed=0)
+    st = c._state("f")
+    st.frontier, st.p_hat = 1, [0.9, 0.3, 0.5]
+    return c
+
+
+def test_one_lucky_group_does_not_move_the_frontier_in_a_batch_update():
+    lucky_then_failures = [(0.5, 1.0, 0)] * 10 + [(0.5, 0.0, g) for g in range(1, 8) for _ in range(10)]
+    one_by_one, frontiers = _at_level_one(), []
+    for difficulty, success, _ in lucky_then_failures:
+        one_by_one.update("f", difficulty, success)
+        frontiers.append(one_by_one.families["f"].frontier)
+    assert frontiers[8] == 2  # per-episode EMA: nine correlated successes cross 0.7 (then it falls back)
+    batched = _at_level_one()
+    batched.update_batch("f", lucky_then_failures)
+    st = batched.families["f"]
+    assert st.frontier == 1 and st.counts[1] == 80 and st.since_move == 80
+    assert abs(st.p_hat[1] - (0.3 * 0.9 + 0.1) * 0.9**7) < 1e-9  # each task counted once, by its mean
+
+
+def test_a_batch_of_mastered_tasks_moves_the_frontier_once():
+    c = _at_level_one(ema=0.5)
+    c.update_batch("f", [(0.5, 1.0, g) for g in range(4) for _ in range(8)])
+    assert c.families["f"].frontier == 2 and c.families["f"].since_move == 0
+
+
 def test_learnability_weights_prefer_medium_success():
     c = DifficultyController(CurriculumConfig(levels=[0.0, 0.5, 1.0]), seed=0)
     st = c._state("f")
