@@ -30,13 +30,12 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def moving_average(values: list[float], window: int) -> list[float]:
-    out, acc, buf = [], 0.0, []
-    for v in values:
-        buf.append(v)
-        acc += v
-        if len(buf) > window:
-            acc -= buf.pop(0)
-        out.append(acc / len(buf))
+    """Trailing mean over the last `window` values, skipping NaN (a step with nothing trained has no entropy;
+    counting it as 0 would draw a false dip); NaN where the whole window is NaN."""
+    out = []
+    for i in range(len(values)):
+        finite = [v for v in values[max(0, i - window + 1) : i + 1] if v == v]
+        out.append(sum(finite) / len(finite) if finite else float("nan"))
     return out
 
 
@@ -56,9 +55,9 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None, smooth: int | N
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3 * nrows), squeeze=False)
     for ax, (key, title) in zip(axes.flat, panels, strict=False):
         ys = [float(r[key]) if isinstance(r.get(key), int | float) else float("nan") for r in rows]
-        ax.plot(steps, ys, alpha=0.35, lw=1)
+        ax.plot(steps, ys, alpha=0.35, lw=1, marker=".", ms=3)  # markers: isolated points between NaNs show
         if window > 1:
-            ax.plot(steps, moving_average([0.0 if y != y else y for y in ys], window), lw=2)
+            ax.plot(steps, moving_average(ys, window), lw=2)
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
