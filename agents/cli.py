@@ -145,19 +145,16 @@ def evaluate(
         from envgym.agents.policies.hf import HFPolicyConfig
         from envgym.agents.trainer import make_policy
 
-        if run is not None:
+        settings = run / "config.yaml" if run is not None else config
+        if settings is not None:
             from envgym.agents.trainer import TrainConfig, load_trained_weights
 
-            policy_cfg = TrainConfig.from_yaml(run / "config.yaml").policy.model_copy(
-                update={"temperature": temperature}
-            )
-            agent = make_policy(policy_cfg)
-            load_trained_weights(agent.model, run)
-        elif config is not None:
-            from envgym.agents.trainer import TrainConfig
-
-            update: dict[str, Any] = {"temperature": temperature, **({"model": model} if model else {})}
-            agent = make_policy(TrainConfig.from_yaml(config).policy.model_copy(update=update))
+            update: dict[str, Any] = {"temperature": temperature}
+            if model and run is None:  # a run's weights only fit the model it was trained from
+                update["model"] = model
+            agent = make_policy(TrainConfig.from_yaml(settings).policy.model_copy(update=update))
+            if run is not None:
+                load_trained_weights(agent.model, run)
         else:
             agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
     elif policy == "openai":

@@ -301,11 +301,17 @@ def load_trained_weights(model: Any, run_dir: str | Path) -> int:
     import torch
 
     state = torch.load(Path(run_dir) / "checkpoint" / "state.pt", map_location="cpu", weights_only=False)
+    _copy_params(model, state["params"])
+    return int(state["step"])
+
+
+def _copy_params(model: Any, params: dict[str, Any]) -> None:
+    import torch
+
     named = dict(model.named_parameters())
     with torch.no_grad():
-        for k, v in state["params"].items():
+        for k, v in params.items():
             named[k].copy_(v.to(named[k].device))
-    return int(state["step"])
 
 
 def seed_everything(seed: int) -> None:
@@ -680,7 +686,7 @@ class Trainer:
         if not path.is_file():
             return False
         state = torch.load(path, map_location="cpu", weights_only=False)
-        load_trained_weights(self.model, self.run_dir)
+        _copy_params(self.model, state["params"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
         self.rng.bit_generator.state = state["numpy_rng"]

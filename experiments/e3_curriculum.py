@@ -39,8 +39,9 @@ def run(arm: str, steps: int, seed: int, eval_every: int) -> None:
         tmp.write_text(json.dumps({"steps_planned": steps, **result.model_dump()}))
         tmp.replace(arm_path(arm))
         level = result.level_by_step[-1] if result.level_by_step else None
+        held_out = f"{result.eval_success[-1]:.3f}" if result.eval_success else "not evaluated"
         print(
-            f"{arm} step {len(result.success)}: L=6 held-out success {result.eval_success[-1]:.3f}, "
+            f"{arm} step {len(result.success)}: L=6 held-out success {held_out}, "
             f"train success {sum(result.success[-50:]) / len(result.success[-50:]):.3f}, "
             f"frontier {level}, {result.seconds:.0f} s",
             file=sys.stderr,
@@ -72,9 +73,8 @@ def plot() -> dict[str, Any]:
             "zero_var_frac_last100": sum(r["zero_var_frac"][-100:]) / max(len(r["zero_var_frac"][-100:]), 1),
             "final_frontier": r["level_by_step"][-1] if r["level_by_step"] else None,
         }
-        levels = [lv for lv in r["level_by_step"] if lv is not None]
-        if levels:
-            ax_train.plot([1 + 5 * lv for lv in r["level_by_step"]], ls=":", label=f"{arm}: frontier L (right)")
+        if any(lv is not None for lv in r["level_by_step"]):
+            ax_train.plot([1 + 5 * lv for lv in r["level_by_step"]], ls=":", label=f"{arm}: frontier L")
     ax_eval.axhline(RANDOM_L6, ls="--", lw=1, color="grey")
     ax_eval.text(0, RANDOM_L6, "uniform random at L=6", fontsize=8, va="bottom")
     ax_eval.set(xlabel="step", ylabel="success on 256 held-out L=6 tasks", title="E3: evaluation at L=6")

@@ -90,9 +90,8 @@ def _restore_snippet(workspace: str, uid: int) -> str:
 
     rsync only rewrites what differs and deletes extras. `--modify-window=-1` compares mtimes to the
     nanosecond: the pristine copy's mtimes come from a tar (whole seconds), and rsync's default one-second
-    comparison missed a same-size edit made within that second. (`--checksum` fixed it too, but SWE tests lost containers in the two full runs that used it;
-    slower resets are the suspect.) chmod -R (unreadable
-    dirs the agent made) only runs when a first attempt fails, since it touches every file.
+    comparison missed a same-size edit made within that second. (`--checksum` fixed it too, but was slower.)
+    chmod -R (unreadable dirs the agent made) only runs when a first attempt fails, since it touches every file.
     """
     w, p = workspace, f"{STATE_DIR}/pristine"
     sync = (

@@ -112,15 +112,17 @@ class SWEEnv(TextEnv):
 
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
         task = self._pick(difficulty, params)
-        previous = (self.sandbox, self._pool)
+        old_sandbox, old_pool = self.sandbox, self._pool
         self.sandbox, self._pool = None, None
         pool = pool_for(resolve_image(task), task.workdir, role="agent", size=self.pool_size)
         sandbox = pool.checkout()
         self.sandbox, self._pool, self.current = sandbox, pool, task
         self.base_commit = prepare_task_repo(sandbox, task)
         # return the previous sandbox only now: its reset must not compete with this one's preparation
-        if previous[0] is not None:
-            previous[1].checkin(previous[0]) if previous[1] is not None else previous[0].close()
+        if old_sandbox is not None and old_pool is not None:
+            old_pool.checkin(old_sandbox)
+        elif old_sandbox is not None:
+            old_sandbox.close()
         self._started = time.monotonic()
         self._oracle_step = 0
         intro = INSTRUCTIONS.format(
