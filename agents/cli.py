@@ -165,15 +165,23 @@ def evaluate(
         )
     else:
         raise typer.BadParameter(f"unknown policy {policy!r}: choose oracle, random, hf or openai")
-    result = run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, out=out, max_turns=max_turns)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    def run_with_bar(label: str, **kw: Any) -> Any:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, transient=True) as bar:
+            task = bar.add_task(label, total=episodes)
+            return run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, max_turns=max_turns,
+                            on_done=lambda n: bar.advance(task, n), **kw)  # fmt: skip
+
+    result = run_with_bar(f"{env} ({policy})", out=out)
     Console().print(
         f"[bold]{env}[/] policy={result.policy} difficulty={difficulty}: success rate "
         f"[bold]{result.success_rate:.1%}[/] over {result.episodes} episodes, mean turns {result.mean_turns:.1f}"
     )
     (out / "eval.json").write_text(json.dumps(result.model_dump(), indent=2))
     if probe:
-        hidden = run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, out=out / "hidden-feedback",
-                          max_turns=max_turns, hide_feedback=True)  # fmt: skip
+        hidden = run_with_bar(f"{env} ({policy}, feedback hidden)", out=out / "hidden-feedback", hide_feedback=True)
         gap = result.success_rate - hidden.success_rate
         verdict = "uses the feedback" if gap > 0 else "no gain from feedback: self-distillation has no teacher signal"
         Console().print(f"feedback probe: with feedback {result.success_rate:.1%}, hidden {hidden.success_rate:.1%} "

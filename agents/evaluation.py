@@ -53,8 +53,11 @@ def evaluate(
     out: str | Path | None = None,
     max_turns: int | None = None,
     hide_feedback: bool = False,
+    on_done: Callable[[int], None] | None = None,
 ) -> EvalResult:
-    """Run `episodes` tasks (seeds seed..seed+episodes-1) and summarise; records to OUT/trajectories.jsonl."""
+    """Run `episodes` tasks (seeds seed..seed+episodes-1) and summarise; records to OUT/trajectories.jsonl.
+    `on_done(n)` is called as each batch (or scripted episode) of n episodes finishes (a progress bar)."""
+    done = on_done or (lambda n: None)
     from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout, rollout_text
     from envgym.runner import run_episode
 
@@ -73,6 +76,7 @@ def evaluate(
                     records += [e.record for e in eps if e.record is not None]
                 else:
                     records += rollout_text(policy, envs, tasks, cfg, writer)
+                done(len(tasks))
         else:  # scripted step agents see the env itself
             env = env_factory()
             for i in range(episodes):
@@ -80,6 +84,7 @@ def evaluate(
                 if writer is not None:
                     writer.write(record)
                 records.append(record)
+                done(1)
     finally:
         if writer is not None:
             writer.close()
