@@ -11,5 +11,17 @@ from envgym.sandboxes.base import (
     SandboxInfraError,
     SandboxLimits,
 )
+from envgym.sandboxes.front_door import BACKENDS, UnknownSandboxKind, open_sandbox, sandbox_kinds
 
-__all__ = ["ExecResult", "Sandbox", "SandboxError", "SandboxInfo", "SandboxInfraError", "SandboxLimits"]
+__all__ = [
+    "BACKENDS",
+    "ExecResult",
+    "Sandbox",
+    "SandboxError",
+    "SandboxInfo",
+    "SandboxInfraError",
+    "SandboxLimits",
+    "UnknownSandboxKind",
+    "open_sandbox",
+    "sandbox_kinds",
+]

@@ -384,3 +384,12 @@ class DockerSandbox:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def open_docker_sandbox(image: str | None = None, **options: Any) -> DockerSandbox:
+    """The `docker` row of `open_sandbox`: `image` defaults to envgym's offline-built base image."""
+    if image is None:
+        from envgym.sandboxes.images.base_image import ensure_base_image
+
+        image = ensure_base_image()
+    return DockerSandbox(image, **options)

