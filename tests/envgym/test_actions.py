@@ -73,3 +73,90 @@ def test_schema_is_an_openai_function() -> None:
         "name": "move",
         "arguments": {"direction": "up", "steps": 1},
     }
+
+
+# ----- totality: hostile inputs give an ActionError, never an exception ------------------------------------------
+DEEP = '{"name": "move", "arguments": {"direction": "up", "x": ' + "[" * 2000 + "]" * 2000 + "}}"
+HUGE_INT = '{"name": "move", "arguments": {"direction": "up", "steps": ' + "9" * 5000 + "}}"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (DEEP, "deeper than"),
+        ("[" * 3000, "no tool call"),
+        ("{" * 3000, "deeper than"),
+        (HUGE_INT, "5000 digits"),
+        ('{"name": "move", "arguments": {"direction": "up", "steps": ' + "9" * 1001 + "}}", "1001 digits"),
+        ('{"name": "move", "arguments": {"direction": "up", "steps": 1e999}}', "too large"),
+        ('{"name": "move", "arguments": {"direction": "up", "steps": -Infinity}}', "-Infinity is not a JSON number"),
+        ('{"name": "move", "arguments": {"direction": "up", "steps": NaN}}', "NaN is not a JSON number"),
+        ('{"name": "move", "arguments": {"direction": "\\ud800"}}', "lone surrogate"),
+        ('{"name": "move", "arguments": {"\\udfff": 1}}', "lone surrogate"),
+        ("up\ud800", "lone surrogate"),
+        ("9" * 5000, "more than 1000 digits"),
+        ("```json\n" + '{"a": ' * 500 + "\n```", "deeper than"),
+        ("<tool_call>" + '{"a":' * 100 + "</tool_call>", "deeper than"),
+        (
+            '{"type": "function", "function": {"name": "move", "arguments": "' + "[" * 2000 + '"}}',
+            "deeper than",
+        ),
+        (
+            '{"type": "function", "function": {"name": "move", "arguments": "{\\"steps\\": ' + "7" * 5000 + '}"}}',
+            "5000 digits",
+        ),
+        ('{"name": "move", "arguments": {"direction": "up", "' + "k" * 50_000 + '": 1}}', "bad arguments"),
+        ('{"name": "' + "n" * 90_000 + '"}', "unknown tool"),
+    ],
+)
+def test_hostile_actions_are_refused_with_feedback(text: str, fragment: str) -> None:
+    result = parse_action(text, TOOLS, text_form, "up or down")
+    assert isinstance(result, ActionError), result
+    assert fragment in result.message
+    assert len(result.message) <= 600
+
+
+def test_float_arguments_refuse_nan_and_infinity_given_as_strings() -> None:
+    class Scale(Tool):
+        """Scale by a factor."""
+
+        name: ClassVar[str] = "scale"
+        factor: float
+
+    for text in ("nan", "inf", "-Infinity"):
+        result = parse_action(json.dumps({"name": "scale", "arguments": {"factor": text}}), {"scale": Scale})
+        assert isinstance(result, ActionError) and "factor" in result.message
+    ok = parse_action('{"name": "scale", "arguments": {"factor": 2.5}}', {"scale": Scale})
+    assert isinstance(ok, Scale) and ok.factor == 2.5
+
+
+def test_a_text_form_that_raises_gives_feedback() -> None:
+    def fragile(text: str) -> ToolCall | None:
+        return ToolCall(name="move", arguments={"direction": "up", "steps": int(text)})
+
+    result = parse_action("twelve", TOOLS, fragile, "a number")
+    assert isinstance(result, ActionError) and "could not read the action" in result.message
+    assert isinstance(parse_action("3", TOOLS, fragile, "a number"), Move)
+
+
+def test_bounds_do_not_reject_ordinary_calls() -> None:
+    nested = {"direction": "up", "steps": 10**999}
+    assert parse_action(json.dumps({"name": "move", "arguments": nested}), TOOLS) == Move(**nested)
+    deep_in_text = '{"name": "move", "arguments": {"direction": "' + "[" * 500 + '"}}'
+    call = parse_action(deep_in_text, TOOLS)  # brackets inside a string are not nesting
+    assert isinstance(call, Move) and call.direction == "[" * 500
+    unicode = parse_action('{"name": "move", "arguments": {"direction": "h\\u00e9 \\ud83d\\ude00"}}', TOOLS)
+    assert isinstance(unicode, Move) and unicode.direction == "hé 😀"
+
+
+def test_load_json_bounded_is_shared_and_raises_only_value_errors() -> None:
+    from envgym.actions import JSONLimitError, json_depth_exceeds, load_json_bounded
+
+    assert load_json_bounded('{"a": [1, 2.5, "x"]}') == {"a": [1, 2.5, "x"]}
+    assert json_depth_exceeds("[" * 33) and not json_depth_exceeds("[" * 32)
+    assert not json_depth_exceeds('"' + "[" * 100 + '"')
+    for bad in ("[" * 5000, "1" * 5000, "NaN", "1e400", '"\\udc00"'):
+        with pytest.raises(JSONLimitError):
+            load_json_bounded(bad)
+    with pytest.raises(json.JSONDecodeError):
+        load_json_bounded("{oops")
