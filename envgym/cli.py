@@ -26,6 +26,7 @@ PLUGINS = (
     "envgym.agents.cli",
     "envgym.replay_cli",
     "envgym.leaderboard.cli",
+    "envgym.server.cli",
 )
 
 

@@ -1,0 +1,238 @@
+"""The FastAPI app of `envgym serve`: OpenEnv's `/ws` session protocol, `/health`, `/metrics`, `/schema`.
+
+Why one WebSocket per session: the env lives as long as the connection, so a client that goes away (closed,
+killed, silent past the idle timeout or the ping timeout) takes its env, and its sandboxes, with it. Every
+frame goes through `protocol.parse_request`; whatever it is, the client gets an answer frame and the server
+keeps serving everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Any
+
+import gymnasium as gym
+from fastapi import FastAPI, HTTPException, Request, WebSocket
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from envgym.server.protocol import (
+    ErrorCode,
+    ResetData,
+    StepData,
+    WireError,
+    dumps,
+    error_frame,
+    observation_frame,
+    parse_request,
+)
+from envgym.server.sessions import CapacityReached, Session, SessionManager
+
+log = logging.getLogger("envgym.server")
+
+# WebSocket close codes (RFC 6455 and the IANA registry)
+CLOSE_NORMAL, CLOSE_POLICY, CLOSE_INTERNAL, CLOSE_TRY_LATER = 1000, 1008, 1011, 1013
+
+
+class ServeConfig(BaseModel):
+    """The operator's choices. Clients choose only what `ResetData` allows."""
+
+    env_id: str
+    env_kwargs: dict[str, Any] = Field(default_factory=dict, description="gym.make kwargs, set by the operator")
+    max_sessions: int = Field(default=64, ge=1, le=4096)
+    idle_timeout_s: float = Field(default=300.0, gt=0)
+    max_message_bytes: int = Field(default=1 << 20, ge=1024)
+    token: str | None = Field(default=None, description="bearer token; None serves without auth (loopback only!)")
+
+
+def check_env_id(env_id: str) -> None:
+    """Refuse ids that are not registered envgym envs, with the list of what is."""
+    import envgym  # noqa: F401  (registers the ids)
+
+    if env_id not in gym.registry or not env_id.startswith("envgym/"):
+        known = ", ".join(sorted(k for k in gym.registry if k.startswith("envgym/")))
+        raise ValueError(f"unknown env id {env_id!r}; serve one of: {known}")
+
+
+def _authorized(header: str | None, token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, value = (header or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+class SessionHandler:
+    """Runs the ops of one session; every env call happens in the manager's pool."""
+
+    def __init__(self, manager: SessionManager, env_id: str) -> None:
+        self.manager = manager
+        self.env_id = env_id
+
+    async def reset(self, session: Session, data: ResetData) -> str:
+        reset = functools.partial(session.env.reset, seed=data.seed, options=data.options())
+        try:
+            observation, info = await self.manager.call(reset)
+        except ValueError as exc:  # the env refused the difficulty or params
+            raise WireError(ErrorCode.VALIDATION_ERROR, str(exc).splitlines()[0][:500]) from None
+        session.episode_id = data.episode_id or uuid.uuid4().hex
+        session.step_count, session.last_info, session.task = 0, info, info.get("task")
+        session.done = bool(info.get("infra_error"))
+        self.manager.metrics.counters["resets"] += 1
+        return observation_frame(observation, None, False, False, info, done=session.done)
+
+    async def step(self, session: Session, data: StepData) -> str:
+        if session.episode_id is None:
+            raise WireError(ErrorCode.VALIDATION_ERROR, "send a reset before the first step")
+        text = data.action_text()
+        started = time.perf_counter()
+        observation, reward, terminated, truncated, info = await self.manager.call(session.env.step, text)
+        self.manager.metrics.step_seconds += time.perf_counter() - started
+        self.manager.metrics.counters["steps"] += 1
+        session.step_count += 1
+        session.last_info = info
+        session.done = bool(terminated or truncated)
+        return observation_frame(observation, float(reward), bool(terminated), bool(truncated), info, session.done)
+
+    def state(self, session: Session) -> str:
+        info = session.last_info
+        data = {
+            "episode_id": session.episode_id,
+            "step_count": session.step_count,
+            "env_id": self.env_id,
+            "done": session.done,
+            "task": session.task,
+            "turn": info.get("turn", 0),
+            "max_turns": info.get("max_turns"),
+        }
+        return dumps({"type": "state", "data": data})
+
+
+def create_app(config: ServeConfig) -> FastAPI:
+    """The ASGI app serving `config.env_id`; run it with uvicorn (see `envgym.server.cli`)."""
+    check_env_id(config.env_id)
+    manager = SessionManager(lambda: gym.make(config.env_id, **config.env_kwargs), config.max_sessions)
+    handler = SessionHandler(manager, config.env_id)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await manager.close_all()
+
+    app = FastAPI(title=f"envgym serve {config.env_id}", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.manager = manager
+    app.state.config = config
+
+    def require_token(request: Request) -> None:
+        if not _authorized(request.headers.get("authorization"), config.token):
+            raise HTTPException(status_code=401, detail="missing or wrong bearer token")
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "healthy"}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics(request: Request) -> str:
+        require_token(request)
+        return manager.metrics.render(manager.active, manager.max_sessions)
+
+    @app.get("/metadata")
+    async def metadata(request: Request) -> dict[str, Any]:
+        require_token(request)
+        spec = gym.spec(config.env_id)
+        cls = spec.entry_point if isinstance(spec.entry_point, str) else repr(spec.entry_point)
+        return {"name": config.env_id, "description": f"envgym env {config.env_id} ({cls})", "version": "0"}
+
+    @app.get("/schema")
+    async def schema(request: Request) -> JSONResponse:
+        require_token(request)
+        observation = {
+            "type": "object",
+            "properties": {
+                "text": {"type": "string"},
+                "terminated": {"type": "boolean"},
+                "truncated": {"type": "boolean"},
+                "info": {"type": "object"},
+            },
+        }
+        return JSONResponse(
+            {"action": StepData.model_json_schema(), "observation": observation, "reset": ResetData.model_json_schema()}
+        )
+
+    @app.websocket("/ws")
+    async def session_socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        if not _authorized(websocket.headers.get("authorization"), config.token):
+            manager.metrics.counters["unauthorized"] += 1
+            await _refuse(websocket, ErrorCode.UNAUTHORIZED, "missing or wrong bearer token", CLOSE_POLICY)
+            return
+        try:
+            session = await manager.open()
+        except CapacityReached as exc:
+            await _refuse(websocket, ErrorCode.CAPACITY_REACHED, str(exc), CLOSE_TRY_LATER)
+            return
+        except Exception as exc:
+            log.exception("could not create env %s", config.env_id)
+            await _refuse(websocket, ErrorCode.FACTORY_ERROR, f"could not create the env: {exc}"[:500], CLOSE_INTERNAL)
+            return
+        reason = "disconnect"
+        try:
+            reason = await _serve_session(websocket, session, handler, config)
+        except Exception:  # the peer vanished mid-send, or the transport failed: the session ends, nothing else
+            reason = "transport"
+        finally:
+            await manager.close(session, reason)
+            with suppress(Exception):  # the peer may already be gone
+                await websocket.close(CLOSE_NORMAL)
+
+    return app
+
+
+async def _serve_session(websocket: WebSocket, session: Session, handler: SessionHandler, config: ServeConfig) -> str:
+    """Answer frames until the client closes, disconnects or idles out; return why the session ended."""
+    counters = handler.manager.metrics.counters
+    while True:
+        try:
+            message = await asyncio.wait_for(websocket.receive(), timeout=config.idle_timeout_s)
+        except TimeoutError:
+            counters["sessions_idle"] += 1
+            await websocket.send_text(error_frame(ErrorCode.IDLE_TIMEOUT, "session idle too long; closed"))
+            return "idle"
+        if message["type"] == "websocket.disconnect":
+            return "disconnect"
+        session.last_active = time.monotonic()
+        raw = message.get("text")
+        if raw is None:
+            raw = message.get("bytes")
+        try:
+            request = parse_request(raw, config.max_message_bytes)
+            if request.type == "close":
+                return "client_close"
+            if request.type == "reset":
+                assert request.reset is not None
+                reply = await handler.reset(session, request.reset)
+            elif request.type == "step":
+                assert request.step is not None
+                reply = await handler.step(session, request.step)
+            else:
+                reply = handler.state(session)
+        except WireError as exc:
+            counters[f"errors|code={exc.code.value}"] += 1
+            reply = error_frame(exc.code, exc.message)
+        except Exception as exc:  # an env bug: report it to this client only, keep the session
+            log.exception("session %s: env call failed", session.id)
+            counters[f"errors|code={ErrorCode.EXECUTION_ERROR.value}"] += 1
+            reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+        await websocket.send_text(reply)
+
+
+async def _refuse(websocket: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:
+    with suppress(Exception):  # the peer may already be gone
+        await websocket.send_text(error_frame(code, message))
+        await websocket.close(close_code, reason=code.value)

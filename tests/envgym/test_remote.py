@@ -1,0 +1,140 @@
+"""`RemoteEnv` against a real server on loopback: the same episodes as a local env, and the env contract."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gymnasium as gym
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envgym  # noqa: F401
+from envgym.registry import ENTRIES
+from envgym.remote import RemoteEnv, RemoteEnvError, ws_url
+from envgym.runner import run_episode
+from envgym.server.app import ServeConfig
+from envgym.server.background import serve_in_background
+
+IDS = [e.id for e in ENTRIES if e.family in {"puzzles", "tools"}]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, str]]:
+    """One server per env id, all up for the module (each is a thread and a loopback port)."""
+    from contextlib import ExitStack
+
+    with ExitStack() as stack:
+        yield {env_id: stack.enter_context(serve_in_background(ServeConfig(env_id=env_id)))[0] for env_id in IDS}
+
+
+def _timeless(value: object) -> object:
+    """The trace without measured durations (a sandbox command's `duration_s` differs run to run)."""
+    if isinstance(value, dict):
+        return {k: _timeless(v) for k, v in value.items() if k != "duration_s"}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_timeless(v) for v in value)
+    return value
+
+
+def _episode(env: gym.Env, env_id: str, seed: int, actions: list[str] | None) -> tuple[list, list[str]]:
+    """Play seed with the local oracle's actions (or replay `actions`); return the full trace and the actions."""
+    oracle = gym.make(env_id)  # the action source: what a perfect agent sends at each state
+    trace: list = []
+    obs, info = env.reset(seed=seed, options={"difficulty": 0.4})
+    oracle.reset(seed=seed, options={"difficulty": 0.4})
+    trace.append((obs, info))
+    chosen = actions if actions is not None else []
+    for index in range(60):
+        if actions is None:
+            action = oracle.unwrapped.oracle_action() if index % 3 else "not a tool call"
+            chosen.append(action)
+        elif index >= len(actions):
+            break
+        else:
+            action = actions[index]
+        oracle.step(action)
+        step = env.step(action)
+        trace.append(step)
+        if step[2] or step[3]:
+            break
+    return trace, chosen
+
+
+@pytest.mark.parametrize("env_id", IDS)
+def test_served_env_gives_the_same_episode_as_local(env_id: str, servers: dict[str, str]) -> None:
+    local = gym.make(env_id)
+    local_trace, actions = _episode(local, env_id, seed=11, actions=None)
+    remote = RemoteEnv(servers[env_id])
+    try:
+        remote_trace, _ = _episode(remote, env_id, seed=11, actions=actions)
+    finally:
+        remote.close()
+    assert len(remote_trace) == len(local_trace)
+    for ours, theirs in zip(remote_trace, local_trace, strict=True):
+        assert _timeless(ours) == _timeless(
+            theirs
+        )  # observation, reward, flags and the whole info dict, types included
+        assert [type(v) for v in ours] == [type(v) for v in theirs]
+
+
+@pytest.mark.parametrize("env_id", ["envgym/GuessNumber-v0", "envgym/Sokoban-v0", "envgym/ToolUse-SQL-v0"])
+def test_served_env_passes_check_env(env_id: str, servers: dict[str, str]) -> None:
+    env = RemoteEnv(servers[env_id])
+    try:
+        check_env(env, skip_render_check=True)
+    finally:
+        env.close()
+
+
+def test_runner_records_a_remote_episode_like_a_local_one(servers: dict[str, str]) -> None:
+    class Halving:
+        name = "halving"
+
+        def __init__(self) -> None:
+            self.low, self.high = 1, 10**9
+
+        def act(self, env: object, observation: str, info: dict) -> str:
+            if "between" in observation:
+                words = observation.split("between ")[1].split()
+                self.low, self.high = int(words[0]), int(words[2].rstrip("."))
+            elif "higher" in observation.lower():
+                self.low = self.guess + 1
+            elif "lower" in observation.lower():
+                self.high = self.guess - 1
+            self.guess = (self.low + self.high) // 2
+            return str(self.guess)
+
+    url = servers["envgym/GuessNumber-v0"]
+    remote = RemoteEnv(url)
+    try:
+        remote_episode = run_episode(remote, Halving(), seed=5, options={"difficulty": 0.3})
+    finally:
+        remote.close()
+    local_episode = run_episode(gym.make("envgym/GuessNumber-v0"), Halving(), seed=5, options={"difficulty": 0.3})
+    assert remote_episode.outcome is not None and local_episode.outcome is not None
+    assert remote_episode.outcome.success and local_episode.outcome.success
+    assert [t.observation for t in remote_episode.turns] == [t.observation for t in local_episode.turns]
+    assert remote_episode.env_id == local_episode.env_id == "envgym/GuessNumber-v0"
+
+
+def test_client_cannot_widen_the_env(servers: dict[str, str]) -> None:
+    env = RemoteEnv(servers["envgym/ToolUse-Compute-v0"])
+    try:
+        with pytest.raises(ValueError, match="accepts only the reset options"):
+            env.reset(seed=1, options={"sandbox": "local"})
+        with pytest.raises(RemoteEnvError, match="VALIDATION_ERROR"):
+            env.reset(seed=1, options={"difficulty": 3.0})
+        with pytest.raises(RemoteEnvError, match="VALIDATION_ERROR"):
+            env.reset(seed=1, options={"params": {"nested": {"sandbox": "local"}}})
+        obs, info = env.reset(seed=1, options={"difficulty": 0.5})  # the session survives all of that
+        assert info["task"]["seed"] == 1
+    finally:
+        env.close()
+
+
+def test_url_forms() -> None:
+    assert ws_url("http://h:1") == "ws://h:1/ws"
+    assert ws_url("https://h/p/") == "wss://h/p/ws"
+    assert ws_url("ws://h:1/ws") == "ws://h:1/ws"
+    with pytest.raises(ValueError, match="must start with"):
+        ws_url("ftp://h")
