@@ -73,7 +73,10 @@ def parse_number(value: object) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer beyond float range (e.g. 10**400) is no float answer
+            return None
     if isinstance(value, list) and len(value) == 1:
         return parse_number(value[0])
     text = str(value).strip().replace(",", "").replace("_", "").replace("$", "")
