@@ -1,4 +1,10 @@
-"""Episode and Turn records, and the append-only JSONL store every envgym command writes.
+"""Episode and Turn records, their constructors, and the append-only JSONL store every envgym command writes.
+
+The classmethods here are the only constructors of step records: `CommandRecord.from_exec` (an `ExecResult`
+→ the dict an env puts in `info["commands"]`), `Turn.from_step` (one `env.step` → a turn), `Episode.start`
+(after `env.reset`) and `Episode.finish`. Runners, rollouts, evaluation, replay and the fleet all build
+records through them, so one rule holds everywhere: an infra error at reset or at any step marks the episode
+infra (`outcome.infra_error`), and infra episodes are excluded from success rates, never scored as a zero.
 
 Why append-only JSONL with one fsync'd line per finished episode: a crashed run loses at most the episode in
 flight, files from many runs concatenate, and any tool reads them line by line. The reader tolerates a torn
@@ -13,9 +19,14 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from pydantic import BaseModel, Field, ValidationError
+
+if TYPE_CHECKING:
+    import gymnasium as gym
+
+    from envgym.sandboxes.base import ExecResult
 
 SCHEMA_VERSION = 1
 
@@ -34,8 +45,24 @@ class CommandRecord(BaseModel):
     timed_out: bool = False
     duration_s: float = 0.0
 
+    @classmethod
+    def from_exec(cls, command: str, result: ExecResult, max_command_chars: int | None = None) -> CommandRecord:
+        """The record of `command` having produced `result`; `max_command_chars` caps a huge command's text."""
+        if max_command_chars is not None and len(command) > max_command_chars:
+            command = command[:max_command_chars] + "..."
+        return cls(
+            command=command,
+            exit_code=result.exit_code,
+            output=result.output,
+            truncated=result.truncated,
+            timed_out=result.timed_out,
+            duration_s=result.duration_s,
+        )
+
 
 class Turn(BaseModel):
+    """One action and what the env answered."""
+
     index: int
     action: str
     tool_call: dict[str, Any] | None = None
@@ -48,6 +75,38 @@ class Turn(BaseModel):
     commands: list[CommandRecord] = Field(default_factory=list)
     duration_s: float = 0.0
     extra: dict[str, Any] = Field(default_factory=dict, description="policy-specific data, e.g. token counts")
+    infra_error: str | None = Field(default=None, description="the host or sandbox failed on this step")
+
+    @classmethod
+    def from_step(
+        cls,
+        index: int,
+        action: str,
+        step: tuple[Any, SupportsFloat, bool, bool, dict[str, Any]],
+        *,
+        duration_s: float = 0.0,
+        observation: str | None = None,
+        truncated: bool | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Turn:
+        """The turn `action` made, from `env.step`'s 5-tuple. `observation`/`truncated` override what was
+        recorded when the caller showed or ended differently (hidden feedback, a context cap)."""
+        obs, reward, terminated, env_truncated, info = step
+        return cls(
+            index=index,
+            action=action,
+            tool_call=info.get("tool_call") or None,
+            observation=obs if observation is None else observation,
+            reward=float(reward),
+            terminated=bool(terminated),
+            truncated=bool(env_truncated if truncated is None else truncated),
+            feedback=dict(info.get("feedback") or {}),
+            reward_components=dict(info.get("reward_components") or {}),
+            commands=[CommandRecord.model_validate(c) for c in info.get("commands") or []],
+            duration_s=duration_s,
+            extra=dict(extra or {}),
+            infra_error=str(info["infra_error"]) if info.get("infra_error") else None,
+        )
 
 
 class Outcome(BaseModel):
@@ -79,6 +138,124 @@ class Episode(BaseModel):
     started_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
     finished_at: str | None = None
     envgym_version: str = "0.1.0"
+
+    @classmethod
+    def start(
+        cls,
+        env: gym.Env | None,
+        observation: str,
+        info: dict[str, Any],
+        *,
+        policy: str,
+        seed: int | None = None,
+        options: dict[str, Any] | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+    ) -> Episode:
+        """The record of an episode whose `env.reset` returned `(observation, info)`.
+
+        If the reset reported `info["infra_error"]` (or the caller passes one because reset raised), the
+        episode is finished on the spot as infra: check `episode.done` before stepping.
+        """
+        task = dict(info.get("task") or {})
+        env_id, version = _env_names(env)
+        if task.get("env"):
+            env_id, _, version = str(task["env"]).partition("@")
+        difficulty = task.get("difficulty", (options or {}).get("difficulty"))
+        episode = cls(
+            env_id=env_id,
+            env_version=version,
+            task=task,
+            seed=task.get("seed", seed),
+            difficulty=None if difficulty is None else float(difficulty),
+            options=dict(options or {}),
+            env_kwargs=dict(env_kwargs or {}),
+            sandbox=info.get("sandbox"),
+            policy=policy,
+            initial_observation=observation,
+        )
+        if info.get("infra_error"):
+            episode.finish(success=False, terminated=False, truncated=False, infra_error=str(info["infra_error"]))
+        return episode
+
+    @property
+    def done(self) -> bool:
+        """Finished (has an outcome): either played out or stopped by an infra error."""
+        return self.outcome is not None
+
+    @property
+    def infra(self) -> bool:
+        """The host or sandbox failed: excluded from success rates."""
+        return self.outcome is not None and self.outcome.infra_error is not None
+
+    def finish(
+        self,
+        *,
+        success: bool,
+        terminated: bool | None = None,
+        truncated: bool | None = None,
+        infra_error: str | None = None,
+    ) -> Episode:
+        """Set the outcome: the return is the sum of turn rewards, `terminated`/`truncated` default to the
+        last turn's, and an infra error given here or recorded on any turn marks the episode infra."""
+        if self.outcome is not None:
+            raise ValueError(f"episode {self.episode_id} is already finished")
+        last = self.turns[-1] if self.turns else None
+        infra_error = infra_error or next((t.infra_error for t in self.turns if t.infra_error), None)
+        self.outcome = Outcome(  # type: ignore[call-arg]
+            return_=sum(t.reward for t in self.turns),
+            success=bool(success) and infra_error is None,
+            terminated=bool(last.terminated if terminated is None and last else terminated),
+            truncated=bool(last.truncated if truncated is None and last else truncated),
+            infra_error=infra_error,
+            num_turns=len(self.turns),
+        )
+        self.finished_at = datetime.now(UTC).isoformat()
+        return self
+
+
+def _env_names(env: gym.Env | None) -> tuple[str, str]:
+    """(env id, version) of an env as recorded when its reset did not report a task."""
+    if env is None:
+        return "unknown", "0"
+    base = env.unwrapped
+    env_id = getattr(base, "env_id", None) or (env.spec.id if env.spec else type(base).__name__)
+    return str(env_id), str(getattr(base, "version", "0"))
+
+
+class RateSummary(BaseModel):
+    """Success over the episodes that ran: infra episodes are counted apart, never as failures."""
+
+    episodes: int
+    infra_errors: int
+    scored: int
+    successes: int
+    success_rate: float | None
+    mean_turns: float | None
+
+    @classmethod
+    def of(cls, episodes: list[Episode]) -> RateSummary:
+        done = [e for e in episodes if e.outcome is not None]
+        scored = [e for e in done if not e.infra]
+        wins = sum(bool(e.outcome and e.outcome.success) for e in scored)
+        return cls(
+            episodes=len(done),
+            infra_errors=len(done) - len(scored),
+            scored=len(scored),
+            successes=wins,
+            success_rate=wins / len(scored) if scored else None,
+            mean_turns=sum(e.outcome.num_turns for e in scored if e.outcome) / len(scored) if scored else None,
+        )
+
+    def line(self) -> str:
+        """e.g. `success rate 50.0% (1/2), mean turns 3.0, infra errors 1 (excluded)`."""
+        if not self.scored:
+            text = "no scored episodes"
+        else:
+            text = (
+                f"success rate {self.success_rate:.1%} ({self.successes}/{self.scored}), "
+                f"mean turns {self.mean_turns:.1f}"
+            )
+        return text + (f", infra errors {self.infra_errors} (excluded)" if self.infra_errors else "")
 
 
 class TrajectoryWriter:

@@ -6,8 +6,19 @@ import pytest
 
 import envgym  # noqa: F401
 from envgym.agents.policies.scripted import OracleAgent
+from envgym.core import InfraError
+from envgym.environments.puzzles.guess_number import GuessNumberEnv
 from envgym.runner import run_episode
-from envgym.trajectory import Episode, TrajectoryError, TrajectoryWriter, read_episodes
+from envgym.sandboxes import ExecResult
+from envgym.trajectory import (
+    CommandRecord,
+    Episode,
+    RateSummary,
+    TrajectoryError,
+    TrajectoryWriter,
+    Turn,
+    read_episodes,
+)
 
 
 def _episode(seed: int) -> Episode:
@@ -64,3 +75,57 @@ def test_corruption_in_the_middle_names_the_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TrajectoryError, match="no trajectory file"):
         list(read_episodes(tmp_path / "nope.jsonl"))
+
+
+# ----- the constructors -----------------------------------------------------------------------------------
+class _ImageMissingEnv(GuessNumberEnv):
+    """GuessNumber whose host fails before the task exists, as a SWE env does when its image is missing."""
+
+    env_id = "envgym/ImageMissing-v0"
+
+    def _generate(self, difficulty: float, params: dict) -> tuple[str, dict, int]:
+        if self.task_seed % 2:
+            raise InfraError("image envgym/swe:missing is not built")
+        return super()._generate(difficulty, params)
+
+
+def test_reset_time_infra_error_marks_the_episode_infra() -> None:
+    env = _ImageMissingEnv()
+    episodes = [run_episode(env, OracleAgent(), seed=s, options={"difficulty": 0.3}) for s in (0, 1)]
+    ok, broken = episodes
+    assert ok.outcome is not None and ok.outcome.success and not ok.infra
+    assert broken.infra and broken.turns == []  # no fake submit turn after a failed reset
+    assert broken.outcome is not None and "image" in str(broken.outcome.infra_error)
+    summary = RateSummary.of(episodes)
+    assert (summary.success_rate, summary.scored, summary.infra_errors) == (1.0, 1, 1)
+    assert "100.0% (1/1)" in summary.line() and "infra errors 1 (excluded)" in summary.line()
+
+
+def test_step_time_infra_error_marks_the_episode_infra() -> None:
+    env = gym.make("envgym/GuessNumber-v0")
+    obs, info = env.reset(seed=3)
+    episode = Episode.start(env, obs, info, policy="test", seed=3)
+    step = env.step("guess 1")
+    broken = (*step[:4], {**step[4], "infra_error": "container died"})
+    episode.turns.append(Turn.from_step(0, "guess 1", broken))  # type: ignore[arg-type]
+    episode.finish(success=True)
+    assert episode.infra and episode.outcome is not None and not episode.outcome.success
+    with pytest.raises(ValueError, match="already finished"):
+        episode.finish(success=False)
+
+
+def test_command_record_from_exec_result() -> None:
+    result = ExecResult(exit_code=2, output="boom", truncated=True, timed_out=False, duration_s=0.5)
+    record = CommandRecord.from_exec("x" * 50, result, max_command_chars=10)
+    assert record.command == "x" * 10 + "..." and record.exit_code == 2 and record.truncated
+    assert CommandRecord.model_validate(record.model_dump()) == record
+    assert CommandRecord.from_exec("ls", result).command == "ls"
+
+
+def test_turn_from_step_reads_the_info_keys() -> None:
+    env = gym.make("envgym/GuessNumber-v0")
+    env.reset(seed=1)
+    step = env.step("guess 50")
+    turn = Turn.from_step(0, "guess 50", step, observation="?", extra={"tokens": 3})
+    assert turn.observation == "?" and turn.tool_call and turn.tool_call["name"]
+    assert turn.feedback["summary"] and turn.extra == {"tokens": 3} and turn.infra_error is None
