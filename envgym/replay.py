@@ -4,6 +4,13 @@ Why: a trajectory is only evidence if it can be reproduced. Every env is determi
 kwargs, seed, options), so replaying the recorded actions must give back the recorded observations, rewards,
 end flags and command exit codes. Volatile text (durations, temp paths, container ids, timestamps) is
 normalised away by default so honest replays compare equal; `strict=True` compares raw text.
+
+Why the record is rebuilt through `env_kwargs_from`: a trajectory file is untrusted (anyone can write one, and
+the leaderboard replays strangers' files). It may only name an envgym id from our registry (never a module
+path, which `gym.make` would import), and only task-shaping kwargs (difficulty, turn budget, params, mixture
+families). Sandbox backend and options, task sources and paths are the replaying host's choice: the recorded
+ones are ignored (noted) or refused, so a file can neither pick a backend nor point a sandbox at host paths.
+Agent commands then run only where the env's sandbox runs them, a boundary or a refusal (docs/security.md).
 """
 
 from __future__ import annotations
@@ -11,9 +18,9 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envgym.trajectory import Episode, Turn
 
@@ -61,6 +68,7 @@ class TurnCheck(BaseModel):
     replayed_exit_codes: list[int | None] = Field(default_factory=list)
     terminated: bool = False
     truncated: bool = False
+    observation: str = Field(default="", description="the replayed observation (what `replay --step` shows)")
     diffs: list[FieldDiff] = Field(default_factory=list)
 
     @property
@@ -82,6 +90,7 @@ class ReplayReport(BaseModel):
     replayed_terminated: bool = False
     replayed_truncated: bool = False
     replayed_infra_error: str | None = None
+    recorded_infra_error: str | None = None
     stopped_at: int | None = Field(default=None, description="turn index replay stopped after (--until)")
     notes: list[str] = Field(default_factory=list)
 
@@ -90,24 +99,109 @@ class ReplayReport(BaseModel):
         return next((t for t in self.turns if t.diverged), None)
 
     @property
+    def infra(self) -> bool:
+        """The host failed during the replay: neither a match nor a divergence, excluded from rates.
+
+        A recording marked infra that replays without one is compared like any other (and usually diverges):
+        a file cannot hide a divergence by claiming infra.
+        """
+        return self.replayed_infra_error is not None
+
+    @property
     def diverged(self) -> bool:
+        if self.infra:
+            return False
         return self.first_divergence is not None or self.recorded_version != self.current_version
+
+    @property
+    def status(self) -> Literal["ok", "diverged", "infra"]:
+        return "infra" if self.infra else "diverged" if self.diverged else "ok"
 
 
 class ReplayError(RuntimeError):
     """The episode cannot be replayed at all (unknown env id, env failed to build)."""
 
 
-def make_env(episode: Episode) -> Any:
-    """Build the env exactly as recorded: `gym.make(env_id, **env_kwargs)`."""
+class FileEnvKwargs(BaseModel):
+    """The env kwargs a trajectory file may set: they shape the task, never where or how code runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    difficulty: float | None = Field(default=None, ge=0.0, le=1.0)
+    max_turns: int | None = Field(default=None, ge=1, le=10_000)
+    params: dict[str, Any] | None = None
+    families: list[str] | None = Field(default=None, max_length=64)
+    weights: dict[str, float] | None = None
+    render_mode: Literal["ansi"] | None = None
+
+
+HOST_CHOSEN_KWARGS = ("sandbox", "sandbox_options")
+
+
+def env_kwargs_from(episode: Episode) -> tuple[dict[str, Any], list[str]]:
+    """The kwargs a replay takes from an untrusted record, and notes on what it ignored.
+
+    Sandbox settings are dropped (the host chooses); anything else outside `FileEnvKwargs` (task files, pool
+    sizes, timeouts, unknown keys) is refused with a `ReplayError` naming it.
+    """
+    kwargs = dict(episode.env_kwargs)
+    notes = []
+    ignored = {k: kwargs.pop(k) for k in HOST_CHOSEN_KWARGS if k in kwargs}
+    if ignored:
+        notes.append(
+            f"recorded sandbox settings {sorted(ignored)} ignored: the replaying host chooses the sandbox "
+            "(--sandbox), a trajectory file never does"
+        )
+    try:
+        checked = FileEnvKwargs.model_validate(kwargs)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p)[:40] for p in e['loc']) or 'env_kwargs'}: {e['msg']}" for e in exc.errors()[:5]
+        )
+        raise ReplayError(
+            f"the trajectory's env kwargs are not replayable ({problems[:400]}); a file may set only "
+            f"{', '.join(FileEnvKwargs.model_fields)}"
+        ) from exc
+    return checked.model_dump(exclude_unset=True), notes
+
+
+def registered_entry(env_id: str) -> Any:
+    """envgym's own registry entry for `env_id`, or a `ReplayError` (no module paths, no foreign ids)."""
+    from envgym.registry import ENTRIES
+
+    entry = next((e for e in ENTRIES if e.id == env_id), None)
+    if entry is None:
+        shown = env_id if len(env_id) <= 80 else env_id[:77] + "..."
+        raise ReplayError(f"{shown!r} is not an envgym env id; replay only rebuilds ids listed by `envgym list`")
+    return entry
+
+
+def make_env(
+    episode: Episode, env_kwargs: dict[str, Any] | None = None, sandbox: str | None = None
+) -> tuple[Any, list[str]]:
+    """Build the env of a record: `gym.make(env_id, **kwargs)` with kwargs the file may set (see module doc).
+
+    `env_kwargs` replaces the file's kwargs when the caller trusts its own (the leaderboard's split).
+    `sandbox` is the host's backend choice for envs that run commands; envs without one ignore it.
+    Returns the env and notes for the report.
+    """
+    import inspect
+
     import gymnasium as gym
 
     import envgym  # noqa: F401  (registers ids)
 
+    entry = registered_entry(episode.env_id)
+    if env_kwargs is None:
+        kwargs, notes = env_kwargs_from(episode)
+    else:
+        kwargs, notes = dict(env_kwargs), []
+    if sandbox is not None and "sandbox" in inspect.signature(entry.load_class()).parameters:
+        kwargs["sandbox"] = sandbox
     try:
-        return gym.make(episode.env_id, **episode.env_kwargs)
-    except gym.error.Error as exc:
-        raise ReplayError(f"cannot rebuild {episode.env_id}: {exc}") from exc
+        return gym.make(entry.id, **kwargs), notes
+    except (gym.error.Error, ValueError, TypeError) as exc:
+        raise ReplayError(f"cannot rebuild {entry.id}: {' '.join(str(exc).split())[:300]}") from exc
 
 
 def _text(value: str, strict: bool) -> str:
@@ -126,6 +220,7 @@ def _compare_turn(turn: Turn, result: tuple[str, float, bool, bool, dict[str, An
         replayed_exit_codes=[c.get("exit_code") for c in commands],
         terminated=bool(terminated),
         truncated=bool(truncated),
+        observation=observation,
     )
     if _text(turn.observation, strict) != _text(observation, strict):
         check.diffs.append(FieldDiff(field="observation", recorded=turn.observation, replayed=observation))
@@ -146,13 +241,16 @@ def replay_episode(
     until: int | None = None,
     on_turn: Callable[[TurnCheck], bool] | None = None,
     keep_env: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
+    sandbox: str | None = None,
 ) -> tuple[ReplayReport, Any]:
     """Replay `episode` in a fresh env; returns the report and (if `keep_env`, else None) the live env.
 
     `until`: stop after that turn index (the env is left in that state). `on_turn` sees each check as it is
-    made and returns False to stop early (the `--step` walk).
+    made and returns False to stop early (the `--step` walk). `env_kwargs` / `sandbox`: see `make_env`.
+    A reset that reports `infra_error` stops the replay there: the report says infra, not divergence.
     """
-    env = make_env(episode)
+    env, notes = make_env(episode, env_kwargs=env_kwargs, sandbox=sandbox)
     current_version = str(getattr(env.unwrapped, "version", episode.env_version))
     report = ReplayReport(
         episode_id=episode.episode_id,
@@ -160,6 +258,8 @@ def replay_episode(
         recorded_version=episode.env_version,
         current_version=current_version,
         recorded_return=sum(t.reward for t in episode.turns),
+        recorded_infra_error=episode.outcome.infra_error if episode.outcome is not None else None,
+        notes=notes,
     )
     if current_version != episode.env_version:
         report.notes.append(
@@ -171,8 +271,18 @@ def replay_episode(
         return on_turn is None or on_turn(check)
 
     try:
-        observation, info = env.reset(seed=episode.seed, options=dict(episode.options))
-        reset_check = TurnCheck(index=-1, action="(reset)")
+        try:
+            observation, info = env.reset(seed=episode.seed, options=dict(episode.options))
+        except (ValueError, TypeError, OverflowError) as exc:  # the file's seed/options, not our bug
+            raise ReplayError(
+                f"the recorded seed/options do not build a task: {' '.join(str(exc).split())[:300]}"
+            ) from exc
+        if info.get("infra_error"):  # nothing to compare against: the host failed before the task existed
+            report.replayed_infra_error = str(info["infra_error"])
+            add(TurnCheck(index=-1, action="(reset)"))
+            env.close()
+            return report, None
+        reset_check = TurnCheck(index=-1, action="(reset)", observation=observation)
         if _text(episode.initial_observation, strict) != _text(observation, strict):
             reset_check.diffs.append(
                 FieldDiff(field="initial observation", recorded=episode.initial_observation, replayed=observation)
@@ -188,8 +298,6 @@ def replay_episode(
             )
             reset_check.diffs.append(FieldDiff(field="task", recorded=episode.task, replayed=replayed_task))
         add(reset_check)
-        if info.get("infra_error"):
-            report.replayed_infra_error = str(info["infra_error"])
         done = False
         for turn in episode.turns:
             if done:

@@ -1,7 +1,7 @@
 """`envgym replay` and `envgym view`: re-execute recorded episodes, and render trajectories as one HTML file.
 
-Exit codes of `replay`: 0 every replayed episode matches its recording, 1 at least one diverged, 2 the file or
-episode could not be read or rebuilt.
+Exit codes of `replay`: 0 every episode replayed and matched its recording, 1 at least one diverged, 2 the file
+is empty or damaged, an episode could not be rebuilt, or nothing could be replayed (all infra).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(soft_wrap=True)  # one message, one line: long paths are not folded
 
 
 def register(app: typer.Typer) -> None:
@@ -79,24 +79,95 @@ def _open_shell(env: Any) -> None:
             console.print(f"[dim](exit {result.exit_code}{', timed out' if result.timed_out else ''})[/dim]")
 
 
+class _Tally:
+    """Per-status episode counts; decides the exit code."""
+
+    def __init__(self) -> None:
+        self.counts = {"ok": 0, "diverged": 0, "infra": 0, "unreplayable": 0}
+
+    def line(self, damaged: str | None) -> str:
+        total = sum(self.counts.values())
+        parts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n or k in ("ok", "diverged"))
+        return f"{total} episodes: {parts}" + (f"; the file is damaged: {damaged}" if damaged else "")
+
+    def exit_code(self, damaged: str | None) -> int:
+        if damaged or self.counts["unreplayable"] or self.counts["ok"] + self.counts["diverged"] == 0:
+            return 2
+        return 1 if self.counts["diverged"] else 0
+
+
+def _read(trajectory: Path) -> tuple[list[Any], str | None]:
+    """Every episode readable from the file, and why the rest of it is not (torn line, bad record, depth)."""
+    from envgym.trajectory import TrajectoryError, read_episodes
+
+    episodes: list[Any] = []
+    try:
+        for record in read_episodes(trajectory, strict=True):
+            episodes.append(record)
+    except (TrajectoryError, RecursionError, ValueError, OSError) as exc:
+        return episodes, _short(str(exc) or type(exc).__name__, 300)
+    return episodes, None
+
+
+def _episode_line(record: Any, report: Any) -> str:
+    head = f"{record.env_id}@{record.env_version} seed={record.seed} {record.episode_id[:12]}"
+    if report.infra:
+        return f"[yellow]infra[/yellow]    {head}: {_short(report.replayed_infra_error or '', 100)}"
+    if report.diverged:
+        first = report.first_divergence
+        where = "version" if first is None else "the reset" if first.index < 0 else f"turn {first.index}"
+        fields = "env version" if first is None else ", ".join(d.field for d in first.diffs)
+        return f"[red]DIVERGED[/red] {head}: at {where} ({fields})"
+    return (
+        f"[green]ok[/green]       {head}: {len(report.turns) - 1} turns, return {report.replayed_return:g} "
+        f"(recorded {report.recorded_return:g})"
+    )
+
+
+def _show_details(table: Table, report: Any) -> None:
+    console.print(table)
+    for note in report.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", markup=True, highlight=False)
+    first = report.first_divergence
+    if first is not None and not report.infra:
+        for diff in first.diffs:
+            console.print(diff.unified(), markup=False, highlight=False)
+
+
 def replay(
     trajectory: Annotated[Path, typer.Argument(help="a trajectories.jsonl written by any envgym command")],
     episode: Annotated[str | None, typer.Option(help="episode id (or a unique prefix); default: every episode")] = None,
-    step: Annotated[bool, typer.Option("--step", help="walk turn by turn (Enter: next, q: stop)")] = False,
+    step: Annotated[
+        bool, typer.Option("--step", help="walk turn by turn, showing each observation (Enter / q)")
+    ] = False,
     until: Annotated[int | None, typer.Option(help="stop after turn K and open a shell in that state")] = None,
     ignore_volatile: Annotated[
         bool, typer.Option("--ignore-volatile/--strict", help="ignore timings, temp paths, ids (default)")
     ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="per-turn tables and every note")] = False,
+    sandbox: Annotated[
+        str | None,
+        typer.Option(help="sandbox backend for envs that run commands (default: the env's own confined default)"),
+    ] = None,
 ) -> None:
-    """Re-execute recorded episodes in fresh envs and compare every turn with the recording."""
-    from envgym.replay import ReplayError, replay_episode
-    from envgym.trajectory import TrajectoryError, read_episodes
+    """Re-execute recorded episodes in fresh envs and compare every turn with the recording.
 
-    try:
-        episodes = list(read_episodes(trajectory))
-    except TrajectoryError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+    Prints one line per episode and a summary. Exit code 0: every episode replayed and matched; 1: at least one
+    diverged; 2: the file is empty or damaged, an episode could not be rebuilt, or nothing could be replayed.
+    The file is untrusted: it cannot choose the sandbox or point it at host paths (see docs/leaderboard.md).
+    """
+    from rich.progress import Progress
+
+    from envgym.replay import ReplayError, replay_episode
+    from envgym.sandboxes import sandbox_kinds
+
+    if sandbox is not None and sandbox not in sandbox_kinds():
+        console.print(f"[red]unknown sandbox backend {sandbox!r}; choose one of: {', '.join(sandbox_kinds())}[/red]")
+        raise typer.Exit(2)
+    episodes, damaged = _read(trajectory)
+    if not episodes:
+        console.print(f"[red]nothing to replay: {damaged or f'no episodes in {trajectory}'}[/red]")
+        raise typer.Exit(2)
     if episode:
         episodes = [e for e in episodes if e.episode_id.startswith(episode)]
         if len(episodes) != 1:
@@ -105,49 +176,50 @@ def replay(
     if until is not None and len(episodes) != 1:
         console.print("[red]--until needs one episode: pass --episode ID[/red]")
         raise typer.Exit(2)
-    diverged = 0
-    for record in episodes:
-        title = f"{record.env_id}@{record.env_version} seed={record.seed} episode {record.episode_id[:12]}"
-        table = _new_table(title)
+    tally = _Tally()
+    detailed = verbose or step or until is not None
+    with Progress(console=console, transient=True, disable=detailed or len(episodes) < 2) as progress:
+        bar = progress.add_task("replaying", total=len(episodes))
+        for record in episodes:
+            title = f"{record.env_id}@{record.env_version} seed={record.seed} episode {record.episode_id[:12]}"
+            table = _new_table(title)
 
-        def on_turn(check: Any, table: Table = table) -> bool:
-            _row(table, check)
-            if not step:
-                return True
-            console.print(table)
-            return input("[Enter] next turn, q stop: ").strip().lower() != "q"
+            def on_turn(check: Any, table: Table = table) -> bool:
+                _row(table, check)
+                if not step:
+                    return True
+                console.print(table)
+                console.print(check.observation, markup=False, highlight=False)
+                return input("[Enter] next turn, q stop: ").strip().lower() != "q"
 
-        try:
-            report, env = replay_episode(
-                record, strict=not ignore_volatile, until=until, on_turn=on_turn, keep_env=until is not None
-            )
-        except ReplayError as exc:
-            console.print(f"[red]{exc}[/red]")
-            raise typer.Exit(2) from exc
-        console.print(table)
-        for note in report.notes:
-            console.print(f"[yellow]note:[/yellow] {note}")
-        first = report.first_divergence
-        if first is not None:
-            where = "the reset" if first.index < 0 else f"turn {first.index}"
-            console.print(f"[bold red]Diverged at {where}[/bold red]: {', '.join(d.field for d in first.diffs)}")
-            for diff in first.diffs:
-                console.print(diff.unified(), markup=False, highlight=False)
-        if report.diverged:
-            diverged += 1
-        else:
-            console.print(
-                f"[green]no divergence[/green] over {len(report.turns) - 1} turns; "
-                f"return {report.replayed_return:g} (recorded {report.recorded_return:g})"
-            )
-        if env is not None:
             try:
-                _open_shell(env)
-            finally:
-                env.close()
-    console.print(f"{len(episodes)} episodes replayed, {diverged} diverged")
-    if diverged:
-        raise typer.Exit(1)
+                report, env = replay_episode(
+                    record,
+                    strict=not ignore_volatile,
+                    until=until,
+                    on_turn=on_turn,
+                    keep_env=until is not None,
+                    sandbox=sandbox,
+                )
+            except ReplayError as exc:
+                tally.counts["unreplayable"] += 1
+                progress.console.print(f"[red]error[/red]    {title}: {_short(str(exc), 200)}", highlight=False)
+                progress.advance(bar)
+                continue
+            tally.counts[report.status] += 1
+            if detailed:
+                _show_details(table, report)
+            progress.console.print(_episode_line(record, report), highlight=False)
+            progress.advance(bar)
+            if env is not None:
+                try:
+                    _open_shell(env)
+                finally:
+                    env.close()
+    console.print(tally.line(damaged), highlight=False)
+    code = tally.exit_code(damaged)
+    if code:
+        raise typer.Exit(code)
 
 
 def view(

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 import envgym  # noqa: F401
 from envgym.agents.policies.scripted import OracleAgent, RandomAgent
 from envgym.cli import _load_plugins, app
-from envgym.replay import normalise, replay_episode
+from envgym.replay import ReplayError, find_sandbox, normalise, replay_episode
 from envgym.runner import run_episode
 from envgym.trajectory import TrajectoryWriter, read_episodes
 
@@ -51,7 +51,9 @@ def test_cli_replay_clean_exit_zero(tmp_path: Path, cli: CliRunner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/ToolUse-v0", range(2), OracleAgent())
     result = cli.invoke(app, ["replay", str(path)])
     assert result.exit_code == 0, result.output
-    assert "2 episodes replayed, 0 diverged" in result.output
+    assert "2 episodes: 2 ok, 0 diverged" in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 3 and all(line.startswith("ok") for line in lines[:2]), result.output  # one per episode
 
 
 def _edit(path: Path, episode: int, turn: int, **changes: object) -> Path:
@@ -70,8 +72,10 @@ def test_hand_edited_observation_reports_the_turn(tmp_path: Path, cli: CliRunner
     edited = _edit(path, 0, 2, observation="I was edited by hand")
     result = cli.invoke(app, ["replay", str(edited)])
     assert result.exit_code == 1, result.output
-    assert "Diverged at turn 2" in result.output
-    assert "I was edited by hand" in result.output  # the diff shows the recorded text
+    assert "DIVERGED" in result.output and "at turn 2 (observation)" in result.output
+    assert "I was edited by hand" not in result.output  # one line per episode by default
+    verbose = cli.invoke(app, ["replay", str(edited), "--verbose"])
+    assert verbose.exit_code == 1 and "I was edited by hand" in verbose.output  # the diff shows the recorded text
 
 
 def test_hand_edited_action_and_reward_report_the_turn(tmp_path: Path) -> None:
@@ -140,3 +144,122 @@ def test_swe_oracle_episodes_replay_without_divergence(tmp_path: Path) -> None:
     for episode in episodes:
         report, _ = replay_episode(episode)
         assert not report.diverged, report.first_divergence
+
+
+# ----- damaged files and exit codes ------------------------------------------------------------------------------
+def _one_line_error(result: object) -> str:
+    output = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 2, output  # type: ignore[attr-defined]
+    assert ("Traceback" not in output and result.exception is None) or isinstance(result.exception, SystemExit)  # type: ignore[attr-defined]
+    return str(output)
+
+
+def test_empty_file_exits_2_with_one_line(tmp_path: Path, cli: CliRunner) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    output = _one_line_error(cli.invoke(app, ["replay", str(empty)]))
+    assert "nothing to replay" in output and len(output.strip().splitlines()) == 1
+    missing = _one_line_error(cli.invoke(app, ["replay", str(tmp_path / "absent.jsonl")]))
+    assert "no trajectory file" in missing
+
+
+def test_truncated_file_replays_what_it_can_and_exits_2(tmp_path: Path, cli: CliRunner) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(2), OracleAgent())
+    data = path.read_text()
+    path.write_text(data[: len(data) - 40])  # a run killed mid-write: the last line is torn
+    output = _one_line_error(cli.invoke(app, ["replay", str(path)]))
+    assert "1 episodes: 1 ok, 0 diverged; the file is damaged" in output
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["{not json", "[" * 5000, '{"episode_id": "x"}', "\x00\xff garbage"],
+)
+def test_damaged_file_exits_2_without_traceback(tmp_path: Path, cli: CliRunner, line: str) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
+    path.write_text(line + "\n" + path.read_text())
+    output = _one_line_error(cli.invoke(app, ["replay", str(path)]))
+    assert "t.jsonl:1" in output or "damaged" in output or "nothing to replay" in output
+
+
+def test_infra_at_reset_is_infra_not_divergence_and_exits_2(
+    tmp_path: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/ToolUse-Compute-v0", range(2), OracleAgent())
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")  # a Docker engine that is down
+    result = cli.invoke(app, ["replay", str(path), "--sandbox", "docker"])
+    assert result.exit_code == 2, result.output  # nothing could be replayed
+    assert "2 episodes: 0 ok, 0 diverged, 2 infra" in result.output
+    assert "DIVERGED" not in result.output
+
+
+# ----- the trajectory file is untrusted ----------------------------------------------------------------------------
+def _forged(path: Path, **changes: object) -> Path:
+    record_ = json.loads(path.read_text().splitlines()[0])
+    record_.update(changes)
+    forged = path.with_name("forged.jsonl")
+    forged.write_text(json.dumps(record_) + "\n")
+    return forged
+
+
+@pytest.mark.parametrize(
+    "env_id", ["this:Zen-v0", "gymnasium.envs.classic_control.cartpole:CartPole-v1", "CartPole-v1", "envgym/Nope-v0"]
+)
+def test_a_file_cannot_name_a_module_or_a_foreign_env(tmp_path: Path, cli: CliRunner, env_id: str) -> None:
+    import sys
+
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
+    forged = next(read_episodes(_forged(path, env_id=env_id)))
+    with pytest.raises(ReplayError, match="not an envgym env id"):
+        replay_episode(forged)
+    assert "this" not in sys.modules  # `gym.make("this:...")` would have imported (and run) that module
+    output = _one_line_error(cli.invoke(app, ["replay", str(_forged(path, env_id=env_id))]))
+    assert "not an envgym env id" in output and "1 unreplayable" in output
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"tasks": "/etc/passwd"}, "tasks"),
+        ({"pool_size": 500}, "pool_size"),
+        ({"max_turns": 10**9}, "max_turns"),
+        ({"render_mode": "human"}, "render_mode"),
+        ({"difficulty": "NaN"}, "difficulty"),
+    ],
+)
+def test_a_file_cannot_pass_arbitrary_env_kwargs(tmp_path: Path, kwargs: dict, fragment: str) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
+    forged = next(read_episodes(_forged(path, env_kwargs=kwargs)))
+    with pytest.raises(ReplayError, match=fragment):
+        replay_episode(forged)
+
+
+def test_a_file_cannot_choose_the_sandbox(tmp_path: Path) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/ToolUse-Files-v0", range(1), OracleAgent())
+    hostile = {"sandbox": "local", "sandbox_options": {"source": "/etc", "workspace": "/"}}
+    forged = next(read_episodes(_forged(path, env_kwargs=hostile)))
+    report, env = replay_episode(forged, keep_env=True)
+    try:
+        assert not report.diverged, report.first_divergence  # replayed in the env's own sandbox, unchanged
+        assert any("ignored" in note for note in report.notes)
+        box = find_sandbox(env)
+        assert box is not None and b"root:" not in box.exec("cat passwd 2>&1; ls").output.encode()
+        assert getattr(env.unwrapped, "sandbox_options", {}) == {}
+    finally:
+        env.close()
+
+
+def test_hostile_seed_or_options_are_a_replay_error(tmp_path: Path) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
+    for changes in ({"options": {"difficulty": 7}}, {"options": {"params": {"upper": "x" * 10}}}):
+        with pytest.raises(ReplayError):
+            replay_episode(next(read_episodes(_forged(path, **changes))))
+
+
+def test_step_shows_the_observation(tmp_path: Path, cli: CliRunner) -> None:
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
+    episode = next(read_episodes(path))
+    result = cli.invoke(app, ["replay", str(path), "--step"], input="\n" * 50)
+    assert result.exit_code == 0, result.output
+    assert episode.initial_observation.splitlines()[0] in result.output
+    assert episode.turns[0].observation.splitlines()[0] in result.output
