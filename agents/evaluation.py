@@ -6,14 +6,20 @@ recorded as trajectories, so the numbers are comparable and replayable.
 
 from __future__ import annotations
 
+import queue
+import threading
+import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 from pydantic import BaseModel
 
-from envgym.trajectory import Episode, TrajectoryWriter
+from envgym.agents.policies.base import Message
+from envgym.agents.policies.openai_policy import FAILURE_KEY
+from envgym.trajectory import Episode, TrajectoryWriter, Turn
 
 
 class EvalResult(BaseModel):
@@ -25,12 +31,16 @@ class EvalResult(BaseModel):
     mean_return: float
     mean_turns: float
     infra_errors: int
+    truncated: int = 0
+    first_infra_error: str | None = None
 
 
 def summarise(env_id: str, policy: str, difficulty: float | None, records: list[Episode]) -> EvalResult:
+    """Rates over scored episodes: infra episodes (reset or step failures, failed requests) are counted apart."""
     done = [r for r in records if r.outcome is not None]
-    valid = [r for r in done if r.outcome is not None and r.outcome.infra_error is None]
+    valid = [r for r in done if not r.infra]
     n = max(len(valid), 1)
+    infra = [r.outcome.infra_error for r in done if r.outcome is not None and r.outcome.infra_error]
     return EvalResult(
         env_id=env_id,
         policy=policy,
@@ -40,7 +50,78 @@ def summarise(env_id: str, policy: str, difficulty: float | None, records: list[
         mean_return=sum(r.outcome.return_ for r in valid if r.outcome) / n,
         mean_turns=sum(r.outcome.num_turns for r in valid if r.outcome) / n,
         infra_errors=len(done) - len(valid),
+        truncated=sum(bool(r.outcome and r.outcome.truncated) for r in valid),
+        first_infra_error=infra[0] if infra else None,
     )
+
+
+def chat_episode(
+    env: gym.Env,
+    policy: Any,
+    seed: int,
+    options: dict[str, Any],
+    max_turns: int | None = None,
+    hide_feedback: bool = False,
+    hidden_text: str = "?",
+) -> Episode:
+    """One episode of a message-level policy (`act` on chat messages, e.g. `OpenAIPolicy`).
+
+    Never raises for the episode's own failures: a reset or step that raises is infra; an action that came
+    back with `extra["failure"]` (a failed request) ends the episode as the policy classified it, infra or
+    truncated, and the reason is kept (`outcome.infra_error`, or `extra["stop_reason"]` on the last turn).
+    """
+    try:
+        obs, info = env.reset(seed=seed, options=options)
+    except Exception as exc:  # the env could not start the task: infra, not a failure of the policy
+        obs, info = "", {"infra_error": f"reset failed: {exc!r}"}
+    name = str(getattr(policy, "name", type(policy).__name__))
+    record = Episode.start(env, obs, info, policy=name, seed=seed, options=options)
+    if record.done:
+        return record
+    make = getattr(policy, "initial_messages", None)
+    chat: list[Message] = list(make(obs)) if make else [{"role": "user", "content": obs}]
+    tools = list(info.get("tools") or [])
+    solved = False
+    while True:
+        try:
+            action = policy.act([chat], [tools])[0]
+        except Exception as exc:  # a policy bug or an unclassified client error: this episode only
+            return record.finish(success=False, terminated=False, truncated=False,
+                                 infra_error=f"policy raised {exc!r}")  # fmt: skip
+        stop = action.extra.get(FAILURE_KEY)
+        if stop:
+            if stop.get("kind") == "truncated":
+                if record.turns:
+                    record.turns[-1].extra["stop_reason"] = stop.get("reason", "")
+                    record.turns[-1].truncated = True
+                return record.finish(success=False, terminated=False, truncated=True)
+            return record.finish(success=False, terminated=False, truncated=False,
+                                 infra_error=str(stop.get("reason") or "request failed"))  # fmt: skip
+        started = time.perf_counter()
+        try:
+            step = env.step(action.text)
+        except Exception as exc:  # the env or its sandbox broke
+            return record.finish(success=False, terminated=False, truncated=False,
+                                 infra_error=f"step raised {exc!r}")  # fmt: skip
+        observation, _, terminated, truncated, step_info = step
+        solved = bool(step_info.get("solved", False))
+        capped = max_turns is not None and len(record.turns) + 1 >= max_turns
+        truncated = bool(truncated or (capped and not terminated))
+        shown = hidden_text if hide_feedback else observation
+        record.turns.append(Turn.from_step(len(record.turns), action.text, step, observation=shown,
+                                           truncated=truncated, duration_s=time.perf_counter() - started,
+                                           extra=_recordable(action.extra)))  # fmt: skip
+        if terminated or truncated or record.turns[-1].infra_error:
+            return record.finish(success=solved, terminated=bool(terminated), truncated=truncated)
+        extend = getattr(policy, "extend", None)
+        if extend is not None:
+            extend(chat, action, shown)
+        else:
+            chat += [{"role": "assistant", "content": action.text}, {"role": "user", "content": shown}]
+
+
+def _recordable(extra: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in extra.items() if k != "tool_call_message"}
 
 
 def evaluate(
@@ -56,27 +137,31 @@ def evaluate(
     on_done: Callable[[int], None] | None = None,
 ) -> EvalResult:
     """Run `episodes` tasks (seeds seed..seed+episodes-1) and summarise; records to OUT/trajectories.jsonl.
-    `on_done(n)` is called as each batch (or scripted episode) of n episodes finishes (a progress bar)."""
+    `on_done(n)` is called as each batch (token policies) or episode (chat and scripted policies) of n
+    episodes finishes (a progress bar). Every finished episode is written as it finishes.
+
+    Chat policies run `batch_size` episodes at once, each on its own env in its own thread: a slow or failed
+    request holds up only its own episode."""
     done = on_done or (lambda n: None)
-    from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout, rollout_text
+    from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
     from envgym.runner import run_episode
 
     writer = TrajectoryWriter(Path(out) / "trajectories.jsonl") if out else None
     options = {"difficulty": difficulty} if difficulty is not None else {}
     records: list[Episode] = []
     try:
-        if _is_batched(policy):
+        if _is_batched(policy) and hasattr(policy, "sample"):
             cfg = RolloutConfig(max_turns=max_turns, hide_feedback=hide_feedback)
             envs = [env_factory() for _ in range(min(batch_size, episodes))]
             for start in range(0, episodes, len(envs)):
                 stop = min(episodes, start + len(envs))
                 tasks = [TaskSpec(seed=seed + i, difficulty=difficulty) for i in range(start, stop)]
-                if hasattr(policy, "sample"):
-                    eps = rollout(policy, envs, tasks, cfg, writer)
-                    records += [e.record for e in eps if e.record is not None]
-                else:
-                    records += rollout_text(policy, envs, tasks, cfg, writer)
+                eps = rollout(policy, envs, tasks, cfg, writer)
+                records += [e.record for e in eps if e.record is not None]
                 done(len(tasks))
+        elif _is_batched(policy):
+            records = _evaluate_chat(env_factory, policy, episodes, seed, options, batch_size, max_turns,
+                                     hide_feedback, writer, done)  # fmt: skip
         else:  # scripted step agents see the env itself
             env = env_factory()
             for i in range(episodes):
@@ -90,6 +175,41 @@ def evaluate(
             writer.close()
     env_id = records[0].env_id if records else "?"
     return summarise(env_id, str(getattr(policy, "name", type(policy).__name__)), difficulty, records)
+
+
+def _evaluate_chat(
+    env_factory: Callable[[], gym.Env],
+    policy: Any,
+    episodes: int,
+    seed: int,
+    options: dict[str, Any],
+    workers: int,
+    max_turns: int | None,
+    hide_feedback: bool,
+    writer: TrajectoryWriter | None,
+    done: Callable[[int], None],
+) -> list[Episode]:
+    """Episodes on a pool of `workers` threads, one env per worker; records kept in seed order."""
+    workers = max(1, min(workers, episodes))
+    envs: queue.Queue[gym.Env] = queue.Queue()
+    for _ in range(workers):
+        envs.put(env_factory())
+    lock = threading.Lock()
+
+    def one(i: int) -> Episode:
+        env = envs.get()
+        try:
+            record = chat_episode(env, policy, seed + i, options, max_turns, hide_feedback)
+        finally:
+            envs.put(env)
+        with lock:
+            if writer is not None:
+                writer.write(record)
+            done(1)
+        return record
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(one, range(episodes)))
 
 
 def _is_batched(policy: Any) -> bool:

@@ -1,69 +1,129 @@
-"""OpenAIPolicy against a fake OpenAI-compatible server on loopback: text replies and native tool calls."""
+"""OpenAIPolicy through the real `openai` SDK against the stand-in server on loopback (real HTTP).
+
+What must hold on a real server: native tool calls carried as `tool_calls` + `tool` messages, `tool_choice`
+sent, and any failed request (4xx, 5xx, timeout, context overflow) ends that episode only, as infra or
+truncated with the reason, while the others finish and every finished episode is saved.
+"""
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from envgym.agents.evaluation import evaluate
+from envgym.agents.evaluation import evaluate, feedback_probe
 from envgym.agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig, tool_call_to_action
-from envgym.agents.toy import ToyGuessEnv
+from envgym.agents.trainer import make_env
+from envgym.integrations.openai_standin import Fault, StandinConfig, serve
+from envgym.trajectory import read_episodes
+
+ENV = "envgym/GuessNumber-v0"
 
 
-class _Handler(BaseHTTPRequestHandler):
-    """Plays binary search over 1..16 from the conversation; answers with a tool call when tools are sent."""
-
-    requests: list[dict] = []
-
-    def log_message(self, *args):  # quiet
-        pass
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Handler.requests.append(body)
-        low, high = 1, 16
-        guesses = [m["content"] for m in body["messages"] if m["role"] == "assistant"]
-        feedback = [m["content"] for m in body["messages"] if m["role"] == "user"][1:]
-        for g, f in zip(guesses, feedback, strict=False):
-            n = json.loads(g)["arguments"]["number"] if g.startswith("{") else int(g)
-            low, high = (n + 1, high) if f == "h" else (low, n - 1)
-        guess = (low + high) // 2
-        message: dict = {"role": "assistant", "content": str(guess)}
-        if body.get("tools"):
-            name = body["tools"][0]["function"]["name"]
-            message = {"role": "assistant", "content": None, "tool_calls": [{"id": "c1", "type": "function",
-                       "function": {"name": name, "arguments": json.dumps({"number": guess})}}]}  # fmt: skip
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def _policy(url: str, **kw) -> OpenAIPolicy:
+    return OpenAIPolicy(OpenAIPolicyConfig(model="standin", base_url=url, api_key_env="FAKE_KEY", **kw))
 
 
-@pytest.fixture()
-def server(monkeypatch):
+def _eval(policy, tmp_path, episodes=6, batch_size=3, **kw):
+    return evaluate(lambda: make_env(ENV), policy, episodes=episodes, difficulty=0.3, seed=0, batch_size=batch_size,
+                    out=tmp_path, **kw)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch):
     monkeypatch.setenv("FAKE_KEY", "sk-test")
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    _Handler.requests = []
-    yield f"http://127.0.0.1:{srv.server_address[1]}/v1"
-    srv.shutdown()
 
 
 @pytest.mark.parametrize("use_tools", [True, False])
-def test_openai_policy_solves_with_binary_search(server, use_tools):
-    policy = OpenAIPolicy(
-        OpenAIPolicyConfig(model="fake", base_url=server, api_key_env="FAKE_KEY", use_tools=use_tools)
-    )
-    result = evaluate(ToyGuessEnv, policy, episodes=6, seed=0, batch_size=3)
-    assert result.success_rate == 1.0 and result.episodes == 6
-    assert all(("tools" in r) == use_tools for r in _Handler.requests)
+def test_solves_with_binary_search(tmp_path, use_tools):
+    with serve() as (url, state):
+        result = _eval(_policy(url, use_tools=use_tools), tmp_path)
+    assert result.success_rate == 1.0 and result.episodes == 6 and result.infra_errors == 0
+    assert all(("tools" in r) == use_tools for r in state.requests)
+    assert all(r.get("tool_choice") == "auto" for r in state.requests if "tools" in r)
+
+
+def test_native_tool_calls_come_back_as_tool_messages(tmp_path):
+    with serve() as (url, state):
+        _eval(_policy(url), tmp_path, episodes=2)
+    later = [r["messages"] for r in state.requests if len(r["messages"]) > 1]
+    assert later, "no multi-turn request was made"
+    for messages in later:
+        for a, b in zip(messages[1::2], messages[2::2], strict=False):
+            assert a["role"] == "assistant" and a["content"] == "" and a["tool_calls"]
+            assert b["role"] == "tool" and b["tool_call_id"] == a["tool_calls"][0]["id"]
+
+
+def test_text_form_replays_calls_as_text(tmp_path):
+    with serve() as (url, state):
+        result = _eval(_policy(url, native_tools=False), tmp_path, episodes=2)
+    assert result.success_rate == 1.0
+    roles = {m["role"] for r in state.requests for m in r["messages"]}
+    assert roles == {"user", "assistant"}
+
+
+def test_tool_choice_is_what_makes_a_strict_server_call_tools(tmp_path):
+    config = StandinConfig(tools_need_choice=True)
+    with serve(config) as (url, _):
+        ignored = _eval(_policy(url, tool_choice=None), tmp_path / "a", episodes=2)
+    with serve(config) as (url, _):
+        called = _eval(_policy(url, tool_choice="required"), tmp_path / "b", episodes=2)
+    assert ignored.success_rate == called.success_rate == 1.0
+    turns = lambda d: [t for e in read_episodes(d / "trajectories.jsonl") for t in e.turns]  # noqa: E731
+    assert not any(t.extra.get("tool_call") for t in turns(tmp_path / "a"))
+    assert all(t.extra.get("tool_call") for t in turns(tmp_path / "b"))
+
+
+def test_a_failed_request_ends_its_episode_only_and_all_episodes_are_saved(tmp_path):
+    faults = [Fault(turn=2, overflow=True), Fault(turn=1, status=500, times=2), Fault(turn=3, status=401)]
+    with serve(StandinConfig(faults=faults)) as (url, _):
+        result = _eval(_policy(url, backoff_s=0.01), tmp_path, episodes=8)
+    saved = list(read_episodes(tmp_path / "trajectories.jsonl"))
+    assert len(saved) == 8 and result.episodes == 8
+    truncated = [e for e in saved if e.outcome.truncated]
+    assert len(truncated) == 1 and "context overflow" in truncated[0].turns[-1].extra["stop_reason"]
+    infra = [e for e in saved if e.infra]
+    assert len(infra) == 1 and "HTTP 401" in infra[0].outcome.infra_error  # the 500s were retried
+    assert result.infra_errors == 1 and result.truncated == 1
+    assert sum(e.outcome.success for e in saved) == 6
+
+
+def test_a_slow_answer_times_out_as_infra_after_retries(tmp_path):
+    with serve(StandinConfig(faults=[Fault(turn=0, delay_s=2.0, times=2)])) as (url, _):
+        result = _eval(
+            _policy(url, timeout_s=0.5, max_retries=1, backoff_s=0.01), tmp_path, episodes=3, batch_size=1
+        )  # one at a time: both slow answers go to the first episode
+    saved = list(read_episodes(tmp_path / "trajectories.jsonl"))
+    infra = [e for e in saved if e.infra]
+    assert len(infra) == 1 and "timed out" in infra[0].outcome.infra_error
+    assert result.episodes == 3 and result.success_rate == 1.0  # rates over the two scored episodes
+
+
+def test_retry_survives_one_slow_answer(tmp_path):
+    with serve(StandinConfig(faults=[Fault(turn=0, delay_s=2.0)])) as (url, _):
+        result = _eval(_policy(url, timeout_s=0.5, max_retries=1, backoff_s=0.01), tmp_path, episodes=2)
+    assert result.infra_errors == 0 and result.success_rate == 1.0
+
+
+def test_context_budget_stops_before_the_server_refuses(tmp_path):
+    with serve(StandinConfig(context_tokens=500)) as (url, state):
+        result = _eval(_policy(url, max_context_tokens=500, max_tokens=64), tmp_path, episodes=3)
+    saved = list(read_episodes(tmp_path / "trajectories.jsonl"))
+    assert result.infra_errors == 0 and any(e.outcome.truncated for e in saved)
+    reasons = [e.turns[-1].extra.get("stop_reason", "") for e in saved if e.outcome.truncated]
+    assert all(r.startswith("context budget") for r in reasons)  # the policy stopped; the server never refused
+    with serve(StandinConfig(context_tokens=500)) as (url, state):
+        trimmed = _eval(_policy(url, max_context_tokens=500, max_tokens=64, on_context_overflow="trim"),
+                        tmp_path / "trim", episodes=3)  # fmt: skip
+    kept = list(read_episodes(tmp_path / "trim" / "trajectories.jsonl"))
+    assert trimmed.infra_errors == 0 and not any("stop_reason" in t.extra for e in kept for t in e.turns)
+    assert trimmed.mean_turns > result.mean_turns  # played on with the oldest exchanges dropped
+
+
+def test_prefill_continues_an_assistant_turn(tmp_path):
+    prefix = '{"name": "guess", "arguments": {"number": '
+    with serve() as (url, state):
+        result = _eval(_policy(url, use_tools=False, prefill=prefix), tmp_path, episodes=2)
+    assert result.success_rate == 1.0
+    assert all(r["messages"][-1] == {"role": "assistant", "content": prefix} for r in state.requests)
 
 
 def test_tool_call_mapping():
@@ -77,9 +137,7 @@ def test_missing_key_is_a_clear_error(monkeypatch):
         OpenAIPolicy(OpenAIPolicyConfig(api_key_env="NOPE_KEY"))
 
 
-def test_feedback_probe_sees_a_policy_that_reads_feedback(server):
-    from envgym.agents.evaluation import feedback_probe
-
-    policy = OpenAIPolicy(OpenAIPolicyConfig(model="fake", base_url=server, api_key_env="FAKE_KEY", use_tools=False))
-    probe = feedback_probe(ToyGuessEnv, policy, episodes=8)
+def test_feedback_probe_sees_a_policy_that_reads_feedback():
+    with serve() as (url, _):
+        probe = feedback_probe(lambda: make_env(ENV), _policy(url, use_tools=False), episodes=8, difficulty=0.3)
     assert probe.with_feedback == 1.0 and probe.hidden_feedback < 1.0 and probe.uses_feedback
