@@ -47,7 +47,7 @@ def serve(
     """Serve ENV_ID over the network, speaking OpenEnv's protocol (`/ws`), with `/health` and `/metrics`."""
     kwargs = _env_kwargs(env_kwargs)
     if mcp_stdio:
-        from envgym.server.mcp import run_stdio
+        from envgym.server.mcp_server import run_stdio
 
         run_stdio(env_id, kwargs)
         return
