@@ -117,6 +117,25 @@ def evaluate(
         typer.Option(help="hf: take the policy settings (prompt, action prefix, ...) from this train YAML"),
     ] = None,
     out: Annotated[Path, typer.Option(help="run directory for trajectories")] = Path("runs/eval"),
+    system_prompt: Annotated[str | None, typer.Option(help="openai: system message")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="openai: max tokens per reply")] = 512,
+    tools: Annotated[bool, typer.Option("--tools/--no-tools", help="openai: send the env's tool schemas")] = True,
+    tool_choice: Annotated[str, typer.Option(help="openai: auto, required, none, a tool name, or omit")] = "auto",
+    native_tools: Annotated[
+        bool, typer.Option("--native-tools/--text-tools", help="openai: tool_calls + tool messages, or text")
+    ] = True,
+    prefill: Annotated[
+        str | None, typer.Option(help="openai: assistant prefill the reply continues (the hf action prefix)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(min=0.1, help="openai: seconds per request")] = 120.0,
+    retries: Annotated[int, typer.Option(min=0, help="openai: retries of 429/5xx/timeouts, with backoff")] = 2,
+    concurrency: Annotated[int, typer.Option(min=1, help="openai: episodes in flight at once")] = 8,
+    max_context: Annotated[
+        int | None, typer.Option(help="openai: context budget in tokens (prompt + max tokens)")
+    ] = None,
+    on_overflow: Annotated[
+        str, typer.Option(help="openai: over the budget, stop (truncated) or trim the oldest exchanges")
+    ] = "stop",
     probe: Annotated[
         bool,
         typer.Option(
@@ -160,9 +179,17 @@ def evaluate(
     elif policy == "openai":
         from envgym.agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
 
+        if on_overflow not in ("stop", "trim"):
+            raise typer.BadParameter(f"--on-overflow must be stop or trim, not {on_overflow!r}")
+
         agent = OpenAIPolicy(
-            OpenAIPolicyConfig(model=model or "gpt-4o-mini", base_url=base_url, temperature=temperature)
-        )
+            OpenAIPolicyConfig(model=model or "gpt-4o-mini", base_url=base_url, temperature=temperature,
+                               system_prompt=system_prompt, max_tokens=max_tokens, use_tools=tools,
+                               tool_choice=None if tool_choice == "omit" else tool_choice, native_tools=native_tools,
+                               prefill=prefill, timeout_s=timeout, max_retries=retries, concurrency=concurrency,
+                               max_context_tokens=max_context,
+                               on_context_overflow="trim" if on_overflow == "trim" else "stop")
+        )  # fmt: skip
     else:
         raise typer.BadParameter(f"unknown policy {policy!r}: choose oracle, random, hf or openai")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -172,13 +199,17 @@ def evaluate(
         with Progress(*columns, transient=True) as bar:
             task = bar.add_task(label, total=episodes)
             return run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, max_turns=max_turns,
+                            batch_size=concurrency if policy == "openai" else 16,
                             on_done=lambda n: bar.advance(task, n), **kw)  # fmt: skip
 
     result = run_with_bar(f"{env} ({policy})", out=out)
     Console().print(
         f"[bold]{env}[/] policy={result.policy} difficulty={difficulty}: success rate "
         f"[bold]{result.success_rate:.1%}[/] over {result.episodes} episodes, mean turns {result.mean_turns:.1f}"
-    )
+        + (f", infra errors {result.infra_errors} (excluded; first: {result.first_infra_error})"
+           if result.infra_errors else "")
+        + (f", truncated {result.truncated}" if result.truncated else "")
+    )  # fmt: skip
     (out / "eval.json").write_text(json.dumps(result.model_dump(), indent=2))
     if probe:
         hidden = run_with_bar(f"{env} ({policy}, feedback hidden)", out=out / "hidden-feedback", hide_feedback=True)

@@ -141,3 +141,27 @@ def test_feedback_probe_sees_a_policy_that_reads_feedback():
     with serve() as (url, _):
         probe = feedback_probe(lambda: make_env(ENV), _policy(url, use_tools=False), episodes=8, difficulty=0.3)
     assert probe.with_feedback == 1.0 and probe.hidden_feedback < 1.0 and probe.uses_feedback
+
+
+def test_eval_cli_passes_the_knobs_and_survives_a_refusal(tmp_path, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    from envgym.agents.cli import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # typer keeps sub-command names only with >1 command
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    with serve(StandinConfig(faults=[Fault(turn=1, status=400, message="bad request")])) as (url, state):
+        args = ["eval", "--policy", "openai", "--model", "standin", "--base-url", url, "--env", ENV,
+                "--episodes", "4", "--difficulty", "0.3", "--out", str(tmp_path), "--concurrency", "2",
+                "--system-prompt", "Play well.", "--max-tokens", "32", "--tool-choice", "required",
+                "--timeout", "30", "--retries", "0"]  # fmt: skip
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "infra errors 1" in result.output and "HTTP 400" in result.output
+    assert len(list(read_episodes(tmp_path / "trajectories.jsonl"))) == 4
+    assert json.loads((tmp_path / "eval.json").read_text())["success_rate"] == 1.0
+    assert all(r["messages"][0] == {"role": "system", "content": "Play well."} for r in state.requests)
+    assert all(r["max_tokens"] == 32 and r["tool_choice"] == "required" for r in state.requests)
