@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -53,23 +54,55 @@ def _parse_json_option(value: str | None, what: str) -> dict[str, Any]:
     return parsed
 
 
-@app.command("list")
-def list_envs() -> None:
-    """List every registered env id with its family and difficulty knobs."""
+def _env_rows() -> list[dict[str, Any]]:
+    """Every registered id with its family, description and native knobs (or why its class cannot load)."""
     from envgym.registry import ENTRIES
 
-    table = Table(title="envgym environments")
-    for column in ("id", "family", "description", "native knobs (settable via params)"):
-        table.add_column(column)
+    rows = []
     for entry in ENTRIES:
+        row: dict[str, Any] = {"id": entry.id, "family": entry.family, "description": entry.description}
         try:
-            cls = entry.load_class()
-            params_model = getattr(cls, "Params", None)
-            knobs = ", ".join(params_model.model_fields) if params_model is not None else "-"
+            params_model = getattr(entry.load_class(), "Params", None)
+            row["knobs"] = list(params_model.model_fields) if params_model is not None else []
+            row["available"], row["error"] = True, None
         except Exception as exc:  # an env whose optional deps are missing still gets listed
-            knobs = f"(unavailable: {exc})"
-        table.add_row(entry.id, entry.family, entry.description, knobs or "-")
+            from envgym.cli_errors import one_line
+
+            row["knobs"], row["available"], row["error"] = [], False, one_line(exc)
+        rows.append(row)
+    return rows
+
+
+@app.command("list")
+def list_envs(
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON list instead of a table")] = False,
+) -> None:
+    """List every registered env id with its family and difficulty knobs."""
+    if as_json:
+        typer.echo(json.dumps(_env_rows(), indent=2))
+        return
+    with console.status("loading env classes", spinner="dots"):
+        rows = _env_rows()
+    table = Table(title="envgym environments", show_lines=False)
+    table.add_column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows))
+    table.add_column("family", no_wrap=True)
+    table.add_column("description", ratio=2)
+    table.add_column("knobs (--params)", ratio=1)
+    for row in rows:
+        knobs = ", ".join(row["knobs"]) if row["available"] else f"[dim]unavailable: {row['error']}[/]"
+        table.add_row(row["id"], row["family"], row["description"], knobs or "-")
     console.print(table)
+
+
+def _run_progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"),
+        console=console,
+    )
 
 
 @app.command()
@@ -79,63 +112,69 @@ def run(
     episodes: Annotated[int, typer.Option(min=1)] = 10,
     difficulty: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.5,
     seed: Annotated[int, typer.Option(help="episode i uses seed + i")] = 0,
-    out: Annotated[Path, typer.Option(help="run directory; trajectories go to OUT/trajectories.jsonl")] = Path(
-        "runs/latest"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="run directory (trajectories.jsonl, run.json); re-running the same command resumes")
+    ] = Path("runs/latest"),
     env_kwargs: Annotated[str | None, typer.Option(help="JSON kwargs for gym.make")] = None,
     params: Annotated[str | None, typer.Option(help="JSON native params, e.g. '{\"size\": 7}'")] = None,
 ) -> None:
-    """Run a scripted agent on an env, print success rate and mean turns, and record trajectories."""
+    """Run a scripted agent on an env, print success rate and mean turns, and record trajectories.
+
+    Re-running the same command with the same --out continues where it stopped; --episodes may grow.
+    """
     import gymnasium as gym
 
     import envgym  # noqa: F401  (registers ids)
     from envgym.agents.policies.scripted import make_scripted_agent
+    from envgym.run_dir import RunDir, shell_command
     from envgym.runner import run_episode
-    from envgym.trajectory import TrajectoryWriter
+    from envgym.trajectory import RateSummary
 
     kwargs = _parse_json_option(env_kwargs, "--env-kwargs")
     options: dict[str, Any] = {"difficulty": difficulty}
     if params:
         options["params"] = _parse_json_option(params, "--params")
-    try:
-        env = gym.make(env_id, **kwargs)
-    except gym.error.Error as exc:
-        raise typer.BadParameter(str(exc)) from exc
     scripted = make_scripted_agent(agent, seed)
-    path = out / "trajectories.jsonl"
-    successes, turns, infra = 0, 0, 0
-    with (
-        TrajectoryWriter(path) as writer,
-        Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[stats]}"),
-            console=console,
-        ) as progress,
-    ):
-        task = progress.add_task(f"{env_id} ({agent})", total=episodes, stats="")
-        for i in range(episodes):
-            episode = run_episode(env, scripted, seed=seed + i, options=options, env_kwargs=kwargs)
-            writer.write(episode)
-            assert episode.outcome is not None
-            successes += episode.outcome.success
-            turns += episode.outcome.num_turns
-            infra += episode.outcome.infra_error is not None
-            progress.update(task, advance=1, stats=f"success {successes / (i + 1):.0%}")
-    env.close()
-    console.print(
-        f"[bold]{env_id}[/] agent={agent} difficulty={difficulty}: success rate "
-        f"[bold]{successes / episodes:.1%}[/] ({successes}/{episodes}), mean turns {turns / episodes:.1f}"
-        + (f", infra errors {infra}" if infra else "")
-    )
-    console.print(f"trajectories: {path}")
+    config = {"env_id": env_id, "agent": agent, "difficulty": difficulty, "seed": seed, "env_kwargs": kwargs,
+              "params": options.get("params", {})}  # fmt: skip
+    words = ["envgym", "run", env_id, "--agent", agent, "--episodes", str(episodes), "--difficulty", str(difficulty)]
+    words += ["--seed", str(seed), "--out", str(out)]
+    words += ["--env-kwargs", json.dumps(kwargs)] if kwargs else []
+    words += ["--params", json.dumps(config["params"])] if params else []
+    run_dir = RunDir.open(out, "run", config, resume=shell_command(words))
+    done_seeds = {e.seed for e in run_dir.finished}
+    todo = [seed + i for i in range(episodes) if seed + i not in done_seeds]
+    if run_dir.finished:
+        console.print(f"resuming {out}: {episodes - len(todo)} of {episodes} episodes already recorded")
+    env = gym.make(env_id, **kwargs)
+    finished = [e for e in run_dir.finished if e.seed is not None and seed <= e.seed < seed + episodes]
+    try:
+        with run_dir, _run_progress() as progress:
+            bar = progress.add_task(f"{env_id} ({agent})", total=episodes, completed=len(finished), stats="")
+            for task_seed in todo:
+                episode = run_episode(env, scripted, seed=task_seed, options=options, env_kwargs=kwargs)
+                run_dir.write(episode)
+                finished.append(episode)
+                progress.update(bar, advance=1, stats=RateSummary.of(finished).line())
+    except KeyboardInterrupt:
+        console.print(
+            f"interrupted: {len(finished)} of {episodes} episodes saved in {run_dir.trajectories}; "
+            f"resume with: {run_dir.manifest.resume}"
+        )
+        raise typer.Exit(130) from None
+    finally:
+        env.close()
+    summary = RateSummary.of(finished)
+    console.print(f"[bold]{env_id}[/] agent={agent} difficulty={difficulty}: {summary.line()}")
+    console.print(f"trajectories: {run_dir.trajectories}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure becomes one line on stderr (`--debug` or ENVGYM_DEBUG=1: the traceback)."""
+    from envgym.cli_errors import run_command
+
     _load_plugins()
-    app()
+    sys.exit(run_command(typer.main.get_command(app), sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -281,6 +281,22 @@ class TrajectoryWriter:
         self.close()
 
 
+def trim_torn_tail(path: str | os.PathLike[str]) -> bool:
+    """Cut a torn last line (a run killed mid-write) so appending can continue; True if one was cut.
+
+    Only for a file no other process is writing: run it before resuming, never beside a live writer.
+    """
+    p = Path(path)
+    if not p.is_file():
+        return False
+    data = p.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return False
+    with p.open("r+b") as f:
+        f.truncate(data.rfind(b"\n") + 1)
+    return True
+
+
 def read_episodes(path: str | os.PathLike[str], strict: bool = False) -> Iterator[Episode]:
     """Yield the episodes of a trajectory file.
 
