@@ -48,11 +48,6 @@ def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()[:5])
 
 
-def _problems(exc: ValidationError) -> str:
-    """pydantic's errors as `field: message; ...` (its own report spans many lines with URLs)."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()[:5])
-
-
 def _is_click_error(exc: BaseException) -> bool:
     """A usage/parameter error of the command-line parser. Duck-typed: typer >= 0.20 vendors its own click,
     older typer uses click itself, and both spell these errors the same way."""
