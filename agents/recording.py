@@ -27,17 +27,26 @@ class BackgroundTrajectoryWriter:
     def _run(self) -> None:
         while True:
             episode = self._queue.get()
-            if episode is None:
-                return
             try:
+                if episode is None:
+                    return
                 self._writer.write(episode)
-            except BaseException as exc:  # surfaced on the next write/close
+            except BaseException as exc:  # surfaced on the next write/flush/close
                 self._error = exc
+            finally:
+                self._queue.task_done()
 
     def write(self, episode: Episode) -> None:
         if self._error is not None:
             raise RuntimeError(f"trajectory writer failed: {self._error!r}") from self._error
         self._queue.put(episode)
+
+    def flush(self) -> None:
+        """Block until every queued episode is on disk (a checkpoint records the file's length after this)."""
+        if self._thread.is_alive():
+            self._queue.join()
+        if self._error is not None:
+            raise RuntimeError(f"trajectory writer failed: {self._error!r}") from self._error
 
     def close(self) -> None:
         if self._thread.is_alive():

@@ -4,21 +4,26 @@ Why token-level bookkeeping: each episode is one token sequence (prompt, then pe
 followed by the observation ids), built by appending, never by re-rendering. What the model conditioned on at
 turn k is therefore exactly a prefix of the sequence the trainer scores, and the action mask marks precisely
 the sampled tokens.
+
+Why envs step concurrently: sandbox envs spend a turn waiting on commands; stepping a batch in turn would leave
+the model idle for the sum of those waits instead of the longest. Why a policy `session`: within one rollout
+the weights are fixed, so a policy may keep its KV cache from one turn to the next.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import gymnasium as gym
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.base import Message, Policy, TokenPolicy
-from envgym.trajectory import CommandRecord, Episode, Outcome, Turn
+from envgym.trajectory import Episode, Turn
 
 
 class EpisodeSink(Protocol):
@@ -34,6 +39,7 @@ class RolloutConfig(BaseModel):
     max_context_tokens: int = Field(default=4096, ge=8, description="stop an episode (truncated) beyond this")
     hide_feedback: bool = Field(default=False, description="control: replace every observation after an action")
     hidden_text: str = "?"
+    parallel_steps: bool = Field(default=True, description="step a turn's envs concurrently (a thread per env)")
 
 
 @dataclass
@@ -93,11 +99,42 @@ class TokenEpisode:
         return self.task.difficulty
 
 
-def _env_names(env: gym.Env) -> tuple[str, str]:
-    base = env.unwrapped
-    return str(getattr(base, "env_id", env.spec.id if env.spec else type(base).__name__)), str(
-        getattr(base, "version", "0")
-    )
+StepResult = tuple[str, float, bool, bool, dict[str, Any]]
+
+
+def _timed_step(env: gym.Env, action: str) -> tuple[StepResult | Exception, float]:
+    """env.step(action) and its duration; an exception is returned (an infra failure), never raised."""
+    started = time.perf_counter()
+    try:
+        result: StepResult | Exception = env.step(action)  # type: ignore[assignment]
+    except Exception as exc:  # the env or its sandbox broke: the episode is dropped from training
+        result = exc
+    return result, time.perf_counter() - started
+
+
+def _step_all(
+    envs: Sequence[gym.Env], live: Sequence[int], actions: Sequence[str], pool: ThreadPoolExecutor | None
+) -> list[tuple[StepResult | Exception, float]]:
+    """Step `envs[live[k]]` with `actions[k]`, concurrently when there is a pool; results in order."""
+    jobs = [(envs[i], text) for i, text in zip(live, actions, strict=True)]
+    if pool is not None and len(jobs) > 1:
+        return list(pool.map(lambda job: _timed_step(*job), jobs))
+    return [_timed_step(*job) for job in jobs]
+
+
+def _start(env: gym.Env, task: TaskSpec, policy_name: str) -> tuple[Episode, str, dict[str, Any]]:
+    """Reset `env` for `task`; a reset that raises or reports `infra_error` gives a finished infra record."""
+    options = task.reset_options()
+    try:
+        obs, info = env.reset(seed=task.seed, options=options)
+    except Exception as exc:  # an env that cannot even start is an infra failure, not a zero
+        obs, info = "", {"infra_error": f"reset failed: {exc!r}"}
+    return Episode.start(env, obs, info, policy=policy_name, seed=task.seed, options=options), obs, info
+
+
+def _session(policy: Any) -> AbstractContextManager[Any]:
+    session = getattr(policy, "session", None)
+    return session() if callable(session) else nullcontext()
 
 
 def rollout(
@@ -116,90 +153,85 @@ def rollout(
     records: list[Episode] = []
     live: list[int] = []
     for i, task in enumerate(tasks):
-        env = envs[i]
-        env_id, version = _env_names(env)
-        options = task.reset_options()
-        record = Episode(
-            env_id=env_id, env_version=version, task={}, seed=task.seed, difficulty=task.difficulty,
-            options=options, policy=policy.name, initial_observation="",
-        )  # fmt: skip
-        try:
-            obs, info = env.reset(seed=task.seed, options=options)
-        except Exception as exc:  # an env that cannot even start is an infra failure, not a zero
-            record.outcome = Outcome(return_=0.0, success=False, terminated=False, truncated=False,
-                                     infra_error=f"reset failed: {exc!r}", num_turns=0)  # type: ignore[call-arg]  # fmt: skip
-            episodes.append(TokenEpisode(task=task, prompt_ids=[], infra_error=f"reset failed: {exc!r}"))
-            records.append(record)
+        record, obs, info = _start(envs[i], task, policy.name)
+        records.append(record)
+        if record.outcome is not None:  # infra error at reset
+            episodes.append(TokenEpisode(task=task, prompt_ids=[], infra_error=record.outcome.infra_error))
             contexts.append([])
             continue
-        record.task = dict(info.get("task", {}))
-        record.sandbox = info.get("sandbox")
-        record.initial_observation = obs
-        if record.task.get("difficulty") is not None:
-            record.difficulty = float(record.task["difficulty"])
         messages = policy.initial_messages(obs) if hasattr(policy, "initial_messages") else [
             {"role": "user", "content": obs}
         ]  # fmt: skip
         prompt = policy.encode_prompt(messages, info.get("tools"))
         episodes.append(TokenEpisode(task=task, prompt_ids=prompt))
-        records.append(record)
         contexts.append(list(prompt))
         live.append(i)
 
-    while live:
-        samples = policy.sample([contexts[i] for i in live])
-        still: list[int] = []
-        for i, sample in zip(live, samples, strict=True):
-            ep, record = episodes[i], records[i]
-            started = time.perf_counter()
-            try:
-                obs, reward, terminated, truncated, info = envs[i].step(sample.text)
-            except Exception as exc:  # the env or its sandbox broke: drop the episode from training
-                ep.infra_error = f"step raised {exc!r}"
-                ep.turns.append(TokenTurn(sample.token_ids, sample.logprobs, [], 0.0, sample.stopped))
-                continue
-            ep.return_ += float(reward)
-            ep.success = bool(info.get("solved", False))
-            if info.get("infra_error"):
-                ep.infra_error = str(info["infra_error"])
-            shown = cfg.hidden_text if cfg.hide_feedback else obs
-            done = terminated or truncated or ep.infra_error is not None
-            obs_ids: list[int] = []
-            if not done:
-                obs_ids = policy.encode_observation(shown, sample.stopped)
-                too_long = len(contexts[i]) + len(sample.token_ids) + len(obs_ids) > cfg.max_context_tokens
-                if too_long or (cfg.max_turns is not None and len(ep.turns) + 1 >= cfg.max_turns):
-                    truncated, done, obs_ids = True, True, []
-            ep.truncated = bool(truncated and not terminated)
-            ep.turns.append(TokenTurn(sample.token_ids, sample.logprobs, obs_ids, float(reward), sample.stopped))
-            record.turns.append(
-                Turn(
-                    index=len(record.turns), action=sample.text, tool_call=info.get("tool_call"), observation=shown,
-                    reward=float(reward), terminated=bool(terminated), truncated=ep.truncated,
-                    feedback=info.get("feedback", {}), reward_components=info.get("reward_components", {}),
-                    commands=[CommandRecord.model_validate(c) for c in info.get("commands", [])],
-                    duration_s=time.perf_counter() - started,
-                    extra={"action_tokens": len(sample.token_ids), "obs_tokens": len(obs_ids),
-                           "logprob_sum": float(sum(sample.logprobs)), "stopped": sample.stopped},
-                )
-            )  # fmt: skip
-            if done:
-                continue
-            contexts[i] += sample.token_ids + obs_ids
-            still.append(i)
-        live = still
+    pool = ThreadPoolExecutor(max_workers=len(envs)) if cfg.parallel_steps and len(tasks) > 1 else None
+    try:
+        with _session(policy):
+            while live:
+                samples = policy.sample([contexts[i] for i in live])
+                results = _step_all(envs, live, [s.text for s in samples], pool)
+                still = []
+                for i, sample, (result, seconds) in zip(live, samples, results, strict=True):
+                    if _record_step(episodes[i], records[i], contexts[i], sample, result, seconds, policy, cfg):
+                        still.append(i)
+                live = still
+    finally:
+        if pool is not None:
+            pool.shutdown()
 
     for ep, record in zip(episodes, records, strict=True):
         if record.outcome is None:
-            record.outcome = Outcome(  # type: ignore[call-arg]
-                return_=ep.return_, success=ep.success, terminated=not ep.truncated and ep.infra_error is None,
-                truncated=ep.truncated, infra_error=ep.infra_error, num_turns=len(ep.turns),
-            )  # fmt: skip
-        record.finished_at = datetime.now(UTC).isoformat()
+            record.finish(success=ep.success, terminated=not ep.truncated and ep.infra_error is None,
+                          truncated=ep.truncated, infra_error=ep.infra_error)  # fmt: skip
         ep.record = record
         if writer is not None:
             writer.write(record)
     return episodes
+
+
+def _record_step(
+    ep: TokenEpisode,
+    record: Episode,
+    context: list[int],
+    sample: Any,
+    result: StepResult | Exception,
+    seconds: float,
+    policy: TokenPolicy,
+    cfg: RolloutConfig,
+) -> bool:
+    """Book one step into the token episode and its record; extend `context`; True while the episode goes on."""
+    if isinstance(result, Exception):
+        ep.infra_error = f"step raised {result!r}"
+        ep.turns.append(TokenTurn(sample.token_ids, sample.logprobs, [], 0.0, sample.stopped))
+        return False
+    obs, reward, terminated, truncated, info = result
+    ep.return_ += float(reward)
+    ep.success = bool(info.get("solved", False))
+    if info.get("infra_error"):
+        ep.infra_error = str(info["infra_error"])
+    shown = cfg.hidden_text if cfg.hide_feedback else obs
+    done = terminated or truncated or ep.infra_error is not None
+    obs_ids: list[int] = []
+    if not done:
+        obs_ids = policy.encode_observation(shown, sample.stopped)
+        too_long = len(context) + len(sample.token_ids) + len(obs_ids) > cfg.max_context_tokens
+        if too_long or (cfg.max_turns is not None and len(ep.turns) + 1 >= cfg.max_turns):
+            truncated, done, obs_ids = True, True, []
+    ep.truncated = bool(truncated and not terminated)
+    ep.turns.append(TokenTurn(sample.token_ids, sample.logprobs, obs_ids, float(reward), sample.stopped))
+    extra = {"action_tokens": len(sample.token_ids), "obs_tokens": len(obs_ids),
+             "logprob_sum": float(sum(sample.logprobs)), "stopped": sample.stopped}  # fmt: skip
+    record.turns.append(
+        Turn.from_step(len(record.turns), sample.text, result, duration_s=seconds, observation=shown,
+                       truncated=ep.truncated, extra=extra)
+    )  # fmt: skip
+    if done:
+        return False
+    context += sample.token_ids + obs_ids
+    return True
 
 
 def rollout_text(
@@ -214,54 +246,49 @@ def rollout_text(
     records: list[Episode] = []
     chats: list[list[Message]] = []
     tools: list[list[dict[str, Any]]] = []
-    returns: list[float] = []
     live: list[int] = []
     for i, task in enumerate(tasks):
-        env_id, version = _env_names(envs[i])
-        options = task.reset_options()
-        obs, info = envs[i].reset(seed=task.seed, options=options)
-        task_info = dict(info.get("task", {}))
-        records.append(
-            Episode(env_id=env_id, env_version=version, task=task_info, seed=task.seed,
-                    difficulty=task_info.get("difficulty", task.difficulty), options=options, policy=policy.name,
-                    initial_observation=obs, sandbox=info.get("sandbox"))
-        )  # fmt: skip
+        record, obs, info = _start(envs[i], task, policy.name)
+        records.append(record)
         make = getattr(policy, "initial_messages", None)
         chats.append(list(make(obs)) if make else [{"role": "user", "content": obs}])
         tools.append(list(info.get("tools", [])))
-        returns.append(0.0)
-        live.append(i)
+        if record.outcome is None:
+            live.append(i)
+        elif writer is not None:
+            writer.write(record)
     success = [False] * len(tasks)
-    infra: list[str | None] = [None] * len(tasks)
-    while live:
-        actions = policy.act([chats[i] for i in live], [tools[i] for i in live])
-        still = []
-        for i, action in zip(live, actions, strict=True):
-            started = time.perf_counter()
-            obs, reward, terminated, truncated, info = envs[i].step(action.text)
-            returns[i] += float(reward)
-            success[i] = bool(info.get("solved", False))
-            infra[i] = info.get("infra_error") or infra[i]
-            capped = cfg.max_turns is not None and len(records[i].turns) + 1 >= cfg.max_turns
-            truncated = bool(truncated or (capped and not terminated))
-            shown = cfg.hidden_text if cfg.hide_feedback else obs
-            records[i].turns.append(
-                Turn(index=len(records[i].turns), action=action.text, tool_call=info.get("tool_call"),
-                     observation=shown, reward=float(reward), terminated=bool(terminated), truncated=truncated,
-                     feedback=info.get("feedback", {}), reward_components=info.get("reward_components", {}),
-                     commands=[CommandRecord.model_validate(c) for c in info.get("commands", [])],
-                     duration_s=time.perf_counter() - started, extra=dict(action.extra))
-            )  # fmt: skip
-            if terminated or truncated or infra[i]:
-                records[i].outcome = Outcome(  # type: ignore[call-arg]
-                    return_=returns[i], success=success[i], terminated=bool(terminated), truncated=truncated,
-                    infra_error=infra[i], num_turns=len(records[i].turns),
-                )  # fmt: skip
-                records[i].finished_at = datetime.now(UTC).isoformat()
+    pool = ThreadPoolExecutor(max_workers=len(envs)) if cfg.parallel_steps and len(tasks) > 1 else None
+    try:
+        while live:
+            actions = policy.act([chats[i] for i in live], [tools[i] for i in live])
+            results = _step_all(envs, live, [a.text for a in actions], pool)
+            still = []
+            for i, action, (result, seconds) in zip(live, actions, results, strict=True):
+                record = records[i]
+                if isinstance(result, Exception):
+                    record.finish(success=False, terminated=False, truncated=False,
+                                  infra_error=f"step raised {result!r}")  # fmt: skip
+                else:
+                    obs, _, terminated, truncated, info = result
+                    success[i] = bool(info.get("solved", False))
+                    capped = cfg.max_turns is not None and len(record.turns) + 1 >= cfg.max_turns
+                    truncated = bool(truncated or (capped and not terminated))
+                    shown = cfg.hidden_text if cfg.hide_feedback else obs
+                    record.turns.append(
+                        Turn.from_step(len(record.turns), action.text, result, duration_s=seconds, observation=shown,
+                                       truncated=truncated, extra=dict(action.extra))
+                    )  # fmt: skip
+                    if terminated or truncated or record.turns[-1].infra_error:
+                        record.finish(success=success[i], terminated=bool(terminated), truncated=truncated)
+                    else:
+                        chats[i] += [{"role": "assistant", "content": action.text}, {"role": "user", "content": shown}]
+                        still.append(i)
+                        continue
                 if writer is not None:
-                    writer.write(records[i])
-                continue
-            chats[i] += [{"role": "assistant", "content": action.text}, {"role": "user", "content": shown}]
-            still.append(i)
-        live = still
+                    writer.write(record)
+            live = still
+    finally:
+        if pool is not None:
+            pool.shutdown()
     return records

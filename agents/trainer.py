@@ -1,45 +1,50 @@
-"""Trajectory-level RL with full-episode credit, in one readable file (CleanRL spirit).
+"""Trajectory-level RL with full-episode credit: the training loop (CleanRL spirit).
 
 One step: sample `tasks_per_step` task seeds (difficulty fixed or from the curriculum), run a group of
 `group_size` episodes per seed (token-in/token-out rollouts, every episode recorded), turn each episode's
-return into an advantage against its own group, broadcast it to every sampled action token of every turn,
-and take a PPO-clipped policy-gradient step on the token-level loss divided by a constant. Why these choices:
-see /work/shared/NOTES-RL.md §8-§11 (group baselines, Dr.GRPO's length bias, k2 for reverse KL, dropping
-infra errors, filtering zero-variance groups).
+return into an advantage against its own group (`advantages.ESTIMATORS`), broadcast it to every sampled action
+token of every turn, and take PPO-clipped policy-gradient steps (`objective`) on the token-level loss divided
+by a constant. Why these choices: /work/shared/NOTES-RL.md §8-§11 (group baselines, Dr.GRPO's length bias, k2
+for reverse KL, dropping infra errors, filtering zero-variance groups, dynamic sampling, clip-higher).
 
-Optional (`sdpo_weight > 0`, off by default): feedback-conditioned self-distillation (§11.6). The same model,
-with no gradient, re-scores each episode's sampled action ids behind a teacher context (a feedback message
-prepended to the episode's own prompt ids); the per-token advantage becomes
-`(1 − w)·A_traj + w·(log q − log π_old)`.
+Against collapse, each a switch: `dynamic_sampling` keeps sampling fresh task seeds until the batch holds
+`tasks_per_step` groups with reward variance (bounded by `dynamic_max_rounds`); `clip_high` engages once a
+batch is used for more than one update (`ppo_epochs` or `minibatches` > 1); `entropy_coef` adds an entropy
+bonus; `tis_cap` reweights by π_old/π_sampler (truncated IS) for samplers that are not this forward.
 """
 
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from envgym.agents.advantages import ESTIMATORS, AdvantageBatch, group_advantages, rebn_advantages
+from envgym.agents.batching import pack_episodes
+from envgym.agents.heldout import HeldOutConfig, HeldOutResult, heldout_success
+from envgym.agents.objective import policy_loss_sum, truncated_is_weights
 from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
 from envgym.agents.recording import BackgroundTrajectoryWriter
 from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
+from envgym.agents.scoring import action_logprobs
+from envgym.agents.self_distillation import SelfDistillation, mix_advantages, pack_teacher, sdpo_advantages
 from envgym.curriculum import CurriculumConfig, DifficultyController, family_of
 
 if TYPE_CHECKING:
     import gymnasium as gym
     import torch
 
-Estimator = Literal["rloo", "grpo", "drgrpo", "lite", "rebn"]
+__all__ = ["TrainConfig", "Trainer", "group_advantages", "make_env", "pack_episodes", "rebn_advantages"]
 
 
 # ----- configuration -----------------------------------------------------------------------------------
@@ -56,7 +61,7 @@ class TrainConfig(BaseModel):
     steps: int = Field(default=20, ge=1)
     tasks_per_step: int = Field(default=4, ge=1, description="task seeds per step (groups)")
     group_size: int = Field(default=4, ge=1, description="G episodes per task seed")
-    advantage: Estimator = "rloo"
+    advantage: str = Field(default="rloo", description=f"one of {sorted(ESTIMATORS)}")
     gamma: float = Field(default=1.0, ge=0.0, le=1.0, description="discount for rebn")
     lr: float = 1e-5
     weight_decay: float = 0.0
@@ -65,16 +70,26 @@ class TrainConfig(BaseModel):
     clip_low: float = 0.2
     clip_high: float = 0.28
     kl_beta: float = Field(default=0.0, ge=0.0, description="weight of k2 = ½(log π − log π_ref)²")
+    entropy_coef: float = Field(default=0.0, ge=0.0, description="entropy bonus on action tokens (0: off)")
+    tis_cap: float | None = Field(
+        default=None, gt=0.0, description="truncated IS: weight tokens by min(π_old/π_sampler, cap); None: off"
+    )
     filter_zero_variance: bool = True
+    dynamic_sampling: bool = Field(
+        default=False, description="sample fresh task seeds until tasks_per_step groups have reward variance"
+    )
+    dynamic_max_rounds: int = Field(default=4, ge=1, description="rollout rounds per step, first one included")
     truncated: Literal["mask", "score"] = Field(default="score", description="drop truncated episodes or keep")
     truncated_reward: float | None = Field(default=None, description="with 'score': override their return")
     loss_tokens_per_episode: float = Field(default=64.0, gt=0, description="loss ÷ (episodes × this constant)")
     micro_batch_size: int = Field(default=16, ge=1, description="episodes per forward (gradient accumulation)")
     max_grad_norm: float = 1.0
+    gradient_checkpointing: bool = Field(default=False, description="recompute activations in backward")
     shuffle_rewards: bool = Field(default=False, description="control: permute returns across the batch")
     flip_advantages: bool = Field(default=False, description="control: negate every advantage")
     record_trajectories: bool = True
-    checkpoint_every: int = Field(default=0, ge=0, description="0: only at the end")
+    checkpoint_every: int = Field(default=10, ge=0, description="steps between checkpoints; 0: only at the end")
+    heldout: HeldOutConfig = Field(default_factory=HeldOutConfig)
     sdpo_weight: float = Field(
         default=0.0, ge=0.0, le=1.0, description="w = 1−λ: A = (1−w)·A_traj + w·A_SD; 0 turns self-distillation off"
     )
@@ -86,202 +101,25 @@ class TrainConfig(BaseModel):
     sdpo_sibling_template: str = Field(default=" A successful attempt: {actions}", description="{actions}: joined")
     threads: int | None = Field(default=None, description="torch CPU threads (None: leave as is)")
 
+    @field_validator("advantage")
+    @classmethod
+    def _known_estimator(cls, value: str) -> str:
+        if value not in ESTIMATORS:
+            raise ValueError(f"unknown advantage estimator {value!r}; choose one of {sorted(ESTIMATORS)}")
+        return value
+
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
         data = yaml.safe_load(Path(path).read_text()) or {}
         return cls.model_validate(data)
 
 
-# ----- advantages (pure functions over episodes) ---------------------------------------------------------
-def group_advantages(
-    returns: Sequence[float], groups: Sequence[int], estimator: Estimator = "rloo", eps: float = 1e-6
-) -> list[float]:
-    """One advantage per episode; `groups[i]` names the task seed episode i was run on (std: population)."""
-    r = np.asarray(returns, dtype=np.float64)
-    g = np.asarray(groups)
-    adv = np.zeros_like(r)
-    batch_std = float(r.std()) if len(r) else 0.0
-    for key in np.unique(g):
-        idx = np.nonzero(g == key)[0]
-        rg = r[idx]
-        mean, std, n = rg.mean(), rg.std(), len(rg)
-        if estimator == "rloo":
-            adv[idx] = 0.0 if n < 2 else rg - (rg.sum() - rg) / (n - 1)
-        elif estimator == "grpo":
-            adv[idx] = 0.0 if std < eps else (rg - mean) / (std + eps)
-        elif estimator == "drgrpo":
-            adv[idx] = rg - mean
-        elif estimator == "lite":
-            adv[idx] = 0.0 if batch_std < eps else (rg - mean) / (batch_std + eps)
-        else:
-            raise ValueError(f"{estimator!r} is not an episode-level estimator; use rebn_advantages")
-    return [float(a) for a in adv]
-
-
-def rebn_advantages(
-    turn_rewards: Sequence[Sequence[float]], gamma: float = 1.0, eps: float = 1e-6
-) -> list[list[float]]:
-    """Per-turn returns-to-go G_t = Σ_k γ^(k−t) r_k, normalised over every turn in the batch (ReBN)."""
-    togo: list[list[float]] = []
-    for rewards in turn_rewards:
-        g, out = 0.0, []
-        for reward in reversed(rewards):
-            g = float(reward) + gamma * g
-            out.append(g)
-        togo.append(out[::-1])
-    flat = np.asarray([x for t in togo for x in t], dtype=np.float64)
-    if flat.size == 0:
-        return [[] for _ in togo]
-    mean, std = flat.mean(), flat.std()
-    return [[0.0 if std < eps else (x - mean) / (std + eps) for x in t] for t in togo]
-
-
-# ----- token-level pieces --------------------------------------------------------------------------------
-def pack_episodes(
-    episodes: Sequence[TokenEpisode], turn_advantages: Sequence[Sequence[float]], pad_id: int
-) -> dict[str, torch.Tensor]:
-    """Right-padded batch; `label_mask[b, t]` marks label positions (token t+1) that are sampled actions."""
-    import torch
-
-    flat = [ep.flatten() for ep in episodes]
-    width = max(len(ids) for ids, _, _ in flat)
-    n = len(episodes)
-    ids_t = torch.full((n, width), pad_id, dtype=torch.long)
-    attn = torch.zeros((n, width), dtype=torch.long)
-    mask = torch.zeros((n, width), dtype=torch.bool)
-    adv = torch.zeros((n, width), dtype=torch.float32)
-    sampled = torch.zeros((n, width), dtype=torch.float32)
-    for b, ((ids, amask, turn_idx), ep) in enumerate(zip(flat, episodes, strict=True)):
-        L = len(ids)
-        ids_t[b, :L] = torch.tensor(ids)
-        attn[b, :L] = 1
-        mask[b, :L] = torch.tensor(amask)
-        adv[b, :L] = torch.tensor([turn_advantages[b][k] if k >= 0 else 0.0 for k in turn_idx])
-        lps = [lp for t in ep.turns for lp in t.action_logprobs]
-        sampled[b, :L][torch.tensor(amask)] = torch.tensor(lps, dtype=torch.float32)
-    # logits at t predict token t+1: every per-token quantity moves to label positions 1..T-1.
-    return {
-        "input_ids": ids_t,
-        "attention_mask": attn,
-        "labels": ids_t[:, 1:],
-        "label_mask": mask[:, 1:],
-        "advantages": adv[:, 1:],
-        "sampled_logprobs": sampled[:, 1:],
-    }
-
-
-def label_logprobs(
-    logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """log π(label) and the policy entropy at masked label positions (zeros elsewhere). `logits` is [B, T, V]
-    for the full sequence; only rows predicting an action token are normalised (saves memory)."""
-    import torch
-
-    shifted = logits[:, :-1]
-    rows = shifted[label_mask].float()
-    logp_rows = torch.log_softmax(rows, dim=-1)
-    chosen = logp_rows.gather(-1, labels[label_mask][:, None])[:, 0]
-    entropy = -(logp_rows.exp() * logp_rows).sum(-1)
-    logp = torch.zeros(labels.shape, dtype=chosen.dtype, device=chosen.device).masked_scatter(label_mask, chosen)
-    ent = torch.zeros(labels.shape, dtype=chosen.dtype, device=chosen.device).masked_scatter(
-        label_mask, entropy.detach()
-    )
-    return logp, ent
-
-
-def policy_loss_sum(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
-    advantages: torch.Tensor,
-    label_mask: torch.Tensor,
-    clip_low: float = 0.2,
-    clip_high: float = 0.28,
-    ref_logp: torch.Tensor | None = None,
-    kl_beta: float = 0.0,
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Σ over masked tokens of the clipped surrogate (+ β·k2); values at unmasked positions never matter."""
-    import torch
-
-    zero = torch.zeros_like(logp)
-    logp = torch.where(label_mask, logp, zero)
-    old = torch.where(label_mask, old_logp, zero)
-    adv = torch.where(label_mask, advantages, zero)
-    ratio = torch.exp(logp - old)
-    clipped = torch.clamp(ratio, 1 - clip_low, 1 + clip_high)
-    per_token = -torch.minimum(ratio * adv, clipped * adv)
-    stats = {"clipped": ((ratio - clipped).abs() > 1e-8) & label_mask}
-    if ref_logp is not None:
-        diff = logp - torch.where(label_mask, ref_logp, zero)
-        k2 = 0.5 * diff**2
-        stats["k2"] = torch.where(label_mask, k2, zero).detach()
-        stats["k1"] = torch.where(label_mask, diff, zero).detach()
-        if kl_beta > 0:
-            per_token = per_token + kl_beta * k2
-    return torch.where(label_mask, per_token, zero).sum(), stats
-
-
-# ----- feedback-conditioned self-distillation (SDPO-style, NOTES-RL §11.6) ------------------------------
-def sdpo_feedback_text(
-    episode: TokenEpisode,
-    siblings: Sequence[TokenEpisode] = (),
-    template: str = "Feedback on an earlier attempt: {feedback}",
-    sibling_template: str | None = " A successful attempt: {actions}",
-) -> str:
-    """The teacher's extra context for one episode: its final observation (the feedback the policy saw last,
-    or never saw when the episode ended on it), plus the actions of the first successful sibling (same group,
-    another episode) when `sibling_template` is given."""
-    turns = episode.record.turns if episode.record is not None else []
-    text = template.format(feedback=turns[-1].observation if turns else "")
-    if sibling_template is not None:
-        for sib in siblings:
-            if sib is not episode and sib.success and sib.record is not None and sib.record.turns:
-                text += sibling_template.format(actions=" ".join(t.action for t in sib.record.turns))
-                break
-    return text
-
-
-def teacher_episodes(episodes: Sequence[TokenEpisode], prefixes: Sequence[Sequence[int]]) -> list[TokenEpisode]:
-    """The same episodes behind a teacher prefix: `prefix + prompt_ids`, sampled action and observation ids
-    unchanged, so `flatten()` masks exactly the same action tokens, shifted right by len(prefix)."""
-    return [
-        dataclasses.replace(ep, prompt_ids=list(prefix) + list(ep.prompt_ids))
-        for ep, prefix in zip(episodes, prefixes, strict=True)
-    ]
-
-
-def pack_teacher(
-    episodes: Sequence[TokenEpisode], prefixes: Sequence[Sequence[int]], pad_id: int
-) -> dict[str, torch.Tensor]:
-    """`pack_episodes` of the teacher episodes, keys prefixed `teacher_` (advantages are irrelevant here)."""
-    teach = teacher_episodes(episodes, prefixes)
-    packed = pack_episodes(teach, [[0.0] * len(ep.turns) for ep in teach], pad_id)
-    return {f"teacher_{k}": packed[k] for k in ("input_ids", "attention_mask", "labels", "label_mask")}
-
-
-def sdpo_advantages(teacher_logp: torch.Tensor, student_logp: torch.Tensor, label_mask: torch.Tensor) -> torch.Tensor:
-    """A_SD = log q − log π per masked token, detached (a stop-gradient advantage, never a loss on q)."""
-    import torch
-
-    diff = teacher_logp.detach() - student_logp.detach()
-    return torch.where(label_mask, diff, torch.zeros_like(diff))
-
-
-def mix_advantages(traj: torch.Tensor, sd: torch.Tensor, label_mask: torch.Tensor, weight: float) -> torch.Tensor:
-    """A = (1 − w)·A_traj + w·A_SD on masked tokens (w = `sdpo_weight` = 1 − λ of NOTES-RL §11.6)."""
-    import torch
-
-    mixed = (1.0 - weight) * traj + weight * sd
-    return torch.where(label_mask, mixed, torch.zeros_like(mixed))
-
-
-# ----- the trainer ---------------------------------------------------------------------------------------
+# ----- building blocks ---------------------------------------------------------------------------------
 def make_env(env_id: str, env_kwargs: dict[str, Any] | None = None) -> gym.Env:
     import gymnasium as gym
 
     import envgym  # noqa: F401  (registers ids)
-    from envgym.agents import toy
 
-    toy.register_toy_envs()
     return gym.make(env_id, **(env_kwargs or {}))
 
 
@@ -322,6 +160,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def _group_std(episodes: list[TokenEpisode]) -> dict[int, float]:
+    by_group: dict[int, list[float]] = defaultdict(list)
+    for ep in episodes:
+        by_group[ep.task.group].append(ep.return_)
+    return {g: float(np.std(v)) for g, v in by_group.items()}
+
+
+def sampler_entropy(episodes: list[TokenEpisode]) -> float:
+    """−mean log π_sampler(token) over every sampled action token: a Monte-Carlo estimate of the policy's
+    entropy from the sampler's own log-probs, defined whether or not anything is trained (collapse shows)."""
+    lps = [lp for ep in episodes for t in ep.turns for lp in t.action_logprobs]
+    return -float(np.mean(lps)) if lps else float("nan")
+
+
+# ----- the trainer ---------------------------------------------------------------------------------------
 class Trainer:
     """Owns the policy, optimizer, envs, curriculum and run directory; `train()` runs the loop."""
 
@@ -343,6 +196,8 @@ class Trainer:
         self.policy = policy or make_policy(config.policy)
         self.model = self.policy.model
         self.device = self.policy.device
+        if config.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         factory = env_factory or (lambda: make_env(config.env_id, config.env_kwargs))
         self.envs = [factory() for _ in range(config.tasks_per_step * config.group_size)]
         self.family = family_of(self.envs[0])
@@ -354,24 +209,65 @@ class Trainer:
         self.ref_model = None
         if config.kl_beta > 0 and config.policy.lora_r == 0:
             self.ref_model = copy.deepcopy(self.model).eval().requires_grad_(False)
+        self.sdpo = (
+            SelfDistillation(
+                self.policy,
+                self.score,
+                config.sdpo_feedback_template,
+                config.sdpo_sibling_template if config.sdpo_sibling else None,
+            )
+            if config.sdpo_weight > 0
+            else None
+        )
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
-        self.writer = (
-            BackgroundTrajectoryWriter(self.run_dir / "trajectories.jsonl") if config.record_trajectories else None
-        )
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         self.metrics_path = self.run_dir / "metrics.jsonl"
-        self.load_checkpoint()
+        self.trajectories_path = self.run_dir / "trajectories.jsonl"
+        self.heldout_path = self.run_dir / "heldout.jsonl"
+        self.load_checkpoint()  # before the writer opens: resuming truncates the trajectory file
+        self.writer = BackgroundTrajectoryWriter(self.trajectories_path) if config.record_trajectories else None
 
     # ----- data --------------------------------------------------------------------------------------
-    def sample_tasks(self) -> list[TaskSpec]:
+    def sample_tasks(self, round_: int = 0) -> list[TaskSpec]:
+        """The step's task seeds; later dynamic-sampling rounds draw seeds (and group ids) of their own."""
         cfg = self.config
+        n = cfg.tasks_per_step
         tasks = []
-        for g in range(cfg.tasks_per_step):
-            seed = int(cfg.seed * 1_000_003 + self.step * cfg.tasks_per_step + g)
+        for g in range(n):
+            if round_ == 0:
+                seed = cfg.seed * 1_000_003 + self.step * n + g
+            else:
+                seed = cfg.seed * 1_000_003 + 500_000_000 + (self.step * cfg.dynamic_max_rounds + round_) * n + g
             difficulty = self.controller.sample(self.family) if self.controller else cfg.difficulty
-            tasks += [TaskSpec(seed=seed, difficulty=difficulty, group=g) for _ in range(cfg.group_size)]
+            tasks += [TaskSpec(seed=seed, difficulty=difficulty, group=round_ * n + g) for _ in range(cfg.group_size)]
         return tasks
+
+    def collect(self) -> tuple[list[TokenEpisode], list[TokenEpisode], dict[str, float]]:
+        """(all episodes sampled this step, the episodes to learn from, sampling stats). Without dynamic
+        sampling both lists are the one rollout; with it, rounds of fresh seeds are rolled out until
+        `tasks_per_step` groups have reward variance (or `dynamic_max_rounds` is reached), and the batch is
+        those groups (zero-variance ones carry no gradient)."""
+        cfg = self.config
+        first = rollout(self.policy, self.envs, self.sample_tasks(0), cfg.rollout, self.writer)
+        if not cfg.dynamic_sampling:
+            return first, first, {}
+        every, rounds = list(first), 1
+        informative = self._informative_groups(first)
+        while len(informative) < cfg.tasks_per_step and rounds < cfg.dynamic_max_rounds:
+            more = rollout(self.policy, self.envs, self.sample_tasks(rounds), cfg.rollout, self.writer)
+            every += more
+            informative += self._informative_groups(more)
+            rounds += 1
+        keep = set(informative[: cfg.tasks_per_step])
+        batch = [ep for ep in every if ep.task.group in keep]
+        stats = {"sampling_rounds": float(rounds), "groups_sampled": float(rounds * cfg.tasks_per_step),
+                 "groups_informative": float(len(informative))}  # fmt: skip
+        return every, batch, stats
+
+    def _informative_groups(self, episodes: list[TokenEpisode]) -> list[int]:
+        stds = _group_std(self.usable(episodes))
+        return [g for g, s in stds.items() if s >= 1e-6]
 
     def usable(self, episodes: list[TokenEpisode]) -> list[TokenEpisode]:
         """Drop infra errors (never a fake zero) and, with truncated='mask', truncated episodes."""
@@ -385,12 +281,16 @@ class Trainer:
         return keep
 
     def advantages(self, episodes: list[TokenEpisode]) -> tuple[list[list[float]], dict[str, float], list[bool]]:
-        """Per episode, per turn advantages (constant over turns except for rebn), group statistics, and
+        """Per episode, per turn advantages (from `ESTIMATORS[config.advantage]`), group statistics, and
         whether each episode's group has any reward variance."""
         cfg = self.config
         returns = [ep.return_ for ep in episodes]
-        if cfg.shuffle_rewards:
-            returns = list(self.rng.permutation(np.asarray(returns)))
+        turn_rewards = [[t.reward for t in ep.turns] for ep in episodes]
+        if cfg.shuffle_rewards:  # control: move whole episodes' outcomes around the batch
+            order = self.rng.permutation(len(episodes))
+            returns = [returns[i] for i in order]
+            turn_rewards = [turn_rewards[i][: len(ep.turns)] + [0.0] * (len(ep.turns) - len(turn_rewards[i]))
+                            for i, ep in zip(order, episodes, strict=True)]  # fmt: skip
         groups = [ep.task.group for ep in episodes]
         by_group: dict[int, list[float]] = defaultdict(list)
         for r, g in zip(returns, groups, strict=True):
@@ -402,28 +302,19 @@ class Trainer:
             "group_std": float(np.mean(stds)) if stds else 0.0,
             "zero_var_frac": float(np.mean([s < 1e-6 for s in stds])) if stds else 0.0,
         }
-        if cfg.advantage == "rebn":
-            turn_rewards = [[t.reward for t in ep.turns] for ep in episodes]
-            if cfg.shuffle_rewards:  # move whole episodes' reward sequences around
-                order = self.rng.permutation(len(turn_rewards))
-                turn_rewards = [turn_rewards[i][: len(ep.turns)] + [0.0] * (len(ep.turns) - len(turn_rewards[i]))
-                                for i, ep in zip(order, episodes, strict=True)]  # fmt: skip
-            per_turn = rebn_advantages(turn_rewards, cfg.gamma)
-        else:
-            adv = group_advantages(returns, groups, cfg.advantage)
-            per_turn = [[a] * len(ep.turns) for a, ep in zip(adv, episodes, strict=True)]
+        per_turn = ESTIMATORS[cfg.advantage](AdvantageBatch(returns, groups, turn_rewards, cfg.gamma))
         if cfg.flip_advantages:
             per_turn = [[-a for a in t] for t in per_turn]
         return per_turn, stats, informative
 
     # ----- learning ----------------------------------------------------------------------------------
-    def _autocast(self) -> Any:
-        return self.policy._autocast()
+    def score(self, model: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """log π of the batch's action tokens under `model`, at the sampling temperature."""
+        return self._forward_logp(model, batch)[0]
 
     def _forward_logp(self, model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        with self._autocast():
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return label_logprobs(logits, batch["labels"], batch["label_mask"])
+        with self.policy.autocast():
+            return action_logprobs(model, batch, self.config.policy.temperature or 1.0)
 
     def learn(
         self,
@@ -444,8 +335,8 @@ class Trainer:
         denominator = n_generated / cfg.minibatches * cfg.loss_tokens_per_episode
         order = [keep[i] for i in self.rng.permutation(len(keep))] if cfg.minibatches > 1 else keep
         splits = [order[m :: cfg.minibatches] for m in range(cfg.minibatches)]
-        sdpo = cfg.sdpo_weight > 0
-        prefixes = self.sdpo_prefix_ids(episodes) if sdpo and keep else []
+        sdpo = self.sdpo
+        prefixes = sdpo.prefix_ids(episodes) if sdpo is not None and keep else []
         updates: list[list[dict[str, torch.Tensor]]] = []
         for part in splits:
             micro = [part[i : i + cfg.micro_batch_size] for i in range(0, len(part), cfg.micro_batch_size)]
@@ -453,7 +344,7 @@ class Trainer:
                 pack_episodes([episodes[i] for i in idx], [per_turn[i] for i in idx], self.policy.pad_id)
                 for idx in micro
             ]
-            if sdpo:  # the same episodes behind their teacher prefixes, one teacher batch per micro-batch
+            if sdpo is not None:  # the same episodes behind their teacher prefixes, one per micro-batch
                 for b, idx in zip(packed, micro, strict=True):
                     eps = [episodes[i] for i in idx]
                     b.update(pack_teacher(eps, [prefixes[i] for i in idx], self.policy.pad_id))
@@ -462,22 +353,23 @@ class Trainer:
         tokens = sum(int(b["label_mask"].sum()) for b in batches)
         seq_tokens = sum(int(b["attention_mask"].sum()) for b in batches)
         if not batches:  # every group had zero variance: nothing to learn from this batch
-            empty = {"loss": 0.0, "grad_norm": 0.0, "entropy": float("nan"), "clip_frac": 0.0, "logprob_gap": 0.0}
+            empty = {"loss": 0.0, "grad_norm": 0.0, "policy_entropy": float("nan"), "clip_frac": 0.0,
+                     "logprob_gap": 0.0, "updates": 0.0}  # fmt: skip
             return (
                 {**empty, "trained_episodes": 0.0, "trained_tokens": 0.0, "seq_tokens": 0.0}
                 | ({"kl": float("nan"), "kl_k2": float("nan")} if cfg.kl_beta > 0 else {})
-                | ({"sdpo_adv": float("nan"), "sdpo_abs": float("nan")} if sdpo else {})
+                | ({"sdpo_adv": float("nan"), "sdpo_abs": float("nan")} if sdpo is not None else {})
             )
         self.model.train()
         off_policy = cfg.ppo_epochs > 1 or cfg.minibatches > 1
         with torch.no_grad():  # π_old from the training forward itself (same dtype and padding)
             for b in batches:
                 if off_policy:
-                    b["old_logprobs"] = self._forward_logp(self.model, b)[0].detach()
+                    b["old_logprobs"] = self.score(self.model, b).detach()
                 if cfg.kl_beta > 0:
                     b["ref_logprobs"] = self._reference_logp(b)
-                if sdpo:  # teacher θ̄ = the current weights, before this batch's updates
-                    b["teacher_logprobs"] = self._teacher_logp(b)
+                if sdpo is not None:  # teacher θ̄ = the current weights, before this batch's updates
+                    b["teacher_logprobs"] = sdpo.teacher_logp(self.model, b)
         sums: dict[str, float] = defaultdict(float)
         grad_norms: list[float] = []
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -491,23 +383,30 @@ class Trainer:
                     old_logp = b["old_logprobs"] if off_policy else logp.detach()
                     m = b["label_mask"]
                     adv = b["advantages"]
-                    if sdpo:  # A_SD against π_old (the student as sampled/scored before any update), detached
+                    if sdpo is not None:  # A_SD against π_old (the student before any update), detached
                         sd = sdpo_advantages(b["teacher_logprobs"], old_logp, m)
                         adv = mix_advantages(adv, sd, m, cfg.sdpo_weight)
                         if epoch == 0:
                             sums["sd"] += float(sd[m].sum())
                             sums["sd_abs"] += float(sd[m].abs().sum())
+                    weights = None
+                    if cfg.tis_cap is not None:
+                        weights = truncated_is_weights(old_logp, b["sampled_logprobs"], m, cfg.tis_cap)
                     loss_sum, stats = policy_loss_sum(
                         logp, old_logp, adv, m, cfg.clip_low, cfg.clip_high, b.get("ref_logprobs"), cfg.kl_beta,
+                        is_weights=weights, entropy=ent, entropy_coef=cfg.entropy_coef,
                     )  # fmt: skip
                     loss = loss_sum / denominator
                     loss.backward()
                     sums["loss"] += float(loss.detach())
                     sums["clipped"] += float(stats["clipped"].sum())
                     if epoch == 0:
-                        sums["entropy"] += float(ent[m].sum())
+                        sums["entropy"] += float(ent.detach()[m].sum())
                         scored = b["old_logprobs"] if off_policy else logp.detach()  # before any update
                         sums["gap"] += float((scored - b["sampled_logprobs"])[m].abs().sum())
+                        if weights is not None:
+                            sums["tis"] += float(weights[m].sum())
+                            sums["tis_capped"] += float((weights[m] >= cfg.tis_cap).sum())
                         if "k2" in stats:
                             sums["k1"] += float(stats["k1"].sum())
                             sums["k2"] += float(stats["k2"].sum())
@@ -517,7 +416,7 @@ class Trainer:
         out = {
             "loss": sums["loss"] / cfg.ppo_epochs,
             "grad_norm": float(np.mean(grad_norms)),
-            "entropy": sums["entropy"] / n,
+            "policy_entropy": sums["entropy"] / n,
             "clip_frac": sums["clipped"] / (n * cfg.ppo_epochs),
             "logprob_gap": sums["gap"] / n,
             "updates": float(len(grad_norms)),
@@ -525,100 +424,63 @@ class Trainer:
             "trained_tokens": float(tokens),
             "seq_tokens": float(seq_tokens),
         }
+        if cfg.tis_cap is not None:
+            out.update(tis_weight=sums["tis"] / n, tis_capped_frac=sums["tis_capped"] / n)
         if cfg.kl_beta > 0:
             out.update(kl=sums["k1"] / n, kl_k2=sums["k2"] / n)
-        if sdpo:
+        if sdpo is not None:
             out.update(sdpo_adv=sums["sd"] / n, sdpo_abs=sums["sd_abs"] / n)
         return out
 
     def _reference_logp(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.ref_model is not None:
-            return self._forward_logp(self.ref_model, batch)[0]
+            return self.score(self.ref_model, batch)
         with self.model.disable_adapter():  # LoRA: the frozen base model is the reference
-            return self._forward_logp(self.model, batch)[0]
+            return self.score(self.model, batch)
 
-    # ----- self-distillation (only called when sdpo_weight > 0) ----------------------------------------
-    def sdpo_prefix_ids(self, episodes: Sequence[TokenEpisode]) -> list[list[int]]:
-        """Per episode, the ids of a user message carrying its feedback (rendered alone with the chat
-        template), to be prepended to its prompt ids. Siblings are episodes of the same group."""
-        cfg = self.config
-        groups: dict[int, list[TokenEpisode]] = defaultdict(list)
-        for ep in episodes:
-            groups[ep.task.group].append(ep)
-        out = []
-        for ep in episodes:
-            text = sdpo_feedback_text(
-                ep, groups[ep.task.group], cfg.sdpo_feedback_template,
-                cfg.sdpo_sibling_template if cfg.sdpo_sibling else None,
-            )  # fmt: skip
-            rendered = self.policy._render([{"role": "user", "content": text}], add_generation_prompt=False)
-            out.append(self.policy._encode_text(rendered))
-        return out
-
-    def _teacher_logp(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """log q of the sampled action ids behind the teacher prefix (no grad), moved to the student's label
-        positions. Both masks select the same tokens in the same order, which is checked."""
-        import torch
-
-        teacher = {k: batch[f"teacher_{k}"] for k in ("input_ids", "attention_mask", "labels", "label_mask")}
-        with torch.no_grad():
-            logp = self._forward_logp(self.model, teacher)[0].detach()
-        tmask, smask = teacher["label_mask"], batch["label_mask"]
-        if not torch.equal(teacher["labels"][tmask], batch["labels"][smask]):
-            raise RuntimeError("teacher and student action ids differ: token-in/token-out broken")
-        out = torch.zeros(smask.shape, dtype=logp.dtype, device=logp.device)
-        return out.masked_scatter(smask, logp[tmask])
-
-    def self_distillation_advantages(self, episodes: Sequence[TokenEpisode]) -> list[list[float]]:
-        """A_SD = log q − log π per sampled action token, per episode, with the current weights (for tests,
-        probes and debugging; `learn` computes the same thing per micro-batch)."""
-        import torch
-
-        eps = list(episodes)
-        if not eps:
-            return []
-        b = pack_episodes(eps, [[0.0] * len(ep.turns) for ep in eps], self.policy.pad_id)
-        b.update(pack_teacher(eps, self.sdpo_prefix_ids(eps), self.policy.pad_id))
-        b = {k: v.to(self.device) for k, v in b.items()}
-        with torch.no_grad():
-            student = self._forward_logp(self.model, b)[0]
-        sd = sdpo_advantages(self._teacher_logp(b), student, b["label_mask"]).cpu()
-        mask = b["label_mask"].cpu()
-        return [sd[i][mask[i]].tolist() for i in range(len(eps))]
+    def self_distillation_advantages(self, episodes: list[TokenEpisode]) -> list[list[float]]:
+        """A_SD = log q − log π per sampled action token with the current weights (needs sdpo_weight > 0)."""
+        if self.sdpo is None:
+            raise ValueError("self-distillation is off: set sdpo_weight > 0")
+        return self.sdpo.advantages(self.model, episodes, self.device)
 
     # ----- loop --------------------------------------------------------------------------------------
     def train_step(self) -> dict[str, Any]:
         cfg = self.config
-        tasks = self.sample_tasks()
         t0 = time.perf_counter()
-        episodes = rollout(self.policy, self.envs, tasks, cfg.rollout, self.writer)
+        sampled, episodes, sampling_stats = self.collect()
         t1 = time.perf_counter()
         if self.controller is not None:
             self.controller.update_batch(self.family, [
-                (ep.task.difficulty, float(ep.success), ep.task.group) for ep in episodes
+                (ep.task.difficulty, float(ep.success), ep.task.group) for ep in sampled
                 if ep.infra_error is None and ep.task.difficulty is not None
             ])  # fmt: skip
-        valid = [ep for ep in episodes if ep.infra_error is None]
+        first = sampled[: cfg.tasks_per_step * cfg.group_size]  # the first round: the unfiltered task mix
+        valid = [ep for ep in first if ep.infra_error is None]
         usable = self.usable(episodes)
         per_turn, gstats, informative = self.advantages(usable)
-        learn_stats = self.learn(usable, per_turn, n_generated=len(episodes), informative=informative)
+        if cfg.dynamic_sampling:  # the no-signal meter is about the task mix, before any filtering
+            gstats["zero_var_frac"] = self.advantages(self.usable(first))[1]["zero_var_frac"]
+        learn_stats = self.learn(usable, per_turn, n_generated=len(first), informative=informative)
         t2 = time.perf_counter()
         self.step += 1
         by_diff: dict[str, list[float]] = defaultdict(list)
         for ep in valid:
             by_diff[f"{ep.task.difficulty:g}" if ep.task.difficulty is not None else "default"].append(ep.success)
-        sampled_tokens = sum(ep.action_tokens for ep in episodes)
+        sampled_tokens = sum(ep.action_tokens for ep in sampled)
         metrics: dict[str, Any] = {
             "step": self.step,
             "success": float(np.mean([ep.success for ep in valid])) if valid else float("nan"),
             "return": float(np.mean([ep.return_ for ep in valid])) if valid else float("nan"),
+            "entropy": sampler_entropy([ep for ep in sampled if ep.infra_error is None]),
             **gstats,
             **learn_stats,
-            "episodes": len(episodes),
-            "infra_dropped": len(episodes) - len(valid),
+            **sampling_stats,
+            "episodes": len(sampled),
+            "infra_dropped": len(first) - len(valid),
             "truncated_frac": float(np.mean([ep.truncated for ep in valid])) if valid else 0.0,
             "turns_per_episode": float(np.mean([len(ep.turns) for ep in valid])) if valid else 0.0,
-            "action_tokens_per_episode": sampled_tokens / max(len(episodes), 1),
+            "action_tokens_per_episode": sampled_tokens / max(len(sampled), 1),
             "rollout_s": t1 - t0,
             "learn_s": t2 - t1,
             "rollout_tokens_per_s": sampled_tokens / max(t1 - t0, 1e-9),
@@ -634,14 +496,28 @@ class Trainer:
             self.save_checkpoint()
         return metrics
 
+    def evaluate_heldout(self) -> list[HeldOutResult]:
+        """Score the held-out seeds now (no learning, no recording) and append the results to heldout.jsonl."""
+        cfg = self.config
+        results = heldout_success(self.policy, self.envs, cfg.heldout, cfg.rollout, cfg.difficulty, self.step)
+        with self.heldout_path.open("a") as f:
+            for r in results:
+                f.write(json.dumps(_finite(r.model_dump())) + "\n")
+        return results
+
     def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
         history = []
+        heldout = self.config.heldout.episodes > 0
+        if heldout and self.step == 0:
+            self.evaluate_heldout()
         while self.step < self.config.steps:
             metrics = self.train_step()
             history.append(metrics)
             if on_step is not None:
                 on_step(metrics)
         self.save_checkpoint()
+        if heldout and not any(r.step == self.step for r in read_heldout(self.run_dir)):
+            self.evaluate_heldout()
         if self.writer is not None:
             self.writer.close()
             self.writer = None
@@ -649,9 +525,12 @@ class Trainer:
 
     # ----- checkpoints -------------------------------------------------------------------------------
     def save_checkpoint(self) -> Path:
-        """Model (or LoRA adapter) weights, optimizer, step and RNG states, written atomically."""
+        """Model (or LoRA adapter) weights, optimizer, step, every RNG state (CUDA's too) and the length of
+        the trajectory file at this step, written atomically."""
         import torch
 
+        if self.writer is not None:
+            self.writer.flush()
         ckpt = self.run_dir / "checkpoint"
         tmp = self.run_dir / "checkpoint.tmp"
         tmp.mkdir(exist_ok=True)
@@ -662,8 +541,11 @@ class Trainer:
                 "params": trainable,
                 "optimizer": self.optimizer.state_dict(),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                "python_rng": random.getstate(),
                 "numpy_rng": self.rng.bit_generator.state,
                 "curriculum": self.controller.state_dict() if self.controller else None,
+                "trajectory_bytes": self.trajectories_path.stat().st_size if self.trajectories_path.is_file() else 0,
             },
             tmp / "state.pt",
         )
@@ -679,24 +561,36 @@ class Trainer:
         return ckpt
 
     def load_checkpoint(self) -> bool:
-        """Resume from `RUN_DIR/checkpoint` when present (metrics past the checkpoint are discarded)."""
+        """Resume from `RUN_DIR/checkpoint` when present: metrics, held-out rows and trajectories past the
+        checkpoint are discarded (they will be produced again). Without a checkpoint the run starts over, so
+        what a crashed earlier attempt wrote is discarded too."""
         import torch
 
         path = self.run_dir / "checkpoint" / "state.pt"
         if not path.is_file():
+            for stale in (self.metrics_path, self.heldout_path, self.trajectories_path):
+                stale.unlink(missing_ok=True)
             return False
         state = torch.load(path, map_location="cpu", weights_only=False)
         _copy_params(self.model, state["params"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        if state.get("python_rng") is not None:
+            random.setstate(state["python_rng"])
         self.rng.bit_generator.state = state["numpy_rng"]
         if self.controller is not None and state.get("curriculum"):
             self.controller.load_state_dict(state["curriculum"])
         self.step = int(state["step"])
-        if self.metrics_path.is_file():
-            lines = [ln for ln in self.metrics_path.read_text().splitlines() if ln.strip()]
-            kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= self.step]
-            self.metrics_path.write_text("".join(ln + "\n" for ln in kept))
+        for rows in (self.metrics_path, self.heldout_path):
+            if rows.is_file():
+                lines = [ln for ln in rows.read_text().splitlines() if ln.strip()]
+                kept = [ln for ln in lines if json.loads(ln).get("step", 0) <= self.step]
+                rows.write_text("".join(ln + "\n" for ln in kept))
+        if self.trajectories_path.is_file() and "trajectory_bytes" in state:
+            with self.trajectories_path.open("r+b") as f:
+                f.truncate(int(state["trajectory_bytes"]))
         return True
 
     def export(self, directory: str | Path) -> Path:
@@ -705,6 +599,14 @@ class Trainer:
         self.model.save_pretrained(out)
         self.policy.tokenizer.save_pretrained(out)
         return out
+
+
+def read_heldout(run_dir: str | Path) -> list[HeldOutResult]:
+    """The held-out rows of a run directory (empty when it has none)."""
+    path = Path(run_dir) / "heldout.jsonl"
+    if not path.is_file():
+        return []
+    return [HeldOutResult.model_validate_json(ln) for ln in path.read_text().splitlines() if ln.strip()]
 
 
 def _finite(obj: Any) -> Any:

@@ -127,6 +127,10 @@ ENTRIES: list[EnvEntry] = [
         "swe",
         "fix a real bug in a real Python project inside a Docker sandbox; graded by its own tests",
     ),
+    # --- toy worlds for learner tests (tiny vocabularies; see envgym.agents.toy) ---
+    EnvEntry("envgym/ToyBandit-v0", "envgym.environments.toy.envs:ToyBanditEnv", "toy", "E1: one-step bandit"),
+    EnvEntry("envgym/ToyGuess-v0", "envgym.environments.toy.envs:ToyGuessEnv", "toy", "E2: guess 1..16, h/l"),
+    EnvEntry("envgym/ToyCode-v0", "envgym.environments.toy.envs:ToyCodeEnv", "toy", "E3: code-breaking, +/- marks"),
 ]
 
 

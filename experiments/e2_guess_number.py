@@ -6,8 +6,7 @@
 import argparse
 
 from common import run_arms
-
-from envgym.agents.toy_experiments import run_e2
+from toy_runs import run_e2
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser()

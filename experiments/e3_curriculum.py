@@ -28,8 +28,7 @@ def arm_path(arm: str) -> Path:
 
 def run(arm: str, steps: int, seed: int, eval_every: int) -> None:
     import torch
-
-    from envgym.agents.toy_experiments import ArmResult, run_e3
+    from toy_runs import ArmResult, run_e3
 
     torch.set_num_threads(1)
     RESULTS.mkdir(exist_ok=True)

@@ -1,29 +1,21 @@
 """`HFPolicy`: a local transformers causal LM as a token policy (CUDA when present, else CPU).
 
 Why token-level: the learner needs the exact ids the model sampled and their log-probs, and the ids of each
-new observation appended after them, so that training sees precisely what sampling saw. Observation ids come
-from rendering only the new user message with the chat template (once, cached per text), never from
-re-rendering the whole history.
+new observation appended after them, so that training sees precisely what sampling saw. Rendering lives in
+`chat_encoding`, the sampling loop (no logits processors, a KV cache kept across turns) in `sampling`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.base import ActionSample, Message
-
-if TYPE_CHECKING:
-    import torch
-
-_MARK = "ZQXACTIONMARKZQX"
-_DUMMY: list[Message] = [
-    {"role": "system", "content": "S"},
-    {"role": "user", "content": "U"},
-    {"role": "assistant", "content": _MARK},
-]
+from envgym.agents.policies.chat_encoding import ChatEncoder
+from envgym.agents.policies.sampling import SamplerCache, TokenSampler
 
 
 class HFPolicyConfig(BaseModel):
@@ -32,6 +24,8 @@ class HFPolicyConfig(BaseModel):
     model: str = Field(default="smollm2-135m", description="'smollm2-135m', a local directory or a hub id")
     device: str = Field(default="auto", description="'auto' (cuda if available), 'cpu' or 'cuda[:n]'")
     bf16: bool = Field(default=True, description="autocast to bfloat16 on CUDA (ignored on CPU)")
+    bf16_weights: bool = Field(default=False, description="keep the weights in bfloat16 on CUDA (halves memory)")
+    reuse_kv_cache: bool = Field(default=True, description="a later turn of a rollout encodes only its new tokens")
     max_new_tokens: int = Field(default=32, ge=1)
     temperature: float = Field(default=1.0, ge=0.0, description="0 means greedy")
     system_prompt: str | None = Field(default=None, description="None: the chat template's own default")
@@ -64,7 +58,8 @@ def resolve_model_path(name: str) -> str:
 
 
 class HFPolicy:
-    """A causal LM with a chat template; batched, left-padded sampling returning exact ids and log-probs."""
+    """A causal LM with a chat template: batched sampling returning exact ids and log-probs, a KV cache kept
+    across the turns of one rollout (`session`), and the scoring forward the trainer uses."""
 
     def __init__(self, model: Any, tokenizer: Any, config: HFPolicyConfig | None = None, name: str | None = None):
         import torch
@@ -72,6 +67,8 @@ class HFPolicy:
         self.config = config or HFPolicyConfig()
         self.tokenizer = tokenizer
         self.device = torch.device(pick_device(self.config.device))
+        if self.device.type == "cuda" and self.config.bf16_weights:
+            model = model.to(torch.bfloat16)
         self.model = model.to(self.device)
         self.name = name or f"hf:{self.config.model}"
         if tokenizer.pad_token_id is None:
@@ -83,13 +80,12 @@ class HFPolicy:
             if isinstance(tid, int) and tid != tokenizer.unk_token_id:
                 stops.add(tid)
         self.stop_ids = sorted(stops)
-        self._obs_cache: dict[tuple[str, bool], list[int]] = {}
-        self._prompt_cache: dict[str, list[int]] = {}
-        base = self._render(_DUMMY, add_generation_prompt=False)
-        cut = base.rindex(_MARK) + len(_MARK)
-        self._dummy_text = base
-        self._after_action = base[cut:]  # e.g. "<|im_end|>\n": the template's end of an assistant turn
-        self._stop_text = tokenizer.decode([int(tokenizer.eos_token_id)])
+        self.chat = ChatEncoder(
+            tokenizer, self.stop_ids, self.config.system_prompt, self.config.action_prefix, self.config.include_tools
+        )
+        self.sampler = TokenSampler(self.model, self.pad_id, self.stop_ids, self.device)
+        self._cache: SamplerCache | None = None
+        self._in_session = False
 
     @classmethod
     def from_config(cls, config: HFPolicyConfig) -> HFPolicy:
@@ -111,56 +107,27 @@ class HFPolicy:
             model = get_peft_model(model, lora)  # type: ignore[assignment]
         return cls(model, tokenizer, config, name=f"hf:{config.model}")
 
-    # ----- rendering ----------------------------------------------------------------------------------
-    def _render(
+    # ----- rendering (delegated to the chat encoder) ----------------------------------------------------
+    def render(
         self, messages: Sequence[Message], add_generation_prompt: bool, tools: list[dict[str, Any]] | None = None
     ) -> str:
-        kwargs: dict[str, Any] = {"tokenize": False, "add_generation_prompt": add_generation_prompt}
-        if tools and self.config.include_tools:
-            kwargs["tools"] = tools
-        return str(self.tokenizer.apply_chat_template(list(messages), **kwargs))
+        return self.chat.render(messages, add_generation_prompt, tools)
 
-    def _encode_text(self, text: str) -> list[int]:
-        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def encode_text(self, text: str) -> list[int]:
+        return self.chat.encode_text(text)
 
     def initial_messages(self, observation: str) -> list[Message]:
-        messages: list[Message] = []
-        if self.config.system_prompt is not None:
-            messages.append({"role": "system", "content": self.config.system_prompt})
-        messages.append({"role": "user", "content": observation})
-        return messages
+        return self.chat.initial_messages(observation)
 
     def encode_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
-        import json
-
-        key = json.dumps([messages, tools if self.config.include_tools else None], sort_keys=True)
-        cached = self._prompt_cache.get(key)
-        if cached is None:
-            text = self._render(messages, add_generation_prompt=True, tools=tools) + self.config.action_prefix
-            cached = self._encode_text(text)
-            if len(self._prompt_cache) > 4096:
-                self._prompt_cache.clear()
-            self._prompt_cache[key] = cached
-        return list(cached)
+        return self.chat.encode_prompt(messages, tools)
 
     def encode_observation(self, text: str, action_stopped: bool) -> list[int]:
-        key = (text, action_stopped)
-        cached = self._obs_cache.get(key)
-        if cached is not None:
-            return list(cached)
-        full = self._render([*_DUMMY, {"role": "user", "content": text}], add_generation_prompt=True)
-        if not full.startswith(self._dummy_text):
-            raise ValueError("the chat template re-renders earlier turns; token-in/token-out needs a stable prefix")
-        tail = self._after_action
-        if action_stopped and tail.lstrip().startswith(self._stop_text):
-            tail = tail.lstrip()[len(self._stop_text) :]
-        ids = self._encode_text(tail + full[len(self._dummy_text) :] + self.config.action_prefix)
-        if len(self._obs_cache) < 100_000:
-            self._obs_cache[key] = ids
-        return ids
+        return self.chat.encode_observation(text, action_stopped)
 
     # ----- sampling -----------------------------------------------------------------------------------
-    def _autocast(self) -> Any:
+    def autocast(self) -> Any:
+        """bf16 autocast on CUDA when configured; a no-op on CPU. The trainer's forwards use it too."""
         import contextlib
 
         import torch
@@ -169,61 +136,32 @@ class HFPolicy:
             return torch.autocast("cuda", dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
-    def left_pad(self, contexts: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        import torch
-
-        width = max(len(c) for c in contexts)
-        rows = [[self.pad_id] * (width - len(c)) + list(c) for c in contexts]
-        masks = [[0] * (width - len(c)) + [1] * len(c) for c in contexts]
-        return (
-            torch.tensor(rows, dtype=torch.long, device=self.device),
-            torch.tensor(masks, dtype=torch.long, device=self.device),
-        )
-
-    def generation_kwargs(self) -> dict[str, Any]:
-        greedy = self.config.temperature == 0.0
-        kwargs: dict[str, Any] = {
-            "max_new_tokens": self.config.max_new_tokens,
-            "do_sample": not greedy,
-            "eos_token_id": self.stop_ids,
-            "pad_token_id": self.pad_id,
-        }
-        if not greedy:  # plain temperature sampling: turn off the model's own top-k/top-p defaults
-            kwargs.update(temperature=self.config.temperature, top_k=0, top_p=1.0)
-        return kwargs
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Within a session (one rollout, fixed weights) each `sample` call may reuse the previous call's KV
+        cache for contexts that extend what it holds; the cache is dropped at exit (weights change next)."""
+        self._in_session, self._cache = self.config.reuse_kv_cache, None
+        try:
+            yield
+        finally:
+            self._in_session, self._cache = False, None
 
     def sample(self, contexts: Sequence[Sequence[int]]) -> list[ActionSample]:
-        """Left-pad, `generate` with plain temperature sampling, cut each row after its first stop token."""
-        import torch
-
+        """Plain temperature sampling (no logits processor of any kind); exact ids and log-probs."""
         if not contexts:
             return []
-        ids, mask = self.left_pad(contexts)
         self.model.eval()
-        with torch.no_grad(), self._autocast():
-            out = self.model.generate(
-                input_ids=ids,
-                attention_mask=mask,
-                output_logits=True,
-                return_dict_in_generate=True,
-                **self.generation_kwargs(),
+        with self.autocast():
+            rows, cache = self.sampler.sample(
+                contexts, self.config.max_new_tokens, self.config.temperature, self._cache if self._in_session else None
             )
-        new = out.sequences[:, ids.shape[1] :].cpu()
-        logits = torch.stack(out.logits, dim=1).float().cpu()  # raw logits, before temperature
-        temperature = self.config.temperature or 1.0
-        logprobs = torch.log_softmax(logits / temperature, dim=-1).gather(-1, new[..., None])[..., 0]
-        is_stop = torch.isin(new, torch.tensor(self.stop_ids))
-        stopped = is_stop.any(dim=1)
-        ends = torch.where(
-            stopped, is_stop.int().argmax(dim=1) + 1, torch.full_like(stopped, new.shape[1], dtype=torch.long)
-        )
-        kept = [row[:end] for row, end in zip(new.tolist(), ends.tolist(), strict=True)]
-        texts = [self.config.action_prefix + t for t in self.tokenizer.batch_decode(kept, skip_special_tokens=True)]
-        lp_rows = logprobs.tolist()
+        self._cache = cache if self._in_session else None
+        texts = self.tokenizer.batch_decode([r.token_ids for r in rows], skip_special_tokens=True)
         return [
-            ActionSample(text=text, token_ids=ids, logprobs=lp_rows[row][: len(ids)], stopped=bool(stop))
-            for row, (text, ids, stop) in enumerate(zip(texts, kept, stopped.tolist(), strict=True))
-        ]
+            ActionSample(text=self.config.action_prefix + text, token_ids=r.token_ids, logprobs=r.logprobs,
+                         stopped=r.stopped)
+            for text, r in zip(texts, rows, strict=True)
+        ]  # fmt: skip
 
     def act(
         self, conversations: Sequence[Sequence[Message]], tools: Sequence[list[dict[str, Any]]] | None = None

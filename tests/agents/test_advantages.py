@@ -2,7 +2,7 @@
 
 import pytest
 
-from envgym.agents.trainer import group_advantages, rebn_advantages
+from envgym.agents.advantages import group_advantages, rebn_advantages
 
 R = [1.0, 0.0, 0.0, 1.0, 0.5, 0.5, 0.5]
 GROUPS = [0, 0, 0, 0, 1, 1, 1]

@@ -6,8 +6,7 @@ the hidden-feedback control stays at or below it and the shuffled-reward control
 """
 
 import pytest
-
-from envgym.agents.toy_experiments import run_e2, window_mean
+from toy_runs import run_e2, window_mean
 
 STEPS = 200
 CEILING = 5 / 16

@@ -2,7 +2,7 @@
 
 import torch
 
-from envgym.agents.trainer import policy_loss_sum
+from envgym.agents.objective import policy_loss_sum
 
 
 def _expected_k2_grad(theta: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:

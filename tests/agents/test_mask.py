@@ -2,9 +2,11 @@
 
 import torch
 
+from envgym.agents.batching import pack_episodes
+from envgym.agents.objective import policy_loss_sum
 from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
+from envgym.agents.scoring import label_logprobs
 from envgym.agents.toy import ToyGuessEnv, tiny_policy
-from envgym.agents.trainer import label_logprobs, pack_episodes, policy_loss_sum
 
 
 def _batch():

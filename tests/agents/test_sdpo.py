@@ -7,17 +7,13 @@ from typing import Any
 import pytest
 import torch
 
+from envgym.agents.batching import pack_episodes
+from envgym.agents.objective import policy_loss_sum
 from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
+from envgym.agents.scoring import action_logprobs
+from envgym.agents.self_distillation import SelfDistillation, sdpo_feedback_text, teacher_episodes
 from envgym.agents.toy import ToyGuessEnv, tiny_policy
-from envgym.agents.trainer import (
-    TrainConfig,
-    Trainer,
-    label_logprobs,
-    pack_episodes,
-    policy_loss_sum,
-    sdpo_feedback_text,
-    teacher_episodes,
-)
+from envgym.agents.trainer import TrainConfig, Trainer
 
 GROUP = 6
 
@@ -80,8 +76,7 @@ def test_off_equals_the_existing_loss_bit_for_bit(tmp_path):
     ref = copy.deepcopy(trainer.model).train()
     # the existing loss, assembled from its public pieces (one micro-batch, on-policy: ρ ≡ 1)
     b = pack_episodes(episodes, per_turn, trainer.policy.pad_id)
-    logits = ref(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
-    logp, _ = label_logprobs(logits, b["labels"], b["label_mask"])
+    logp, _ = action_logprobs(ref, b)  # the trainer's scoring forward (logits at action rows only)
     loss_sum, _ = policy_loss_sum(logp, logp.detach(), b["advantages"], b["label_mask"])
     loss = loss_sum / (len(episodes) * trainer.config.loss_tokens_per_episode)
     loss.backward()
@@ -98,8 +93,9 @@ def test_off_never_builds_a_teacher(tmp_path, monkeypatch):
     def boom(*_a: Any, **_k: Any) -> Any:
         raise AssertionError("teacher work with sdpo_weight=0")
 
-    monkeypatch.setattr(trainer, "sdpo_prefix_ids", boom)
-    monkeypatch.setattr(trainer, "_teacher_logp", boom)
+    assert trainer.sdpo is None
+    monkeypatch.setattr(SelfDistillation, "prefix_ids", boom)
+    monkeypatch.setattr(SelfDistillation, "teacher_logp", boom)
     trainer.learn(episodes, per_turn, n_generated=len(episodes))
 
 
@@ -118,7 +114,7 @@ def test_feedback_text_uses_final_observation_and_a_successful_sibling(tmp_path)
 
 def test_teacher_keeps_the_sampled_ids_and_shifts_the_mask(tmp_path):
     trainer, episodes, _ = _setup(tmp_path, sdpo_weight=0.5)
-    prefixes = trainer.sdpo_prefix_ids(episodes)
+    prefixes = trainer.sdpo.prefix_ids(episodes)
     for ep, teach, prefix in zip(episodes, teacher_episodes(episodes, prefixes), prefixes, strict=True):
         assert len(prefix) > 0
         ids, mask, _ = ep.flatten()
@@ -154,7 +150,7 @@ def test_gradient_flows_only_through_the_student(tmp_path, weight):
             logp = _action_logprobs(ref, ids, mask)
             traj = torch.tensor([adv[k] for k, m in zip(turn_idx, mask, strict=True) if m])
             if leak:
-                prefix = trainer.sdpo_prefix_ids([ep, *[s for s in episodes if s is not ep]])[0]
+                prefix = trainer.sdpo.prefix_ids([ep, *[s for s in episodes if s is not ep]])[0]
                 sd_ep = _action_logprobs(ref, prefix + ids, [False] * len(prefix) + mask) - logp
             loss = loss - (((1 - weight) * traj + weight * sd_ep) * logp).sum()
         (loss / denominator).backward()
@@ -169,7 +165,7 @@ def test_gradient_flows_only_through_the_student(tmp_path, weight):
 
 def test_zero_when_teacher_context_equals_student_context(tmp_path, monkeypatch):
     trainer, episodes, per_turn = _setup(tmp_path, sdpo_weight=0.5)
-    monkeypatch.setattr(trainer, "sdpo_prefix_ids", lambda eps: [[] for _ in eps])
+    monkeypatch.setattr(trainer.sdpo, "prefix_ids", lambda eps: [[] for _ in eps])
     assert all(x == 0.0 for g in trainer.self_distillation_advantages(episodes) for x in g)
     off, _, _ = _setup(tmp_path / "off")  # same seeds: same weights, same episodes
     off.learn(episodes, per_turn, n_generated=len(episodes))

@@ -1,6 +1,6 @@
 """E3's held-out evaluation: on schedule, at the hard level, and invisible to the curriculum."""
 
-from envgym.agents.toy_experiments import ArmResult, hard_level_success, run_e3
+from toy_runs import ArmResult, hard_level_success, run_e3
 
 
 def test_e3_evaluates_on_schedule_and_reports_progress():

@@ -1,6 +1,6 @@
 """The toy code-breaking env (E3): positional guesses, feedback that echoes each symbol with its mark."""
 
-from envgym.agents.toy import ToyCodeEnv
+from envgym.environments.toy import ToyCodeEnv
 
 
 def _env(difficulty: float) -> ToyCodeEnv:

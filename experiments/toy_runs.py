@@ -1,6 +1,6 @@
-"""E1–E3 of NOTES-RL §12 on the toy worlds, shared by the learning tests and the `experiments/` scripts.
+"""E1–E3 of NOTES-RL §12 on the toy worlds, shared by the learning tests and the experiment scripts next to it.
 
-Why here: a learning claim needs its negative controls run with the same code, seeds and budget; one
+Why one module: a learning claim needs its negative controls run with the same code, seeds and budget; one
 function per experiment returns every arm's per-step curve so a test can assert on window means and a
 script can plot the same numbers.
 """
@@ -15,10 +15,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
-from envgym.agents.toy import CODE_WORDS, GUESS_WORDS, ToyBanditEnv, ToyCodeEnv, ToyGuessEnv, tiny_policy
+from envgym.agents.heldout import HeldOutConfig, heldout_success
+from envgym.agents.rollout import RolloutConfig
+from envgym.agents.toy import CODE_WORDS, GUESS_WORDS, tiny_policy
 from envgym.agents.trainer import TrainConfig, Trainer
 from envgym.curriculum import CurriculumConfig
+from envgym.environments.toy import ToyBanditEnv, ToyCodeEnv, ToyGuessEnv
 
 
 class ArmResult(BaseModel):
@@ -123,13 +125,11 @@ def run_e1(arm: str, steps: int = 150, seed: int = 0, run_dir: Path | None = Non
 def hard_level_success(trainer: Trainer, episodes: int = 256, difficulty: float = 1.0) -> float:
     """Success of the current policy (sampling as in training) on a fixed held-out set of task seeds at one
     difficulty; no learning, no trajectory recording, and the trainer's curriculum is not told."""
-    tasks = [TaskSpec(seed=2_000_000_000 + i, difficulty=difficulty, group=i) for i in range(episodes)]
-    envs = trainer.envs
-    done: list[float] = []
-    for start in range(0, episodes, len(envs)):
-        chunk = tasks[start : start + len(envs)]
-        done += [float(ep.success) for ep in rollout(trainer.policy, envs, chunk, trainer.config.rollout)]
-    return sum(done) / len(done)
+    temperature = trainer.policy.config.temperature
+    held = HeldOutConfig(episodes=episodes, temperatures=[temperature])
+    return heldout_success(trainer.policy, trainer.envs, held, trainer.config.rollout, difficulty, trainer.step)[
+        0
+    ].success
 
 
 FIXED_E3_LEVELS = {"fixed-hard": 1.0, "fixed-L2": 0.2}
