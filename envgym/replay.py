@@ -177,13 +177,16 @@ def registered_entry(env_id: str) -> Any:
 
 
 def make_env(
-    episode: Episode, env_kwargs: dict[str, Any] | None = None, sandbox: str | None = None
-) -> tuple[Any, list[str]]:
+    episode: Episode,
+    env_kwargs: dict[str, Any] | None = None,
+    sandbox: str | None = None,
+    notes: list[str] | None = None,
+) -> Any:
     """Build the env of a record: `gym.make(env_id, **kwargs)` with kwargs the file may set (see module doc).
 
     `env_kwargs` replaces the file's kwargs when the caller trusts its own (the leaderboard's split).
     `sandbox` is the host's backend choice for envs that run commands; envs without one ignore it.
-    Returns the env and notes for the report.
+    What was ignored from the file is appended to `notes`.
     """
     import inspect
 
@@ -193,13 +196,15 @@ def make_env(
 
     entry = registered_entry(episode.env_id)
     if env_kwargs is None:
-        kwargs, notes = env_kwargs_from(episode)
+        kwargs, ignored = env_kwargs_from(episode)
+        if notes is not None:
+            notes.extend(ignored)
     else:
-        kwargs, notes = dict(env_kwargs), []
+        kwargs = dict(env_kwargs)
     if sandbox is not None and "sandbox" in inspect.signature(entry.load_class()).parameters:
         kwargs["sandbox"] = sandbox
     try:
-        return gym.make(entry.id, **kwargs), notes
+        return gym.make(entry.id, **kwargs)
     except (gym.error.Error, ValueError, TypeError) as exc:
         raise ReplayError(f"cannot rebuild {entry.id}: {' '.join(str(exc).split())[:300]}") from exc
 
@@ -250,7 +255,8 @@ def replay_episode(
     made and returns False to stop early (the `--step` walk). `env_kwargs` / `sandbox`: see `make_env`.
     A reset that reports `infra_error` stops the replay there: the report says infra, not divergence.
     """
-    env, notes = make_env(episode, env_kwargs=env_kwargs, sandbox=sandbox)
+    notes: list[str] = []
+    env = make_env(episode, env_kwargs=env_kwargs, sandbox=sandbox, notes=notes)
     current_version = str(getattr(env.unwrapped, "version", episode.env_version))
     report = ReplayReport(
         episode_id=episode.episode_id,
