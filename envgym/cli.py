@@ -42,6 +42,11 @@ def _load_plugins() -> None:
         module.register(app)
 
 
+def say(text: str) -> None:
+    """Print a line that holds paths or commands: never hard-wrapped (it must stay copy-pastable), no markup."""
+    console.print(text, soft_wrap=True, markup=False, highlight=False)
+
+
 def _parse_json_option(value: str | None, what: str) -> dict[str, Any]:
     if not value:
         return {}
@@ -145,28 +150,28 @@ def run(
     done_seeds = {e.seed for e in run_dir.finished}
     todo = [seed + i for i in range(episodes) if seed + i not in done_seeds]
     if run_dir.finished:
-        console.print(f"resuming {out}: {episodes - len(todo)} of {episodes} episodes already recorded")
+        say(f"resuming {out}: {episodes - len(todo)} of {episodes} episodes already recorded")
     env = gym.make(env_id, **kwargs)
-    finished = [e for e in run_dir.finished if e.seed is not None and seed <= e.seed < seed + episodes]
+    tally = RateSummary.of(e for e in run_dir.finished if e.seed is not None and seed <= e.seed < seed + episodes)
     try:
         with run_dir, _run_progress() as progress:
-            bar = progress.add_task(f"{env_id} ({agent})", total=episodes, completed=len(finished), stats="")
+            bar = progress.add_task(f"{env_id} ({agent})", total=episodes, completed=tally.episodes, stats="")
             for task_seed in todo:
                 episode = run_episode(env, scripted, seed=task_seed, options=options, env_kwargs=kwargs)
                 run_dir.write(episode)
-                finished.append(episode)
-                progress.update(bar, advance=1, stats=RateSummary.of(finished).line())
+                tally.add(episode)
+                progress.update(bar, advance=1, stats=tally.line())
     except KeyboardInterrupt:
-        console.print(
-            f"interrupted: {len(finished)} of {episodes} episodes saved in {run_dir.trajectories}; "
+        saved = run_dir.saved()  # read back: the signal may have landed between a write and the tally
+        say(
+            f"interrupted: {saved} of {episodes} episodes saved in {run_dir.trajectories}; "
             f"resume with: {run_dir.manifest.resume}"
         )
         raise typer.Exit(130) from None
     finally:
         env.close()
-    summary = RateSummary.of(finished)
-    console.print(f"[bold]{env_id}[/] agent={agent} difficulty={difficulty}: {summary.line()}")
-    console.print(f"trajectories: {run_dir.trajectories}")
+    say(f"{env_id} agent={agent} difficulty={difficulty}: {tally.line()}")
+    say(f"trajectories: {run_dir.trajectories}")
 
 
 def main(argv: list[str] | None = None) -> None:

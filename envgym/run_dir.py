@@ -80,6 +80,10 @@ class RunDir:
         finished = list(read_episodes(out / TRAJECTORIES)) if (out / TRAJECTORIES).is_file() else []
         return cls(out, manifest, finished)
 
+    def saved(self) -> int:
+        """How many whole episodes the trajectory file holds now."""
+        return sum(1 for _ in read_episodes(self.trajectories)) if self.trajectories.is_file() else 0
+
     def write(self, episode: Episode) -> None:
         """Append one finished episode; the first write creates the directory, the manifest and the file."""
         if self._writer is None:

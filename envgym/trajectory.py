@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsFloat
@@ -225,36 +225,47 @@ def _env_names(env: gym.Env | None) -> tuple[str, str]:
 class RateSummary(BaseModel):
     """Success over the episodes that ran: infra episodes are counted apart, never as failures."""
 
-    episodes: int
-    infra_errors: int
-    scored: int
-    successes: int
-    success_rate: float | None
-    mean_turns: float | None
+    episodes: int = 0
+    infra_errors: int = 0
+    successes: int = 0
+    scored_turns: int = 0
 
     @classmethod
-    def of(cls, episodes: list[Episode]) -> RateSummary:
-        done = [e for e in episodes if e.outcome is not None]
-        scored = [e for e in done if not e.infra]
-        wins = sum(bool(e.outcome and e.outcome.success) for e in scored)
-        return cls(
-            episodes=len(done),
-            infra_errors=len(done) - len(scored),
-            scored=len(scored),
-            successes=wins,
-            success_rate=wins / len(scored) if scored else None,
-            mean_turns=sum(e.outcome.num_turns for e in scored if e.outcome) / len(scored) if scored else None,
-        )
+    def of(cls, episodes: Iterable[Episode]) -> RateSummary:
+        summary = cls()
+        for episode in episodes:
+            summary.add(episode)
+        return summary
+
+    def add(self, episode: Episode) -> None:
+        """Count one finished episode (unfinished ones are ignored)."""
+        if episode.outcome is None:
+            return
+        self.episodes += 1
+        if episode.outcome.infra_error is not None:
+            self.infra_errors += 1
+            return
+        self.successes += bool(episode.outcome.success)
+        self.scored_turns += episode.outcome.num_turns
+
+    @property
+    def scored(self) -> int:
+        return self.episodes - self.infra_errors
+
+    @property
+    def success_rate(self) -> float | None:
+        return self.successes / self.scored if self.scored else None
+
+    @property
+    def mean_turns(self) -> float | None:
+        return self.scored_turns / self.scored if self.scored else None
 
     def line(self) -> str:
         """e.g. `success rate 50.0% (1/2), mean turns 3.0, infra errors 1 (excluded)`."""
-        if not self.scored:
-            text = "no scored episodes"
-        else:
-            text = (
-                f"success rate {self.success_rate:.1%} ({self.successes}/{self.scored}), "
-                f"mean turns {self.mean_turns:.1f}"
-            )
+        text = "no scored episodes"
+        if self.scored:
+            text = f"success rate {self.successes / self.scored:.1%} ({self.successes}/{self.scored}), "
+            text += f"mean turns {self.scored_turns / self.scored:.1f}"
         return text + (f", infra errors {self.infra_errors} (excluded)" if self.infra_errors else "")
 
 
