@@ -90,5 +90,17 @@ def uvicorn_limits(host: str, port: int, max_sessions: int, max_message_bytes: i
     }
 
 
+def serve_image() -> None:
+    """Build the `envgym serve` container image offline on envgym's base image; print its tag."""
+    from envgym.server.image import ServerImageError, build_server_image
+
+    try:
+        tag = build_server_image(log=lambda line: typer.echo(line, err=True))
+    except ServerImageError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    typer.echo(tag)
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("serve-image")(serve_image)
