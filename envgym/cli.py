@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 app = typer.Typer(help="envgym: verifiable multi-turn text environments for LLM agents.", no_args_is_help=True)
 console = Console()
+
+KNOBS_CAPTION = "native knobs per env: envgym list --json (or a terminal of 120+ columns)"
 
 PLUGINS = (
     "envgym.sandboxes.cli",
@@ -88,14 +91,19 @@ def list_envs(
         return
     with console.status("loading env classes", spinner="dots"):
         rows = _env_rows()
-    table = Table(title="envgym environments", show_lines=False)
+    wide = console.width >= 120  # below that the knobs column squeezes ids and descriptions into towers
+    table = Table(title="envgym environments", box=box.SIMPLE_HEAD, caption=None if wide else KNOBS_CAPTION)
     table.add_column("id", no_wrap=True, min_width=max(len(r["id"]) for r in rows))
     table.add_column("family", no_wrap=True)
     table.add_column("description", ratio=2)
-    table.add_column("knobs (--params)", ratio=1)
+    if wide:
+        table.add_column("knobs (--params)", ratio=1)
     for row in rows:
         knobs = ", ".join(row["knobs"]) if row["available"] else f"[dim]unavailable: {row['error']}[/]"
-        table.add_row(row["id"], row["family"], row["description"], knobs or "-")
+        cells = [row["id"], row["family"], row["description"]]
+        if not row["available"] and not wide:
+            cells[2] += f" [dim](unavailable: {row['error']})[/]"
+        table.add_row(*cells, *([knobs or "-"] if wide else []))
     console.print(table)
 
 
