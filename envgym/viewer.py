@@ -1,18 +1,20 @@
-"""Render trajectories as one self-contained HTML page: episodes, turns, tool calls, outputs, feedback, rewards.
+"""Render trajectories as one self-contained HTML page: a summary, then episodes, turns, tool calls and rewards.
 
 Why static HTML with inline CSS/JS: the report must open anywhere (a CI artifact, an air-gapped box) with no
 server and no network. Everything is rendered in Python and escaped; the small script only filters by outcome
-(buttons, or `#filter=success|failure|truncated|infra` in the URL) and by text.
+(buttons, or `#filter=success|failure|truncated|infra` in the URL) and by text. The page opens with the
+numbers a reader wants first (success rate and mean turns, overall and per family, infra episodes counted
+apart) and shows each turn as one line (tool call, reward, feedback), with raw text one click away.
 """
 
 from __future__ import annotations
 
 import html
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
-from envgym.trajectory import Episode, Turn
+from envgym.trajectory import Episode, RateSummary, Turn
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1f2328;background:#fff}
@@ -25,6 +27,11 @@ h1{font-size:1.4rem}.bar{position:sticky;top:0;background:#fff;padding:.5rem 0;b
 .turn{border-top:1px solid #eee;padding:.4rem 0}.turn h4{margin:.2rem 0;font-size:.9rem}
 pre{background:#f6f8fa;padding:.4rem;overflow:auto;max-height:24rem;white-space:pre-wrap;font-size:.8rem}
 .muted{color:#656d76;font-size:.85rem}.reward{font-weight:600}.cmd{border-left:3px solid #0969da;padding-left:.5rem}
+.summary table{border-collapse:collapse;margin:.4rem 0}.summary td,.summary th{padding:.15rem .7rem;text-align:right}
+.summary th:first-child,.summary td:first-child{text-align:left}.summary thead{border-bottom:1px solid #ccc}
+.th{font-size:.9rem}.th code{background:#eef;padding:0 .25rem}.args{color:#444;font-family:monospace;font-size:.8rem}
+.turn details{margin:.1rem 0 .1rem 1rem}.turn summary{cursor:pointer;color:#656d76;font-size:.8rem}
+.err{color:#cf222e;font-size:.85rem;margin-left:1rem}.hint{color:#9a6700;font-size:.85rem;margin-left:1rem}
 """
 
 SCRIPT = """
@@ -67,36 +74,80 @@ def _pre(text: str, cls: str = "") -> str:
     return f"<pre class='{cls}'>{html.escape(text)}</pre>"
 
 
+def _clip(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def family_of(episode: Episode) -> str:
+    """The family an episode belongs to: a mixture's sampled family, else the env's short name."""
+    family = (episode.task.get("params") or {}).get("family")
+    return str(family) if family else episode.env_id.split("/")[-1].rsplit("-v", 1)[0]
+
+
+def summary_rows(episodes: list[Episode]) -> list[tuple[str, RateSummary]]:
+    """("all", overall) then one row per family (and policy, when several policies are shown)."""
+    several = len({e.policy for e in episodes}) > 1
+    groups: dict[str, RateSummary] = defaultdict(RateSummary)
+    for episode in episodes:
+        groups[family_of(episode) + (f" · {episode.policy}" if several else "")].add(episode)
+    return [("all", RateSummary.of(episodes)), *sorted(groups.items())]
+
+
+def _summary(episodes: list[Episode]) -> str:
+    def pct(r: RateSummary) -> str:
+        return "-" if r.success_rate is None else f"{r.success_rate:.1%} ({r.successes}/{r.scored})"
+
+    def turns(r: RateSummary) -> str:
+        return "-" if r.mean_turns is None else f"{r.mean_turns:.1f}"
+
+    rows = summary_rows(episodes)
+    body = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{r.episodes}</td><td>{pct(r)}</td><td>{turns(r)}</td>"
+        f"<td>{r.infra_errors}</td></tr>"
+        for label, r in rows
+    )
+    overall = rows[0][1]
+    return (
+        f"<section class='summary'><div><b>{html.escape(overall.line())}</b> over {overall.episodes} episodes"
+        " (infra episodes are excluded from rates)</div><table><thead><tr><th>family</th><th>episodes</th>"
+        f"<th>success</th><th>mean turns</th><th>infra</th></tr></thead><tbody>{body}</tbody></table></section>"
+    )
+
+
 def _turn(turn: Turn) -> str:
     esc = html.escape
     call = turn.tool_call or {}
-    head = f"turn {turn.index}" + (f" · <code>{esc(str(call.get('name')))}</code>" if call.get("name") else "")
+    fb = turn.feedback or {}
+    if call.get("name"):
+        args = json.dumps(call.get("arguments") or {}, separators=(",", ":"))
+        what = f"<code>{esc(str(call['name']))}</code> <span class='args'>{esc(_clip(args))}</span>"
+    else:
+        what = f"<span class='args'>{esc(_clip(turn.action))}</span>"
     flags = " · terminated" if turn.terminated else (" · truncated" if turn.truncated else "")
     parts = [
-        f"<div class='turn' data-index='{turn.index}'><h4>{head} · reward "
-        f"<span class='reward'>{turn.reward:g}</span>{flags}</h4>",
-        "<div class='muted'>action</div>",
-        _pre(turn.action, "action"),
+        f"<div class='turn' data-index='{turn.index}'><div class='th'>#{turn.index} {what} · reward "
+        f"<span class='reward'>{turn.reward:g}</span>{flags} · <span class='feedback'>"
+        f"{esc(str(fb.get('summary', '')))}</span></div>"
     ]
-    if call.get("arguments"):
-        parts += ["<div class='muted'>tool call</div>", _pre(json.dumps(call.get("arguments"), indent=1), "call")]
+    if fb.get("error"):
+        parts.append(f"<div class='err'>error: {esc(str(fb['error']))}</div>")
+    if fb.get("hint"):
+        parts.append(f"<div class='hint'>hint: {esc(str(fb['hint']))}</div>")
+    if turn.infra_error:
+        parts.append(f"<div class='err'>infra error: {esc(turn.infra_error)}</div>")
     for cmd in turn.commands:
         status = "timed out" if cmd.timed_out else f"exit {cmd.exit_code}"
         parts.append(
-            f"<div class='cmd'><div class='muted'>command · {esc(status)} · {cmd.duration_s:.2f} s</div>"
-            f"{_pre(cmd.command, 'command')}{_pre(cmd.output, 'output')}</div>"
+            f"<details class='cmd'><summary>$ {esc(_clip(cmd.command, 100))} · {esc(status)} · "
+            f"{cmd.duration_s:.2f} s</summary>{_pre(cmd.command, 'command')}{_pre(cmd.output, 'output')}</details>"
         )
-    fb = turn.feedback or {}
-    parts.append(f"<div class='muted'>feedback</div><div class='feedback'>{esc(str(fb.get('summary', '')))}")
-    for key in ("error", "hint"):
-        if fb.get(key):
-            parts.append(f"<div><b>{key}:</b> {esc(str(fb[key]))}</div>")
-    parts.append("</div>")
+    raw = [_pre(turn.action, "action"), _pre(turn.observation, "observation")]
     if fb.get("details"):
-        parts.append(_pre(str(fb["details"]), "details"))
+        raw.insert(1, _pre(str(fb["details"]), "details"))
     if turn.reward_components:
-        parts.append(f"<div class='muted'>reward components: {esc(json.dumps(turn.reward_components))}</div>")
-    parts += ["<div class='muted'>observation</div>", _pre(turn.observation, "observation"), "</div>"]
+        raw.append(f"<div class='muted'>reward components: {esc(json.dumps(turn.reward_components))}</div>")
+    parts.append(f"<details><summary>action and observation text</summary>{''.join(raw)}</details></div>")
     return "".join(parts)
 
 
@@ -141,7 +192,7 @@ def render_html(episodes: Iterable[Episode], title: str = "envgym trajectories")
     return (
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<meta name='viewport' content='width=device-width'><title>{esc(title)}</title><style>{CSS}</style></head>"
-        f"<body><h1>{esc(title)}</h1><div class='bar'>{buttons}"
+        f"<body><h1>{esc(title)}</h1>{_summary(eps)}<div class='bar'>{buttons}"
         "<input id='search' type='search' placeholder='filter text'> <span id='count' class='muted'></span></div>"
         f"<main>{''.join(_episode(e) for e in eps)}</main><script>{SCRIPT}</script></body></html>"
     )

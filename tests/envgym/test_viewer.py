@@ -14,8 +14,8 @@ import pytest
 import envgym  # noqa: F401
 from envgym.agents.policies.scripted import OracleAgent, RandomAgent
 from envgym.runner import run_episode
-from envgym.trajectory import TrajectoryWriter, read_episodes
-from envgym.viewer import outcome_class, render_html
+from envgym.trajectory import RateSummary, TrajectoryWriter, read_episodes
+from envgym.viewer import family_of, outcome_class, render_html, summary_rows
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -80,3 +80,29 @@ def test_page_in_headless_chromium_shows_episodes_and_filters(trajectories: Path
     assert f"showing {wanted} of {len(episodes)} episodes" in dom
     hidden = re.findall(r'<details class="ep" data-outcome="(\w+)"[^>]*hidden', dom)
     assert len(hidden) == len(episodes) - wanted and "failure" not in hidden
+
+
+def test_summary_header_counts_families_and_keeps_infra_apart(trajectories: Path) -> None:
+    episodes = list(read_episodes(trajectories))
+    broken = episodes[-1].model_copy(deep=True)
+    assert broken.outcome is not None
+    broken.outcome.infra_error, broken.outcome.success = "image missing", False
+    rows = dict(summary_rows([*episodes, broken]))
+    overall = RateSummary.of(episodes)
+    assert rows["all"].infra_errors == 1 and rows["all"].scored == overall.scored
+    assert rows["all"].success_rate == overall.success_rate
+    sudoku = rows["Sudoku · random"]  # two policies on the page: rows are per family and policy
+    assert sudoku.episodes == 3 and sudoku.infra_errors == 1
+    families = {f"{family_of(e)} · oracle" for e in episodes if e.env_id == "envgym/ToolUse-v0"}
+    assert families and families <= set(rows)  # a mixture's episodes are grouped by their sampled family
+    page = render_html([*episodes, broken])
+    head = page[: page.index("<main>")]
+    assert RateSummary.of([*episodes, broken]).line() in head and "infra errors 1 (excluded)" in head
+
+
+def test_turns_are_one_line_with_raw_text_folded(trajectories: Path) -> None:
+    episode = next(iter(read_episodes(trajectories)))
+    page = render_html([episode])
+    turn = episode.turns[0]
+    assert turn.tool_call and f"<code>{turn.tool_call['name']}</code>" in page
+    assert page.count("action and observation text") == len(episode.turns)
