@@ -7,25 +7,12 @@ defaults.
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Annotated, Any
 
 import typer
 
 TOKEN_ENV = "ENVGYM_SERVE_TOKEN"
-
-
-def _env_kwargs(value: str | None) -> dict[str, Any]:
-    if not value:
-        return {}
-    try:
-        parsed = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise typer.BadParameter(f"--env-kwargs must be a JSON object: {exc}") from exc
-    if not isinstance(parsed, dict):
-        raise typer.BadParameter("--env-kwargs must be a JSON object")
-    return parsed
 
 
 def serve(
@@ -45,7 +32,9 @@ def serve(
     mcp_stdio: Annotated[bool, typer.Option(help="serve one MCP session on stdin/stdout instead of HTTP")] = False,
 ) -> None:
     """Serve ENV_ID over the network, speaking OpenEnv's protocol (`/ws`), with `/health` and `/metrics`."""
-    kwargs = _env_kwargs(env_kwargs)
+    from envgym.cli import _parse_json_option
+
+    kwargs = _parse_json_option(env_kwargs, "--env-kwargs")
     if mcp_stdio:
         from envgym.server.mcp_server import run_stdio
 
