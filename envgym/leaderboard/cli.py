@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
 
 def submit(
     run_dir: Annotated[Path, typer.Argument(help="run directory written by `envgym run` (trajectories.jsonl inside)")],
-    to: Annotated[str, typer.Option("--to", help="leaderboard server URL, e.g. http://127.0.0.1:8000")],
+    to: Annotated[
+        str | None, typer.Option("--to", help="leaderboard server URL, e.g. http://127.0.0.1:8000 (not for --dry-run)")
+    ] = None,
     split: Annotated[str, typer.Option(help="task split the run used")] = "dev",
     model: Annotated[str | None, typer.Option(help="model name shown on the board; default: the policy")] = None,
     regrade: Annotated[int, typer.Option(help="re-grade this many random tasks locally before upload")] = 0,
@@ -39,6 +41,9 @@ def submit(
     from envgym.leaderboard.client import TOKEN_ENV, SubmitError, prepare, regrade_sample, upload, wait_for_grade
 
     token = os.environ.get(TOKEN_ENV, "")
+    if not dry_run and not to:
+        console.print("[red]--to URL names the leaderboard server (or pass --dry-run to only build the bundle)[/red]")
+        raise typer.Exit(2)
     if not token and not dry_run:
         console.print(f"[red]set {TOKEN_ENV} to your leaderboard API token[/red]")
         raise typer.Exit(2)
@@ -65,7 +70,8 @@ def submit(
             )
         if bad:
             console.print(f"[yellow]{len(bad)} of {len(verdicts)} re-graded tasks do not reproduce[/yellow]")
-    if dry_run:
+    if dry_run or to is None:
+        console.print("dry run: bundle built and validated, nothing uploaded")
         return
     try:
         uploaded = upload(bundle, to, token)
@@ -77,12 +83,12 @@ def submit(
         console.print(f"[red]rejected: {exc}[/red]")
         raise typer.Exit(1) from exc
     table = Table(title=f"submission #{uploaded.id}: {status.get('status')}")
-    for column in ("env", "verified success", "claimed success", "mean return", "graded", "diverged"):
+    for column in ("env", "verified success [95% CI]", "claimed success", "mean return", "graded", "diverged"):
         table.add_column(column)
     for env_id, s in status.get("scores", {}).items():
         table.add_row(
             env_id,
-            f"{s['success_rate']:.1%}",
+            f"{s['success_rate']:.1%} [{s.get('ci_low', 0.0):.0%}-{s.get('ci_high', 1.0):.0%}]",
             f"{s['claimed_success_rate']:.1%}",
             f"{s['mean_return']:.3f}",
             f"{s['graded']}/{s['tasks']}",
@@ -105,6 +111,13 @@ def serve(
     max_bundle_mb: Annotated[float, typer.Option(help="largest accepted upload")] = 50.0,
     replay_fraction: Annotated[float, typer.Option(help="share of SWE trajectories also replayed")] = 0.25,
     task_pause: Annotated[float, typer.Option(help="seconds between graded tasks (bounds grader load)")] = 0.0,
+    sandbox: Annotated[
+        str,
+        typer.Option(
+            help="isolation boundary for re-running agent commands: auto (local bubblewrap, else Docker), local, "
+            "docker, or none (bundles with such envs are then refused at upload)"
+        ),
+    ] = "auto",
 ) -> None:
     """Serve the JSON API and the HTML leaderboard; grade submissions in the background."""
     from envgym.leaderboard.server import serve as run_server
@@ -116,6 +129,7 @@ def serve(
         max_bundle_bytes=int(max_bundle_mb * 1024 * 1024),
         replay_fraction=replay_fraction,
         task_pause_s=task_pause,
+        sandbox=sandbox,
     )
     console.print(f"envgym leaderboard on http://{host}:{port} (db {db}, splits {', '.join(settings.splits)})")
     run_server(settings, host=host, port=port)

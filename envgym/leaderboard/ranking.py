@@ -2,15 +2,42 @@
 
 Why here and separate from the API: the JSON endpoints, the HTML page and the client all show the same numbers,
 and none of them may use a claimed score for anything but display next to the verified one.
+
+Why an interval: 10 tasks pin a success rate down to about +-30 points, so every rate comes with its Wilson 95%
+interval. Tasks whose grading hit an infrastructure failure are excluded from rates (and shown as a count): the
+server's failure is not the agent's zero. Reference agents (the scripted oracle and random agent) are shown as
+reference lines, not ranked: an oracle at the top of the board says nothing about models.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+import math
+
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from envgym.leaderboard.db import Submission, TaskResult
+
+REFERENCE_AGENTS = frozenset({"oracle", "random"})
+Z_95 = 1.959963984540054
+
+
+def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a success rate (95% by default); (0, 1) when there are no trials."""
+    if trials <= 0:
+        return 0.0, 1.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    low = 0.0 if successes <= 0 else max(0.0, centre - half)  # exact ends: no 0.99999... for 10/10
+    high = 1.0 if successes >= trials else min(1.0, centre + half)
+    return low, high
+
+
+def is_reference(agent: str) -> bool:
+    """Scripted reference agents (they read the env's state) are shown, never ranked."""
+    return agent in REFERENCE_AGENTS
 
 
 class EnvScore(BaseModel):
@@ -18,7 +45,9 @@ class EnvScore(BaseModel):
     tasks: int
     graded: int
     solved: int
-    success_rate: float
+    success_rate: float = Field(description="solved / scored tasks (tasks minus infra failures)")
+    ci_low: float
+    ci_high: float
     mean_return: float
     claimed_success_rate: float
     diverged: int
@@ -27,7 +56,8 @@ class EnvScore(BaseModel):
 
 
 class RankRow(BaseModel):
-    rank: int
+    rank: int | None = Field(description="None for reference agents (oracle, random): shown, not ranked")
+    reference: bool = False
     submission_id: int
     submitter: str
     model: str
@@ -35,11 +65,15 @@ class RankRow(BaseModel):
     split: str
     env_id: str
     success_rate: float
+    ci_low: float
+    ci_high: float
     mean_return: float
     claimed_success_rate: float
     tasks: int
+    infra_errors: int
     diverged: int
     submitted_at: str
+    date: str = Field(description="submission day, YYYY-MM-DD (UTC)")
 
 
 def submission_scores(session: Session, submission: Submission) -> dict[str, EnvScore]:
@@ -50,17 +84,23 @@ def submission_scores(session: Session, submission: Submission) -> dict[str, Env
     scores: dict[str, EnvScore] = {}
     for env_id, total in sorted(totals.items()):
         mine = [r for r in rows if r.env_id == env_id]
+        infra = sum(r.infra_error is not None for r in mine)
+        scored = max(total - infra, 0)  # ungraded tasks count as unsolved; infra ones are not the agent's
+        solved = sum(r.verified_success and r.infra_error is None for r in mine)
+        low, high = wilson_interval(solved, scored)
         scores[env_id] = EnvScore(
             env_id=env_id,
             tasks=total,
             graded=len(mine),
-            solved=sum(r.verified_success for r in mine),
-            success_rate=sum(r.verified_success for r in mine) / max(total, 1),
-            mean_return=sum(r.verified_return for r in mine) / max(total, 1),
+            solved=solved,
+            success_rate=solved / scored if scored else 0.0,
+            ci_low=low,
+            ci_high=high,
+            mean_return=sum(r.verified_return for r in mine if r.infra_error is None) / max(scored, 1),
             claimed_success_rate=claimed.get(env_id, 0.0),
             diverged=sum(r.diverged for r in mine),
             replayed=sum(r.replayed for r in mine),
-            infra_errors=sum(r.infra_error is not None for r in mine),
+            infra_errors=infra,
         )
     return scores
 
@@ -77,7 +117,8 @@ def leaderboard(session: Session, split: str | None = None, env_id: str | None =
                 continue
             rows.append(
                 RankRow(
-                    rank=0,
+                    rank=None,
+                    reference=is_reference(submission.agent),
                     submission_id=submission.id,
                     submitter=submission.submitter,
                     model=submission.model,
@@ -85,19 +126,24 @@ def leaderboard(session: Session, split: str | None = None, env_id: str | None =
                     split=submission.split,
                     env_id=env,
                     success_rate=score.success_rate,
+                    ci_low=score.ci_low,
+                    ci_high=score.ci_high,
                     mean_return=score.mean_return,
                     claimed_success_rate=score.claimed_success_rate,
                     tasks=score.tasks,
+                    infra_errors=score.infra_errors,
                     diverged=score.diverged,
                     submitted_at=submission.created_at.isoformat(),
+                    date=submission.created_at.date().isoformat(),
                 )
             )
-    rows.sort(key=lambda r: (r.split, r.env_id, -r.success_rate, -r.mean_return, r.submission_id))
+    rows.sort(key=lambda r: (r.split, r.env_id, r.reference, -r.success_rate, -r.mean_return, r.submission_id))
     group: tuple[str, str] | None = None
     rank = 0
     for row in rows:
         if (row.split, row.env_id) != group:
             group, rank = (row.split, row.env_id), 0
-        rank += 1
-        row.rank = rank
+        if not row.reference:
+            rank += 1
+            row.rank = rank
     return rows

@@ -43,10 +43,10 @@ def _divergence_text(report: Any) -> str | None:
     return f"{where}: {', '.join(d.field for d in first.diffs)}"
 
 
-def _replay(episode: Episode) -> Any:
+def _replay(episode: Episode, sandbox: str | None = None) -> Any:
     from envgym.replay import replay_episode
 
-    report, _ = replay_episode(episode)
+    report, _ = replay_episode(episode, sandbox=sandbox)  # the server's boundary, never one the file names
     return report
 
 
@@ -66,8 +66,11 @@ def swe_task_for(episode: Episode) -> Any:
     return env._pick(difficulty, params)
 
 
-def verify_prediction(prediction: Prediction, episode: Episode, replay_trajectory: bool = False) -> TaskVerdict:
-    """Grade one prediction in fresh envs/sandboxes. `replay_trajectory` also replays a SWE trajectory."""
+def verify_prediction(
+    prediction: Prediction, episode: Episode, replay_trajectory: bool = False, sandbox: str | None = None
+) -> TaskVerdict:
+    """Grade one prediction in fresh envs/sandboxes. `replay_trajectory` also replays a SWE trajectory;
+    `sandbox` is the backend the grading host chose for envs that run commands (leaderboard/boundary.py)."""
     started = time.perf_counter()
     verdict = TaskVerdict(
         task_key=prediction.task_key,
@@ -79,7 +82,7 @@ def verify_prediction(prediction: Prediction, episode: Episode, replay_trajector
     )
     try:
         if prediction.kind == "answer":
-            report = _replay(episode)
+            report = _replay(episode, sandbox)
             verdict.replayed = True
             verdict.verified_return, verdict.verified_success = report.replayed_return, report.replayed_success
             verdict.diverged, verdict.divergence = report.diverged, _divergence_text(report)
@@ -96,7 +99,7 @@ def verify_prediction(prediction: Prediction, episode: Episode, replay_trajector
             verdict.verified_return, verdict.verified_success = result.reward, result.resolved
             verdict.infra_error = result.infra_error
             if replay_trajectory and not result.infra_error and not verdict.diverged:
-                report = _replay(episode)
+                report = _replay(episode, sandbox)
                 verdict.replayed = True
                 verdict.diverged, verdict.divergence = report.diverged, _divergence_text(report)
                 if not report.replayed_infra_error and report.replayed_success != result.resolved:

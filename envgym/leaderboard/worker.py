@@ -46,9 +46,11 @@ class GradingWorker:
         sessions: sessionmaker[Session],
         task_pause_s: float = 0.0,
         poll_s: float = 0.5,
-        verify: Callable[[Prediction, object, bool], TaskVerdict] = verify_prediction,  # type: ignore[assignment]
+        verify: Callable[..., TaskVerdict] = verify_prediction,
+        sandbox: str | None = None,
     ) -> None:
         self.sessions = sessions
+        self.sandbox = sandbox  # the boundary backend re-grading runs agent commands in (boundary.probe)
         self.task_pause_s = task_pause_s
         self.poll_s = poll_s
         self.verify = verify
@@ -134,11 +136,11 @@ class GradingWorker:
             if prediction.task_key in done:
                 continue
             episode = by_episode[prediction.episode_id]
-            verdict = self.verify(prediction, episode, prediction.task_key in sample)
+            verdict = self.verify(prediction, episode, prediction.task_key in sample, sandbox=self.sandbox)
             for _ in range(INFRA_RETRIES):
                 if verdict.infra_error is None:
                     break
-                verdict = self.verify(prediction, episode, prediction.task_key in sample)
+                verdict = self.verify(prediction, episode, prediction.task_key in sample, sandbox=self.sandbox)
             self._store(submission_id, verdict)
             if self.task_pause_s:
                 time.sleep(self.task_pause_s)

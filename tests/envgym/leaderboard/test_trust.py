@@ -1,0 +1,140 @@
+"""The leaderboard under hostile requests: ids that are not there, the documented order of bundle checks,
+bounded requests, a server without an isolation boundary, and the readable page (intervals, dates, references)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from envgym.agents.policies.scripted import OracleAgent, RandomAgent
+from envgym.leaderboard.bundle import Bundle, build_bundle
+
+from .conftest import Server, record_run
+
+
+class ModelAgent(OracleAgent):
+    """A non-reference agent (its name is not a scripted reference), so its rows are ranked."""
+
+    name = "model-x"
+
+
+class WeakModel(RandomAgent):
+    name = "model-y"
+
+
+def post(server: Server, data: bytes, token: str) -> httpx.Response:
+    return httpx.post(
+        server.url + "/api/submissions", content=data, headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+
+
+@pytest.mark.parametrize(
+    "sid", ["9" * 23, "12345678901234567890", "-1", "abc", "1e3", "0x10", "x" * 3000, "99999", "%00", "１２"]
+)
+@pytest.mark.parametrize("suffix", ["", "/tasks"])
+def test_absent_or_malformed_ids_are_404(server: Server, sid: str, suffix: str) -> None:
+    response = httpx.get(f"{server.url}/api/submissions/{sid}{suffix}", timeout=10)
+    assert response.status_code == 404, response.text
+    assert response.json()["error"].startswith("no submission #")
+    assert len(response.text) < 400  # an overlong id is not echoed back whole
+    page = httpx.get(f"{server.url}/submissions/{sid}", timeout=10)
+    assert page.status_code == 404
+
+
+def test_bundle_checks_run_in_the_documented_order(server: Server, tmp_path: Path) -> None:
+    """schema -> hashes -> duplicate -> content -> split: a tampered re-upload is 400, an exact one 409."""
+    run = record_run(tmp_path / "order", "envgym/Sudoku-v0", ModelAgent())
+    bundle = build_bundle(run, split="mini", model="order")
+    token = server.token("order")
+    assert post(server, bundle.pack(), token).status_code == 202
+    tampered_files = {**bundle.files, "predictions.jsonl": bundle.files["predictions.jsonl"] + b"\n"}
+    tampered = Bundle(manifest=bundle.manifest, files=tampered_files).pack()  # same manifest digest
+    response = post(server, tampered, token)
+    assert response.status_code == 400, response.text  # hashes before duplicate
+    assert "hash mismatch for predictions.jsonl" in response.json()["error"]
+    again = post(server, bundle.pack(), token)
+    assert again.status_code == 409 and "duplicate" in again.json()["error"]
+    off_split = build_bundle(run, split="nope", model="order")  # new digest, well formed, unknown split
+    assert post(server, off_split.pack(), token).status_code == 422
+
+
+def test_requests_are_bounded(server: Server, oracle_run: Path) -> None:
+    long_token = post(server, build_bundle(oracle_run, split="mini").pack(), "egl_" + "a" * 20_000)
+    assert long_token.status_code in (401, 431)
+    for params in ({"split": "x" * 5000}, {"env": "envgym/" + "y" * 500}, {"split": "<script>"}):
+        response = httpx.get(server.url + "/api/leaderboard", params=params, timeout=10)
+        assert response.status_code == 422 and response.json()["error"] == "invalid request", response.text
+    page = httpx.get(server.url + "/", params={"split": "z" * 5000}, timeout=10)
+    assert page.status_code == 422
+
+
+@pytest.fixture(scope="module")
+def unconfined_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(tmp_path_factory.mktemp("noboundary"), sandbox="none")
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def test_a_server_without_a_boundary_refuses_code_running_envs_at_upload(
+    unconfined_server: Server, oracle_run: Path, tmp_path: Path
+) -> None:
+    token = unconfined_server.token("refused")
+    response = post(unconfined_server, build_bundle(oracle_run, split="mini").pack(), token)  # Sudoku + ToolUse
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert "envgym/ToolUse-v0" in error and "no isolation boundary" in error and "unconfined" in error
+    board = httpx.get(unconfined_server.url + "/api/leaderboard", timeout=10).json()
+    assert board == []  # nothing stored, nothing queued
+    puzzles = record_run(tmp_path / "puzzles", "envgym/Sudoku-v0", ModelAgent())
+    accepted = post(unconfined_server, build_bundle(puzzles, split="mini").pack(), token)
+    assert accepted.status_code == 202, accepted.text  # envs that run no agent code are still graded
+    assert unconfined_server.wait_graded(accepted.json()["id"])["status"] == "graded"
+
+
+def test_page_shows_intervals_dates_links_and_unranked_references(
+    server: Server, oracle_run: Path, tmp_path: Path
+) -> None:
+    strong = record_run(tmp_path / "strong", "envgym/Sudoku-v0", ModelAgent())
+    weak = record_run(tmp_path / "weak", "envgym/Sudoku-v0", WeakModel(seed=3))
+    ids = []
+    for run, model in ((strong, "strong-model"), (weak, "weak-model"), (oracle_run, "the-oracle")):
+        response = post(server, build_bundle(run, split="mini", model=model).pack(), server.token(model))
+        assert response.status_code == 202, response.text
+        ids.append(response.json()["id"])
+    for sid in ids:
+        server.wait_graded(sid)
+    board = httpx.get(server.url + "/api/leaderboard", params={"env": "envgym/Sudoku-v0"}, timeout=10).json()
+    rows = {row["submission_id"]: row for row in board}
+    assert rows[ids[2]]["reference"] and rows[ids[2]]["rank"] is None
+    ranked = [row for row in board if not row["reference"] and row["split"] == "mini"]
+    assert [row["rank"] for row in ranked] == list(range(1, len(ranked) + 1))
+    assert rows[ids[0]]["rank"] < rows[ids[1]]["rank"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", rows[ids[0]]["date"])
+    page = httpx.get(server.url + "/", params={"split": "mini"}, timeout=10).text
+    strong_row = re.search(rf"<tr data-submission='{ids[0]}'>(.*?)</tr>", page)
+    assert strong_row is not None and "100.0% <span class='ci'>[44%&ndash;100%]</span>" in strong_row.group(1)
+    assert f"<a href='/submissions/{ids[0]}'>" in strong_row.group(1) and rows[ids[0]]["date"] in strong_row.group(1)
+    oracle_row = re.search(rf"<tr data-submission='{ids[2]}' class='reference'><td class='num'>reference", page)
+    assert oracle_row is not None
+    detail = httpx.get(f"{server.url}/submissions/{ids[0]}", timeout=10)
+    assert detail.status_code == 200 and "strong-model" in detail.text
+    assert detail.text.count("envgym/Sudoku-v0@") == 3  # one row per task
+
+
+def test_submit_dry_run_needs_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from envgym.cli import _load_plugins, app
+
+    run = record_run(tmp_path / "dry", "envgym/Sudoku-v0", ModelAgent())
+    monkeypatch.delenv("ENVGYM_TOKEN", raising=False)
+    _load_plugins()
+    result = CliRunner().invoke(app, ["submit", str(run), "--split", "mini", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert (run / "bundle.tar.gz").is_file() and "nothing uploaded" in result.output
+    missing = CliRunner().invoke(app, ["submit", str(run), "--split", "mini"])
+    assert missing.exit_code == 2 and "--to URL" in missing.output
