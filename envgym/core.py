@@ -8,7 +8,11 @@ family only writes its generator, its rules and its solver.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import random
+import time
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -16,7 +20,7 @@ import numpy as np
 from gymnasium.utils import seeding
 from pydantic import BaseModel, Field
 
-from envgym.actions import ActionError, Tool, ToolCall, parse_action, tool_schemas
+from envgym.actions import ActionError, Tool, ToolCall, parse_action
 from envgym.text import sanitize, text_space
 
 
@@ -24,13 +28,18 @@ class InfraError(RuntimeError):
     """The host or a sandbox failed (not the agent). Envs report it in `info["infra_error"]`."""
 
 
-class Feedback(BaseModel):
-    """What happened on a step, in words an agent can use. The observation text is rendered from it."""
+@dataclass(slots=True)
+class Feedback:
+    """What happened on a step, in words an agent can use. The observation text is rendered from it.
 
-    summary: str = Field(description="one line: what happened")
-    details: str | None = Field(default=None, description="test failures, tracebacks, rule violations")
-    error: str | None = Field(default=None, description="set when the action was malformed or not allowed")
-    hint: str | None = Field(default=None, description="a nudge, where the difficulty allows one")
+    A plain slotted dataclass, not a pydantic model: families build one or two per step, and validating
+    trusted strings cost more than the rest of a cheap family's step. `info["feedback"]` is `model_dump()`.
+    """
+
+    summary: str  # one line: what happened
+    details: str | None = None  # test failures, tracebacks, rule violations
+    error: str | None = None  # set when the action was malformed or not allowed
+    hint: str | None = None  # a nudge, where the difficulty allows one
 
     def render(self) -> str:
         parts = [self.summary]
@@ -42,22 +51,30 @@ class Feedback(BaseModel):
             parts.append(f"Hint: {self.hint}")
         return "\n".join(parts)
 
+    def model_dump(self) -> dict[str, str | None]:
+        """The wire shape of `info["feedback"]` (the name pydantic callers already use)."""
+        return {"summary": self.summary, "details": self.details, "error": self.error, "hint": self.hint}
 
-class StepOutcome(BaseModel):
+
+@dataclass(slots=True)
+class StepOutcome:
     """What a family's rules return for one well-formed tool call."""
 
     feedback: Feedback
-    state: str | None = Field(default=None, description="the current view (board, listing), shown after feedback")
+    state: str | None = None  # the current view (board, listing), shown after feedback
     reward: float = 0.0
     terminated: bool = False
     solved: bool = False
-    reward_components: dict[str, float] = Field(default_factory=dict)
-    commands: list[dict[str, Any]] = Field(default_factory=list, description="sandbox commands run this step")
+    reward_components: dict[str, float] = field(default_factory=dict)
+    commands: list[dict[str, Any]] = field(default_factory=list)  # sandbox commands run this step
     infra_error: str | None = None
 
 
 class TaskInfo(BaseModel):
-    """Identifies a task exactly: `env` + `seed` + `difficulty` + `params` regenerate it bit for bit."""
+    """Identifies a task exactly: `env` + `seed` + `difficulty` + `params` regenerate it bit for bit.
+
+    The boundary model of `info["task"]` (records, wire formats); the step path builds the dict directly.
+    """
 
     id: str
     env: str = Field(description="env_id@version")
@@ -66,11 +83,81 @@ class TaskInfo(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class _FrozenDict(dict):  # type: ignore[type-arg]
+    """A dict nobody can change in place: the one copy of a tool schema every reset hands out."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("tool schemas are shared and read-only; copy.deepcopy() one to change it")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_FrozenDict, (dict(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> dict[str, Any]:
+        import copy
+
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+
+class _FrozenList(list):  # type: ignore[type-arg]
+    """A list nobody can change in place (see `_FrozenDict`)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("tool schemas are shared and read-only; copy.deepcopy() them to change them")
+
+    __setitem__ = __delitem__ = append = extend = insert = pop = remove = clear = sort = reverse = _refuse  # type: ignore[assignment]
+    __iadd__ = __imul__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_FrozenList, (list(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> list[Any]:
+        import copy
+
+        return [copy.deepcopy(v, memo) for v in self]
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _FrozenDict({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return _FrozenList(_freeze(v) for v in value)
+    return value
+
+
+@functools.cache
+def frozen_tool_schemas(tools: tuple[type[Tool], ...]) -> list[dict[str, Any]]:
+    """The OpenAI schemas of `tools`, built once per tool set and shared read-only (`info["tools"]`)."""
+    return _freeze([tool.schema_dict() for tool in tools])  # type: ignore[no-any-return]
+
+
+def _no_feedback() -> dict[str, str | None]:
+    return {"summary": "", "details": None, "error": None, "hint": None}
+
+
 class TextEnv(gym.Env[str, str]):
     """A multi-turn text environment: observations and actions are strings, rewards are verifiable outcomes.
 
-    Subclasses implement `_generate` (build a task from `self.task_rng`), `_apply` (the rules for one tool
-    call) and, where they can, `oracle_action` and `random_action` (reference agents).
+    Subclasses implement `_generate` (build a task from `self.rng` / `self.task_rng`), `_apply` (the rules for
+    one tool call) and, where they can, `oracle_action` and `random_action` (reference agents).
+
+    `reset(seed=None, options=None) -> (observation, info)`; options: `difficulty` (float in [0, 1]),
+    `params` (the family's native parameters) or those parameters directly. `step(action) -> (observation,
+    reward, terminated, truncated, info)`. Every info key has one type on every call (gymnasium's vector envs
+    merge infos by key), reset and step alike:
+
+    - `feedback` (dict): `summary` (one line), `details`, `error` (set for a malformed or refused action),
+      `hint` (str or None each); the observation text is rendered from it.
+    - `infra_error` (str or None): the host or a sandbox failed, not the agent; drop such episodes.
+    - `turn`, `max_turns` (int): turns used and the turn budget; `truncated` is set when it runs out (or the
+      wall-clock budget `episode_seconds`, where an env sets one).
+    - on reset: `tools` (list of OpenAI function schemas, shared and read-only) and `task` (dict: `id`, `env`
+      as `env_id@version`, `seed`, `difficulty`, `params`: exactly what regenerates the task).
+    - on step: `tool_call` (dict: `name`, `arguments`; `{}` when the action was not a valid call),
+      `reward_components` (dict of floats: per-step parts of the reward), `solved` (bool), `commands`
+      (list of sandbox command records run this step).
+    Envs may add keys of their own (e.g. `sandbox`, `patch`), with the same one-type rule.
     """
 
     env_id: ClassVar[str] = "envgym/Text-v0"
@@ -79,6 +166,7 @@ class TextEnv(gym.Env[str, str]):
     text_form_help: ClassVar[str] = ""
     default_difficulty: ClassVar[float] = 0.5
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}  # type: ignore[misc]
+    episode_seconds: float | None = None  # wall-clock budget of an episode (None: turns only)
 
     def __init__(
         self,
@@ -96,18 +184,22 @@ class TextEnv(gym.Env[str, str]):
         self.max_turns = max_turns or 1
         self.turn = 0
         self.done = True
-        self.task: TaskInfo | None = None
+        self._task: dict[str, Any] | None = None
         self.task_seed = 0
         self._task_rng: np.random.Generator | None = None
         self._rng: random.Random | None = None
         self._env_rng: np.random.Generator | None = None
         self._pending_seed: int | None = None
+        self._sandbox: Any = None
+        self._episode_started = 0.0
         self.last_observation = ""
-        self._tool_map = {tool.name: tool for tool in self.tools}
+        self._tool_set: tuple[type[Tool], ...] = ()
+        self._tool_map: dict[str, type[Tool]] = {}
+        self._set_tools(self.tools)
 
     # ----- hooks for families -------------------------------------------------------------------------
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-        """Build a task from `self.task_rng`; return (intro text, native params used, turn budget)."""
+        """Build a task from `self.rng` / `self.task_rng`; return (intro text, native params used, turn budget)."""
         raise NotImplementedError
 
     def _apply(self, call: Tool) -> StepOutcome:
@@ -129,6 +221,20 @@ class TextEnv(gym.Env[str, str]):
     def random_action(self, rng: np.random.Generator) -> str:
         """A uniformly random *well-formed* action (the fixed reference agent for calibration)."""
         raise NotImplementedError(f"{type(self).__name__} has no random agent")
+
+    @property
+    def sandbox(self) -> Any:
+        """The sandbox this env's commands run in (None for envs that run none); replay and the fleet use it."""
+        return self._sandbox
+
+    @sandbox.setter
+    def sandbox(self, value: Any) -> None:
+        self._sandbox = value
+
+    @property
+    def task(self) -> TaskInfo | None:
+        """The current task as its boundary model (built on demand; `info["task"]` is its dict)."""
+        return None if self._task is None else TaskInfo.model_construct(**self._task)
 
     # ----- random number generators -----------------------------------------------------------------
     # Creating a NumPy generator costs ~20-30 us, more than a whole puzzle reset, so all three are made on
@@ -164,9 +270,12 @@ class TextEnv(gym.Env[str, str]):
         if seed is not None:
             self._env_rng, self._pending_seed = None, int(seed)
             self._np_random_seed = int(seed)
-        opts = dict(options or {})
-        difficulty = self._check_difficulty(opts.pop("difficulty", self.difficulty))
-        params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
+        if options:
+            opts = dict(options)
+            difficulty = self._check_difficulty(opts.pop("difficulty", self.difficulty))
+            params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
+        else:
+            difficulty, params = self.difficulty, dict(self.param_overrides)
         task_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
         self.task_seed, self._task_rng, self._rng = task_seed, None, None
         self.turn = 0
@@ -177,21 +286,24 @@ class TextEnv(gym.Env[str, str]):
             infra_error = str(exc)
             intro, used_params, budget = f"Infrastructure failure (not your fault): {exc}", dict(params), 1
         self.max_turns = int(self.max_turns_override or budget)
-        self._tool_map = {tool.name: tool for tool in self.current_tools()}
+        tools = self.current_tools()
+        if tools is not self._tool_set:
+            self._set_tools(tools)
         self.done = infra_error is not None
-        self.task = TaskInfo(
-            id=f"{self.env_id.split('/')[-1]}:{task_seed}:{difficulty:g}",
-            env=f"{self.env_id}@{self.version}",
-            seed=task_seed,
-            difficulty=difficulty,
-            params=used_params,
-        )
-        feedback = Feedback(summary=f"New task. You have {self.max_turns} turns.")
+        self._episode_started = time.monotonic() if self.episode_seconds is not None else 0.0
+        self._task = {
+            "id": f"{self.env_id.rpartition('/')[2]}:{task_seed}:{difficulty:g}",
+            "env": f"{self.env_id}@{self.version}",
+            "seed": task_seed,
+            "difficulty": difficulty,
+            "params": used_params,
+        }
         self.last_observation = sanitize(intro)
+        feedback = {"summary": f"New task. You have {self.max_turns} turns.", "details": None, "error": None}
         info = {
-            "feedback": feedback.model_dump(),
-            "tools": tool_schemas(self.current_tools()),
-            "task": self.task.model_dump(),
+            "feedback": {**feedback, "hint": None},
+            "tools": frozen_tool_schemas(tools),
+            "task": {**self._task, "params": dict(used_params)},
             "infra_error": infra_error,
             "turn": 0,
             "max_turns": self.max_turns,
@@ -201,13 +313,7 @@ class TextEnv(gym.Env[str, str]):
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         if self.done:
             feedback = Feedback(summary="The episode is over.", error="call reset() to start a new task")
-            return (
-                sanitize(feedback.render()),
-                0.0,
-                True,
-                False,
-                self._info(feedback, None, StepOutcome(feedback=feedback)),
-            )
+            return self._finish(StepOutcome(feedback=feedback, terminated=True), None, False, remember=False)
         self.turn += 1
         parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
         call: Tool | None = None
@@ -225,29 +331,33 @@ class TextEnv(gym.Env[str, str]):
             except InfraError as exc:
                 feedback = Feedback(summary="Infrastructure failure (not your fault).", error=str(exc))
                 outcome = StepOutcome(feedback=feedback, terminated=True, infra_error=str(exc))
-        truncated = not outcome.terminated and self.turn >= self.max_turns
-        feedback = outcome.feedback
-        if truncated:
-            feedback = feedback.model_copy(
-                update={"summary": f"{feedback.summary} Turn budget of {self.max_turns} used up: episode over."}
-            )
-        self.done = outcome.terminated or truncated
-        text = feedback.render() + (f"\n\n{outcome.state}" if outcome.state else "")
-        self.last_observation = sanitize(text)
-        return (
-            self.last_observation,
-            float(outcome.reward),
-            bool(outcome.terminated),
-            truncated,
-            self._info(feedback, call, outcome),
-        )
+        note = ""
+        if not outcome.terminated:
+            if self.turn >= self.max_turns:
+                note = f" Turn budget of {self.max_turns} used up: episode over."
+            elif self.episode_seconds is not None and time.monotonic() - self._episode_started > self.episode_seconds:
+                note = f" Wall-clock budget of {self.episode_seconds:g} s used up: episode over."
+        if note:
+            outcome.feedback = dataclasses.replace(outcome.feedback, summary=outcome.feedback.summary + note)
+        self.done = outcome.terminated or bool(note)
+        return self._finish(outcome, call, bool(note))
 
     def render(self) -> str | None:
         return self.last_observation if self.render_mode == "ansi" else None
 
     # ----- helpers ------------------------------------------------------------------------------------
-    def _info(self, feedback: Feedback, call: Tool | None, outcome: StepOutcome) -> dict[str, Any]:
-        return {
+    def _finish(
+        self, outcome: StepOutcome, call: Tool | None, truncated: bool, remember: bool = True
+    ) -> tuple[str, float, bool, bool, dict]:
+        """The step's return value: the observation rendered from the feedback (and state), and the info."""
+        feedback = outcome.feedback
+        text = feedback.render()
+        if outcome.state:
+            text = f"{text}\n\n{outcome.state}"
+        observation = sanitize(text)
+        if remember:
+            self.last_observation = observation
+        info = {
             "feedback": feedback.model_dump(),
             "reward_components": dict(outcome.reward_components),
             "solved": outcome.solved,
@@ -258,6 +368,10 @@ class TextEnv(gym.Env[str, str]):
             "turn": self.turn,
             "max_turns": self.max_turns,
         }
+        return observation, float(outcome.reward), bool(outcome.terminated), truncated, info
+
+    def _set_tools(self, tools: tuple[type[Tool], ...]) -> None:
+        self._tool_set, self._tool_map = tools, {tool.name: tool for tool in tools}
 
     @staticmethod
     def _check_difficulty(value: Any) -> float:

@@ -22,6 +22,7 @@ REPLACEMENT = "\ufffd"
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 _EXCLUDED_CATEGORIES = {"Cc", "Cs", "Co", "Cn", "Cf", "Zl", "Zp"}
+_NOT_PLAIN = re.compile(r"[^\n\t\x20-\x7e]")  # anything but printable ASCII, newline and tab
 
 
 @functools.cache
@@ -37,10 +38,28 @@ def charset_set() -> frozenset[str]:
     return frozenset(charset())
 
 
-@functools.cache
-def text_space(max_length: int = MAX_TEXT_LENGTH) -> Text:
+class WideText(Text):
+    """gymnasium's `Text` over the wide charset, with a short repr and a small pickle.
+
+    The plain `Text` repr lists all ~60k characters and pickles its charset three ways (~2 MB per env);
+    this one pickles as a call to `text_space(max_length)`, which rebuilds the shared instance on load.
+    """
+
+    def __repr__(self) -> str:
+        return f"Text({self.min_length}, {self.max_length}, charset=<{len(self.character_set)} printable characters>)"
+
+    def __reduce__(self) -> tuple[object, tuple[int]]:
+        return (text_space, (self.max_length,))
+
+
+def text_space(max_length: int = MAX_TEXT_LENGTH) -> WideText:
     """The shared observation/action space (one instance per max_length, built once per process)."""
-    return Text(max_length=max_length, min_length=0, charset=charset())
+    return _text_space(max_length)
+
+
+@functools.cache
+def _text_space(max_length: int) -> WideText:
+    return WideText(max_length=max_length, min_length=0, charset=charset())
 
 
 def truncate_middle(text: str, limit: int) -> str:
@@ -58,6 +77,8 @@ def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
     """Strip ANSI escapes and control bytes, replace characters outside the charset, cap the length."""
     if not isinstance(text, str):
         text = str(text)
+    if len(text) <= limit and not _NOT_PLAIN.search(text):
+        return text  # fast path: printable ASCII (what every puzzle writes) needs no work at all
     text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii():  # fast path: almost every observation is plain ASCII
         text = _ASCII_CONTROL.sub("", text)

@@ -30,3 +30,22 @@ def test_space_accepts_empty_and_long_text() -> None:
     space = text_space()
     assert space.contains("")
     assert space.contains(sanitize("y" * (MAX_TEXT_LENGTH * 2)))
+
+
+def test_plain_ascii_comes_back_unchanged_and_everything_else_is_cleaned() -> None:
+    plain = "Board:\n\t# . $ @\n(1, 2) -> ok!"
+    assert sanitize(plain) is plain
+    assert sanitize("tab\tok\x7f\x1b[1mbold") == "tab\tokbold"
+
+
+def test_space_repr_is_short_and_names_the_charset_size() -> None:
+    text = repr(text_space())
+    assert len(text) < 80 and "printable characters" in text
+
+
+def test_space_pickles_small_and_loads_as_the_shared_instance() -> None:
+    import pickle
+
+    data = pickle.dumps(text_space())
+    assert len(data) < 200
+    assert pickle.loads(data) is text_space()
