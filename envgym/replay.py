@@ -167,13 +167,15 @@ def env_kwargs_from(episode: Episode) -> tuple[dict[str, Any], list[str]]:
 
 def registered_entry(env_id: str) -> Any:
     """envgym's own registry entry for `env_id`, or a `ReplayError` (no module paths, no foreign ids)."""
-    from envgym.registry import ENTRIES
+    from envgym.registry import entry
 
-    entry = next((e for e in ENTRIES if e.id == env_id), None)
-    if entry is None:
+    try:
+        return entry(env_id)
+    except KeyError:
         shown = env_id if len(env_id) <= 80 else env_id[:77] + "..."
-        raise ReplayError(f"{shown!r} is not an envgym env id; replay only rebuilds ids listed by `envgym list`")
-    return entry
+        raise ReplayError(
+            f"{shown!r} is not an envgym env id; replay only rebuilds ids listed by `envgym list`"
+        ) from None
 
 
 def make_env(

@@ -46,14 +46,15 @@ class Boundary(BaseModel):
 
 def runs_agent_code(env_id: str) -> bool:
     """Whether re-grading `env_id` executes agent-written commands (it takes a sandbox, or grades patches)."""
-    from envgym.registry import ENTRIES
+    from envgym.registry import entry
 
     if is_patch_env(env_id):
         return True
-    entry = next((e for e in ENTRIES if e.id == env_id), None)
-    if entry is None:
+    try:
+        env_class = entry(env_id).load_class()
+    except KeyError:
         return False  # not gradable at all; the split/version check refuses it
-    return "sandbox" in inspect.signature(entry.load_class()).parameters
+    return "sandbox" in inspect.signature(env_class).parameters
 
 
 def _opens(kind: str) -> str:

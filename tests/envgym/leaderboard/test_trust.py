@@ -138,3 +138,19 @@ def test_submit_dry_run_needs_no_server(tmp_path: Path, monkeypatch: pytest.Monk
     assert (run / "bundle.tar.gz").is_file() and "nothing uploaded" in result.output
     missing = CliRunner().invoke(app, ["submit", str(run), "--split", "mini"])
     assert missing.exit_code == 2 and "--to URL" in missing.output
+
+
+@pytest.mark.parametrize(
+    "line", [b"[" * 100_000, b'{"env_id": ' + b"[" * 3000 + b"1" + b"]" * 3000 + b"}", b"\xff\xfe"]
+)
+def test_hostile_bundle_files_are_400_not_500(server: Server, oracle_run: Path, line: bytes) -> None:
+    """Files re-hashed so they pass the hash check: the content check must still answer in words."""
+    from envgym.leaderboard.bundle import FileEntry, Manifest, sha256_hex
+
+    bundle = build_bundle(oracle_run, split="mini", model=f"hostile-{len(line)}")
+    files = {**bundle.files, "trajectories.jsonl": line + b"\n" + bundle.files["trajectories.jsonl"]}
+    entries = {name: FileEntry(sha256=sha256_hex(data), bytes=len(data)) for name, data in files.items()}
+    manifest = Manifest.model_validate({**bundle.manifest.model_dump(), "files": entries})
+    response = post(server, Bundle(manifest=manifest, files=files).pack(), server.token("hostile"))
+    assert response.status_code == 400, response.text
+    assert "trajectories.jsonl is malformed" in response.json()["error"]
