@@ -8,7 +8,6 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from typing import Any
 
 import gymnasium as gym
 import httpx
@@ -29,6 +28,15 @@ def _wait_for(condition: Callable[[], bool], within: float) -> bool:
             return True
         time.sleep(0.05)
     return condition()
+
+
+def _our_containers() -> int:
+    """Containers of this test run; `sparse` lists without inspecting each, so one removed meanwhile is fine."""
+    from envgym.sandboxes import lifecycle
+    from envgym.sandboxes.docker_client import docker_client
+
+    label = f"{lifecycle.LABEL_RUN}={lifecycle.RUN_ID}"
+    return len(docker_client().containers.list(all=True, sparse=True, filters={"label": label}))
 
 
 def _metric(url: str, name: str, token: str | None = None) -> float:
@@ -71,18 +79,13 @@ def test_killed_client_frees_its_session_within_10_s() -> None:
 
 @pytest.mark.docker
 def test_killed_client_frees_its_docker_sandbox_within_10_s() -> None:
-    from envgym.sandboxes import lifecycle
-
-    def ours() -> list[Any]:
-        return [c for c in lifecycle.list_containers() if c.labels.get(lifecycle.LABEL_RUN) == lifecycle.RUN_ID]
-
-    before = len(ours())
+    before = _our_containers()
     config = ServeConfig(env_id="envgym/ToolUse-Compute-v0", env_kwargs={"sandbox": "docker"})
     with serve_in_background(config) as (url, _):
         call = json.dumps({"name": "python", "arguments": {"code": "print(6 * 7)"}})
         _killed_mid_episode(url, call)
-        assert len(ours()) == before + 1, "the session's sandbox should be running"
-        assert _wait_for(lambda: len(ours()) == before, within=10), "the sandbox outlived its client by 10 s"
+        assert _our_containers() == before + 1, "the session's sandbox should be running"
+        assert _wait_for(lambda: _our_containers() == before, within=10), "the sandbox outlived its client by 10 s"
 
 
 def test_idle_session_is_closed_with_an_error_frame() -> None:
@@ -175,3 +178,35 @@ def test_observations_of_any_size() -> None:
 def test_unknown_env_id_is_refused_with_the_list() -> None:
     with pytest.raises(ValueError, match=r"unknown env id 'CartPole-v1'.*envgym/Sokoban-v0"):
         create_app(ServeConfig(env_id="CartPole-v1"))
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+def test_16_concurrent_swe_sessions_and_their_sandboxes_are_freed() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = _our_containers()
+    ls = json.dumps({"name": "bash", "arguments": {"command": "ls"}})
+    with serve_in_background(ServeConfig(env_id="envgym/SWE-v0", max_sessions=16)) as (url, _):
+        envs = [RemoteEnv(url) for _ in range(16)]
+
+        def play(pair: tuple[int, RemoteEnv]) -> tuple[bool, str | None]:
+            index, env = pair
+            _, info = env.reset(seed=index)
+            _, _, _, _, step_info = env.step(ls)
+            return step_info["infra_error"] is None, info["infra_error"]
+
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                results = list(pool.map(play, enumerate(envs)))
+            assert results == [(True, None)] * 16
+            assert _metric(url, "envgym_sessions_active") == 16
+            assert _our_containers() >= before + 16
+        finally:
+            for env in envs[:8]:
+                env.close()
+            for env in envs[8:]:  # the other half vanish without a goodbye
+                assert env._ws is not None
+                env._ws.socket.close()
+        assert _wait_for(lambda: _metric(url, "envgym_sessions_active") == 0, within=10)
+        assert _wait_for(lambda: _our_containers() == before, within=10), "SWE sandboxes outlived their sessions"
