@@ -93,6 +93,10 @@ def train(
     console.print(
         f"{len(rows)} steps in {elapsed:.0f} s of compute, {tokens / max(elapsed, 1e-9):.1f} sampled tokens/s"
     )
+    from envgym.agents.plotting import heldout_summary
+
+    for line in heldout_summary(run_dir):  # the evidence of learning: the same held-out seeds before and after
+        console.print(f"[bold]{line}[/]")
     png = plot_run(run_dir)
     console.print(
         f"curves: {png}\nmetrics: {run_dir / 'metrics.jsonl'}\ntrajectories: {run_dir / 'trajectories.jsonl'}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -72,3 +73,11 @@ def heldout_success(
                           stderr=math.sqrt(p * (1 - p) / n) if n else float("nan"))
         )  # fmt: skip
     return out
+
+
+def read_heldout(run_dir: str | Path) -> list[HeldOutResult]:
+    """The held-out rows of a run directory (`heldout.jsonl`, written by the trainer); empty when none."""
+    path = Path(run_dir) / "heldout.jsonl"
+    if not path.is_file():
+        return []
+    return [HeldOutResult.model_validate_json(ln) for ln in path.read_text().splitlines() if ln.strip()]

@@ -31,7 +31,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from envgym.agents.advantages import ESTIMATORS, AdvantageBatch, group_advantages, rebn_advantages
 from envgym.agents.batching import pack_episodes
-from envgym.agents.heldout import HeldOutConfig, HeldOutResult, heldout_success
+from envgym.agents.heldout import HeldOutConfig, HeldOutResult, heldout_success, read_heldout
 from envgym.agents.objective import policy_loss_sum, truncated_is_weights
 from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig
 from envgym.agents.recording import BackgroundTrajectoryWriter
@@ -599,14 +599,6 @@ class Trainer:
         self.model.save_pretrained(out)
         self.policy.tokenizer.save_pretrained(out)
         return out
-
-
-def read_heldout(run_dir: str | Path) -> list[HeldOutResult]:
-    """The held-out rows of a run directory (empty when it has none)."""
-    path = Path(run_dir) / "heldout.jsonl"
-    if not path.is_file():
-        return []
-    return [HeldOutResult.model_validate_json(ln) for ln in path.read_text().splitlines() if ln.strip()]
 
 
 def _finite(obj: Any) -> Any:
