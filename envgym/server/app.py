@@ -27,6 +27,7 @@ from envgym.server.protocol import (
     ErrorCode,
     ResetData,
     StepData,
+    ToolOp,
     WireError,
     dumps,
     error_frame,
@@ -83,14 +84,14 @@ class SessionHandler:
             raise WireError(ErrorCode.VALIDATION_ERROR, str(exc).splitlines()[0][:500]) from None
         session.episode_id = data.episode_id or uuid.uuid4().hex
         session.step_count, session.last_info, session.task = 0, info, info.get("task")
+        session.tools = list(info.get("tools") or [])
         session.done = bool(info.get("infra_error"))
         self.manager.metrics.counters["resets"] += 1
         return observation_frame(observation, None, False, False, info, done=session.done)
 
-    async def step(self, session: Session, data: StepData) -> str:
+    async def _advance(self, session: Session, text: str) -> tuple[str, float, bool, bool, dict[str, Any]]:
         if session.episode_id is None:
             raise WireError(ErrorCode.VALIDATION_ERROR, "send a reset before the first step")
-        text = data.action_text()
         started = time.perf_counter()
         observation, reward, terminated, truncated, info = await self.manager.call(session.env.step, text)
         self.manager.metrics.step_seconds += time.perf_counter() - started
@@ -98,7 +99,51 @@ class SessionHandler:
         session.step_count += 1
         session.last_info = info
         session.done = bool(terminated or truncated)
-        return observation_frame(observation, float(reward), bool(terminated), bool(truncated), info, session.done)
+        return observation, float(reward), bool(terminated), bool(truncated), info
+
+    async def step(self, session: Session, data: StepData) -> str:
+        observation, reward, terminated, truncated, info = await self._advance(session, data.action_text())
+        return observation_frame(observation, reward, terminated, truncated, info, session.done)
+
+    async def tool_op(self, session: Session, op: ToolOp) -> str:
+        """OpenEnv's `list_tools` / `call_tool` steps: the env's tools by their schemas; a call is one step.
+
+        As in OpenEnv, `error` is for infrastructure failures only; what the env says about a bad call (unknown
+        tool, wrong arguments) is the result, and it costs a turn like any other action.
+        """
+        if op.type == "list_tools":
+            schemas = session.tools if session.episode_id is not None else self._class_tools(session)
+            tools = [
+                {
+                    "name": tool["function"]["name"],
+                    "description": tool["function"].get("description") or "",
+                    "input_schema": tool["function"]["parameters"],
+                }
+                for tool in schemas
+            ]
+            frame: dict[str, Any] = {
+                "observation": {"tools": tools, "metadata": {}},
+                "reward": None,
+                "done": session.done,
+            }
+            return dumps({"type": "observation", "data": frame})
+        observation, reward, terminated, truncated, info = await self._advance(session, op.action_text())
+        error = {"error_type": "execution_error", "message": info["infra_error"]} if info.get("infra_error") else None
+        result = {"data": observation, "terminated": terminated, "truncated": truncated, "info": info}
+        frame = {
+            "observation": {"tool_name": op.tool_name, "result": result, "error": error, "metadata": {}},
+            "reward": reward,
+            "done": session.done,
+        }
+        return dumps({"type": "observation", "data": frame})
+
+    @staticmethod
+    def _class_tools(session: Session) -> list[dict[str, Any]]:
+        """Before the first reset (OpenEnv lists tools without one): the env's tools as its class declares them."""
+        from envgym.actions import tool_schemas
+
+        current = getattr(session.env.unwrapped, "current_tools", None)
+        return tool_schemas(current()) if callable(current) else []
 
     def state(self, session: Session) -> str:
         info = session.last_info
@@ -220,6 +265,8 @@ async def _serve_session(websocket: WebSocket, session: Session, handler: Sessio
             if request.type == "reset":
                 assert request.reset is not None
                 reply = await handler.reset(session, request.reset)
+            elif request.tool_op is not None:
+                reply = await handler.tool_op(session, request.tool_op)
             elif request.type == "step":
                 assert request.step is not None
                 reply = await handler.step(session, request.step)

@@ -96,12 +96,27 @@ class StepData(_Strict):
         return json.dumps({"name": self.tool_call.name, "arguments": self.tool_call.arguments})
 
 
+class ToolOp(_Strict):
+    """OpenEnv's tool-calling step actions (what its `MCPToolClient` sends over `/ws`)."""
+
+    type: Literal["list_tools", "call_tool"]
+    tool_name: str | None = Field(default=None, max_length=128)
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    def action_text(self) -> str:
+        if not self.tool_name:
+            raise WireError(ErrorCode.VALIDATION_ERROR, "call_tool needs a 'tool_name'")
+        return json.dumps({"name": self.tool_name, "arguments": self.arguments})
+
+
 class Request(BaseModel):
     """One parsed client message."""
 
     type: Literal["reset", "step", "state", "close"]
     reset: ResetData | None = None
     step: StepData | None = None
+    tool_op: ToolOp | None = None
 
 
 def _check_params(params: Any) -> None:
@@ -148,6 +163,8 @@ def parse_request(raw: str | bytes | None, max_bytes: int) -> Request:
         if kind == "reset":
             _check_params(data.get("params"))
             return Request(type="reset", reset=ResetData.model_validate(data))
+        if data.get("type") in ("list_tools", "call_tool"):
+            return Request(type="step", tool_op=ToolOp.model_validate(data))
         return Request(type="step", step=StepData.model_validate(data))
     except ValidationError as exc:
         raise WireError(ErrorCode.VALIDATION_ERROR, _one_line(exc)) from None

@@ -40,6 +40,7 @@ class Session:
     step_count: int = 0
     last_info: dict[str, Any] = field(default_factory=dict)
     task: dict[str, Any] | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
     done: bool = True
 
 

@@ -53,6 +53,10 @@ HOSTILE: list[tuple[str | bytes | dict, str]] = [
     ({"type": "step", "data": {"text": "1", "tool_call": {"name": "guess"}}}, "VALIDATION_ERROR"),
     ({"type": "step", "data": {"tool_call": {"name": "x" * 1000}}}, "VALIDATION_ERROR"),
     ({"type": "step", "data": "guess 5"}, "VALIDATION_ERROR"),
+    ({"type": "step", "data": {"type": "call_tool"}}, "VALIDATION_ERROR"),  # OpenEnv's tool call, no tool
+    ({"type": "step", "data": {"type": "call_tool", "tool_name": 5}}, "VALIDATION_ERROR"),
+    ({"type": "step", "data": {"type": "call_tool", "tool_name": "guess", "arguments": [1]}}, "VALIDATION_ERROR"),
+    ({"type": "step", "data": {"type": "drop_tables"}}, "VALIDATION_ERROR"),
     ("x" * (LIMIT + 1), "MESSAGE_TOO_LARGE"),
 ]
 

@@ -64,3 +64,31 @@ def test_openenv_schema_and_health_endpoints(url: str) -> None:
     schema = httpx.get(f"{url}/schema").json()
     assert set(schema) >= {"action", "observation"}
     assert "text" in schema["action"]["properties"]
+
+
+def test_openenv_mcp_tool_client_lists_and_calls_the_env_tools(url: str) -> None:
+    """OpenEnv's tool-calling client (`MCPToolClient`, list_tools / call_tool steps over /ws)."""
+    from openenv.core.env_server.mcp_types import CallToolAction
+    from openenv.core.mcp_client import MCPToolClient
+
+    local = gym.make("envgym/Sokoban-v0")
+    obs, info = local.reset(seed=5, options={"difficulty": 0.2})
+    with MCPToolClient(base_url=url).sync() as client:
+        before = client.list_tools()  # OpenEnv lists tools without a reset
+        assert [t.name for t in before] == ["move"]
+        client.reset(seed=5, difficulty=0.2)
+        tools = client.list_tools(use_cache=False)
+        schema = info["tools"][0]["function"]
+        assert [(t.name, t.input_schema) for t in tools] == [(schema["name"], schema["parameters"])]
+        for _ in range(200):
+            action = local.unwrapped.oracle_action()
+            obs, reward, terminated, truncated, step_info = local.step(action)
+            call = step_info["tool_call"]
+            result = client.step(CallToolAction(tool_name=call["name"], arguments=call["arguments"]))
+            assert result.observation.result["data"] == obs and result.reward == reward
+            if result.done:
+                break
+        assert result.reward == 1.0
+        client.reset(seed=5)
+        text = client.call_tool("move", direction="sideways")  # the env's feedback is the result, not an error
+        assert "sideways" in text or "direction" in text.lower()
