@@ -18,6 +18,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from envgym.extras import explain
+
 app = typer.Typer(help="envgym: verifiable multi-turn text environments for LLM agents.", no_args_is_help=True)
 console = Console()
 
@@ -41,6 +43,8 @@ def _load_plugins() -> None:
         except ModuleNotFoundError as exc:
             if exc.name is not None and module_name.startswith(exc.name):
                 continue  # that part of envgym is not installed in this tree
+            if explain(exc) is not None:
+                continue  # its extra is not installed; its commands are absent (`pip install 'envgym[all]'`)
             raise
         module.register(app)
 

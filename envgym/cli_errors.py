@@ -16,6 +16,8 @@ from typing import Any
 import typer
 from pydantic import ValidationError
 
+from envgym.extras import explain
+
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "ENVGYM_DEBUG"
 MAX_CHARS = 400
@@ -62,6 +64,9 @@ def one_line(exc: BaseException) -> str:
         if ctx is not None and hasattr(ctx, "command_path"):
             message += f" (see `{ctx.command_path} --help`)"
         return _squash(message)
+    missing = explain(exc)
+    if missing is not None:  # a heavy optional module: name the extra that brings it
+        return missing
     if isinstance(exc, ValidationError):
         return _squash(f"invalid {exc.title}: {_problems(exc)}")
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) else str(exc)
