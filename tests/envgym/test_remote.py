@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import gymnasium as gym
 import pytest
@@ -138,3 +140,27 @@ def test_url_forms() -> None:
     assert ws_url("ws://h:1/ws") == "ws://h:1/ws"
     with pytest.raises(ValueError, match="must start with"):
         ws_url("ftp://h")
+
+
+def test_eval_with_a_token_policy_is_the_same_on_a_remote_env(servers: dict[str, str], tmp_path: Path) -> None:
+    """envgym's own evaluate + batched token rollout (the trainer's path) against RemoteEnv, unchanged."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from envgym.agents.evaluation import evaluate
+    from envgym.agents.toy import tiny_policy
+
+    url = servers["envgym/GuessNumber-v0"]
+    runs = {}
+    for where, factory in (
+        ("remote", lambda: RemoteEnv(url)),
+        ("local", lambda: gym.make("envgym/GuessNumber-v0")),
+    ):
+        policy = tiny_policy(max_new_tokens=4, seed=1, temperature=0.0)
+        result = evaluate(
+            factory, policy, episodes=4, difficulty=0.2, seed=3, batch_size=4, max_turns=3, out=tmp_path / where
+        )
+        records = [json.loads(line) for line in (tmp_path / where / "trajectories.jsonl").read_text().splitlines()]
+        turns = [[(t["action"], t["observation"], t["reward"]) for t in r["turns"]] for r in records]
+        runs[where] = (result.model_dump(), [r["env_id"] for r in records], [r["task"] for r in records], turns)
+    assert runs["remote"] == runs["local"]
+    assert sum(len(t) for t in runs["local"][3]) >= 4
