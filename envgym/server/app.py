@@ -51,6 +51,7 @@ class ServeConfig(BaseModel):
     idle_timeout_s: float = Field(default=300.0, gt=0)
     max_message_bytes: int = Field(default=1 << 20, ge=1024)
     token: str | None = Field(default=None, description="bearer token; None serves without auth (loopback only!)")
+    allow_params: bool = Field(default=True, description="accept clients' `params` (the env's native knobs)")
 
 
 def check_env_id(env_id: str) -> None:
@@ -72,11 +73,16 @@ def _authorized(header: str | None, token: str | None) -> bool:
 class SessionHandler:
     """Runs the ops of one session; every env call happens in the manager's pool."""
 
-    def __init__(self, manager: SessionManager, env_id: str) -> None:
+    def __init__(self, manager: SessionManager, env_id: str, allow_params: bool = True) -> None:
         self.manager = manager
         self.env_id = env_id
+        self.allow_params = allow_params
 
     async def reset(self, session: Session, data: ResetData) -> str:
+        if data.params and not self.allow_params:
+            raise WireError(
+                ErrorCode.VALIDATION_ERROR, "this server does not accept 'params'; send seed and difficulty"
+            )
         reset = functools.partial(session.env.reset, seed=data.seed, options=data.options())
         try:
             observation, info = await self.manager.call(reset)
@@ -166,7 +172,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     # the next step) once a reset has raised, e.g. on a client's invalid params
     kwargs = {"disable_env_checker": True, **config.env_kwargs}
     manager = SessionManager(lambda: gym.make(config.env_id, **kwargs), config.max_sessions)
-    handler = SessionHandler(manager, config.env_id)
+    handler = SessionHandler(manager, config.env_id, config.allow_params)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

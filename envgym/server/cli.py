@@ -28,6 +28,9 @@ def serve(
     env_kwargs: Annotated[
         str | None, typer.Option(help='gym.make kwargs as JSON, e.g. \'{"sandbox": "docker"}\' (operator only)')
     ] = None,
+    client_params: Annotated[
+        bool, typer.Option(help="let clients set the env's native params at reset (validated by the env)")
+    ] = True,
     token_env: Annotated[str, typer.Option(help="environment variable that holds the bearer token")] = TOKEN_ENV,
     mcp_stdio: Annotated[bool, typer.Option(help="serve one MCP session on stdin/stdout instead of HTTP")] = False,
 ) -> None:
@@ -56,6 +59,7 @@ def serve(
                 idle_timeout_s=idle_timeout,
                 max_message_bytes=max_message_bytes,
                 token=token,
+                allow_params=client_params,
             )
         )
     except ValueError as exc:

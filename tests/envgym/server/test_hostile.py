@@ -46,6 +46,8 @@ HOSTILE: list[tuple[str | bytes | dict, str]] = [
     ({"type": "reset", "data": {"params": {"k": {"deep": 1}}}}, "VALIDATION_ERROR"),
     ({"type": "reset", "data": {"params": {f"k{i}": i for i in range(100)}}}, "VALIDATION_ERROR"),
     ({"type": "reset", "data": {"params": {"no_such_knob": 3}}}, "VALIDATION_ERROR"),  # the env's own check
+    ('{"type": "reset", "data": {"params": {"upper": Infinity}}}', "VALIDATION_ERROR"),
+    ('{"type": "reset", "data": {"difficulty": NaN}}', "VALIDATION_ERROR"),
     ({"type": "reset", "data": []}, "VALIDATION_ERROR"),
     ({"type": "reset", "data": {}, "extra": 1}, "VALIDATION_ERROR"),
     ({"type": "step", "data": {"text": 5}}, "VALIDATION_ERROR"),
@@ -73,6 +75,14 @@ def test_each_hostile_frame_gets_an_error_frame_and_the_session_goes_on(url: str
         assert reply["type"] == "observation" and "integer between" in reply["data"]["observation"]["text"]
         reply = ask(ws, {"type": "step", "data": {"tool_call": {"name": "guess", "arguments": {"number": 1}}}})
         assert reply["type"] == "observation" and reply["data"]["observation"]["info"]["tool_call"]["name"] == "guess"
+
+
+def test_operator_can_refuse_client_params() -> None:
+    config = ServeConfig(env_id="envgym/GuessNumber-v0", allow_params=False)
+    with serve_in_background(config) as (base, _), raw_client(base) as ws:
+        reply = ask(ws, {"type": "reset", "data": {"seed": 1, "params": {"upper": 8}}})
+        assert error_code(reply) == "VALIDATION_ERROR" and "params" in reply["data"]["message"]
+        assert ask(ws, {"type": "reset", "data": {"seed": 1, "difficulty": 0.5}})["type"] == "observation"
 
 
 def test_frame_beyond_the_transport_cap_closes_only_that_connection(url: str) -> None:
