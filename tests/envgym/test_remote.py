@@ -164,3 +164,21 @@ def test_eval_with_a_token_policy_is_the_same_on_a_remote_env(servers: dict[str,
         runs[where] = (result.model_dump(), [r["env_id"] for r in records], [r["task"] for r in records], turns)
     assert runs["remote"] == runs["local"]
     assert sum(len(t) for t in runs["local"][3]) >= 4
+
+
+def test_a_lost_server_is_an_infra_error_not_an_exception_mid_rollout() -> None:
+    with serve_in_background(ServeConfig(env_id="envgym/GuessNumber-v0")) as (url, _):
+        env = RemoteEnv(url)
+        env.reset(seed=1)
+    obs, reward, terminated, truncated, info = env.step("5")  # the server is gone now
+    assert terminated and reward == 0.0 and info["infra_error"] and "lost the connection" in obs
+    local = gym.make("envgym/GuessNumber-v0")
+    local.reset(seed=1)
+    local_info = local.step("5")[4]
+    assert set(info) == set(local_info)  # the same keys, so vector-env info merging still works
+    assert {k: type(v) for k, v in info.items() if k != "infra_error"} == {
+        k: type(v) for k, v in local_info.items() if k != "infra_error"
+    }
+    with pytest.raises(OSError):  # a reset needs a live server: it says so at once
+        env.reset(seed=2)
+    env.close()
