@@ -19,6 +19,13 @@ def default_config_path() -> Path:
     return Path(str(resources.files("envgym.agents") / "configs" / DEFAULT_CONFIG))
 
 
+def loading(what: str) -> Any:
+    """A spinner while something slow loads (a model takes seconds to minutes): no silent wait over 2 s."""
+    from rich.console import Console
+
+    return Console().status(what, spinner="dots")
+
+
 def sparkline(values: list[float]) -> str:
     bars = "▁▂▃▄▅▆▇█"
     return "".join(bars[min(7, max(0, int(v * 7.999)))] for v in values)
@@ -60,7 +67,8 @@ def train(
     cfg = TrainConfig.model_validate({**cfg.model_dump(), **{k: v for k, v in updates.items() if k != "policy"}})
     if "policy" in updates:
         cfg.policy = updates["policy"]
-    trainer = Trainer(cfg, run_dir)
+    with loading(f"loading {cfg.policy.model} and {cfg.env_id}"):
+        trainer = Trainer(cfg, run_dir)
     console.print(
         f"[bold]envgym train[/] {cfg.env_id} policy={cfg.policy.model} device={trainer.device} "
         f"steps={cfg.steps} ({cfg.tasks_per_step}×{cfg.group_size} episodes/step) run_dir={run_dir}"
@@ -175,11 +183,13 @@ def evaluate(
             update: dict[str, Any] = {"temperature": temperature}
             if model and run is None:  # a run's weights only fit the model it was trained from
                 update["model"] = model
-            agent = make_policy(TrainConfig.from_yaml(settings).policy.model_copy(update=update))
-            if run is not None:
-                load_trained_weights(agent.model, run)
+            with loading("loading the model"):
+                agent = make_policy(TrainConfig.from_yaml(settings).policy.model_copy(update=update))
+                if run is not None:
+                    load_trained_weights(agent.model, run)
         else:
-            agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
+            with loading(f"loading {model or 'smollm2-135m'}"):
+                agent = make_policy(HFPolicyConfig(model=model or "smollm2-135m", temperature=temperature))
     elif policy == "openai":
         from envgym.agents.policies.openai_policy import OpenAIPolicy, OpenAIPolicyConfig
 
