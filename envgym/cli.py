@@ -145,7 +145,7 @@ def run(
     from envgym.agents.policies.scripted import make_scripted_agent
     from envgym.run_dir import RunDir, shell_command
     from envgym.runner import run_episode
-    from envgym.trajectory import RateSummary
+    from envgym.trajectory import Episode, RateSummary
 
     kwargs = _parse_json_option(env_kwargs, "--env-kwargs")
     options: dict[str, Any] = {"difficulty": difficulty}
@@ -158,7 +158,11 @@ def run(
     words += ["--seed", str(seed), "--out", str(out)]
     words += ["--env-kwargs", json.dumps(kwargs)] if kwargs else []
     words += ["--params", json.dumps(config["params"])] if params else []
-    run_dir = RunDir.open(out, "run", config, resume=shell_command(words))
+
+    def same_run(e: Episode) -> bool:  # a run dir recorded before run.json existed
+        return (e.env_id, e.policy, e.options, e.env_kwargs) == (env_id, scripted.name, options, kwargs)
+
+    run_dir = RunDir.open(out, "run", config, resume=shell_command(words), same_run=same_run)
     done_seeds = {e.seed for e in run_dir.finished}
     todo = [seed + i for i in range(episodes) if seed + i not in done_seeds]
     if run_dir.finished:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,14 +59,30 @@ class RunDir:
         return self.out / TRAJECTORIES
 
     @classmethod
-    def open(cls, out: Path, command: str, config: dict[str, Any], resume: str) -> RunDir:
-        """Check `out`: empty or missing starts fresh, the same command resumes, anything else is a `RunConflict`."""
+    def open(
+        cls,
+        out: Path,
+        command: str,
+        config: dict[str, Any],
+        resume: str,
+        same_run: Callable[[Episode], bool] | None = None,
+    ) -> RunDir:
+        """Check `out`: empty or missing starts fresh, the same command resumes, anything else is a `RunConflict`.
+
+        `same_run` adopts a directory written before run.json existed: it resumes when every recorded episode
+        passes it (same env, policy and options), instead of refusing a directory the same command made.
+        """
         manifest = RunManifest(command=command, config=config, argv=list(sys.argv), resume=resume)
         if out.exists() and not out.is_dir():
             raise RunConflict(f"--out {out} is a file, not a run directory")
         if not out.exists() or not any(out.iterdir()):
             return cls(out, manifest, [])
         stored_path = out / MANIFEST
+        if same_run is not None and {p.name for p in out.iterdir()} == {TRAJECTORIES}:
+            trim_torn_tail(out / TRAJECTORIES)
+            finished = list(read_episodes(out / TRAJECTORIES))
+            if all(same_run(e) for e in finished):
+                return cls(out, manifest, finished)
         if not stored_path.is_file():
             raise RunConflict(f"{out} is not empty and was not made by `envgym {command}`; choose another --out")
         try:

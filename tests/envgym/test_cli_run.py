@@ -111,3 +111,15 @@ def test_ctrl_c_says_how_many_episodes_were_saved_and_how_to_resume(tmp_path: Pa
     assert f"interrupted: {saved} of 100000 episodes saved" in stdout
     assert "resume with: envgym run envgym/Sudoku-v0 --agent random --episodes 100000" in stdout
     assert "Traceback" not in stdout + stderr
+
+
+def test_a_run_dir_from_before_run_json_is_adopted_by_the_same_command(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "run"
+    args = ["envgym/GuessNumber-v0", "--episodes", "2", "--out", str(out)]
+    assert envgym_run(capsys, *args)[0] == 0
+    (out / "run.json").unlink()  # as written by envgym before run directories had a manifest
+    code, text, _ = envgym_run(capsys, *args[:2], "3", *args[3:])
+    assert code == 0 and "2 of 3 episodes already recorded" in text and len(seeds(out)) == 3
+    (out / "run.json").unlink()
+    code, _, err = envgym_run(capsys, "envgym/GuessNumber-v0", "--agent", "random", "--out", str(out))
+    assert code != 0 and "not empty" in err
