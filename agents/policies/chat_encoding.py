@@ -18,7 +18,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from envgym.agents.policies.base import Message
+from envgym.agents.policies.base import ActionSample, Message
 
 _MARK = "ZQXACTIONMARKZQX"
 _FIRST = "ZQXFIRSTOBSZQX"
@@ -109,3 +109,30 @@ class ChatEncoder:
         if len(self._obs_cache) < 100_000:
             self._obs_cache[key] = ids
         return ids
+
+
+class ChatTemplatePolicy:
+    """Base of the token policies that render with a `ChatEncoder` (`self.chat`): the encoding half of the
+    `TokenPolicy` protocol and `act`; subclasses implement `sample`."""
+
+    chat: ChatEncoder
+
+    def initial_messages(self, observation: str) -> list[Message]:
+        return self.chat.initial_messages(observation)
+
+    def encode_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
+        return self.chat.encode_prompt(messages, tools)
+
+    def encode_observation(self, text: str, action_stopped: bool) -> list[int]:
+        return self.chat.encode_observation(text, action_stopped)
+
+    def sample(self, contexts: Sequence[Sequence[int]]) -> list[ActionSample]:
+        raise NotImplementedError
+
+    def act(
+        self, conversations: Sequence[Sequence[Message]], tools: Sequence[list[dict[str, Any]]] | None = None
+    ) -> list[ActionSample]:
+        contexts = [
+            self.encode_prompt(conv, None if tools is None else tools[i]) for i, conv in enumerate(conversations)
+        ]
+        return self.sample(contexts)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.base import ActionSample, Message
-from envgym.agents.policies.chat_encoding import ChatEncoder
+from envgym.agents.policies.chat_encoding import ChatEncoder, ChatTemplatePolicy
 from envgym.agents.policies.sampling import SamplerCache, TokenSampler
 
 
@@ -57,7 +57,7 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-class HFPolicy:
+class HFPolicy(ChatTemplatePolicy):
     """A causal LM with a chat template: batched sampling returning exact ids and log-probs, a KV cache kept
     across the turns of one rollout (`session`), and the scoring forward the trainer uses."""
 
@@ -116,15 +116,6 @@ class HFPolicy:
     def encode_text(self, text: str) -> list[int]:
         return self.chat.encode_text(text)
 
-    def initial_messages(self, observation: str) -> list[Message]:
-        return self.chat.initial_messages(observation)
-
-    def encode_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
-        return self.chat.encode_prompt(messages, tools)
-
-    def encode_observation(self, text: str, action_stopped: bool) -> list[int]:
-        return self.chat.encode_observation(text, action_stopped)
-
     # ----- sampling -----------------------------------------------------------------------------------
     def autocast(self) -> Any:
         """bf16 autocast on CUDA when configured; a no-op on CPU. The trainer's forwards use it too."""
@@ -162,11 +153,3 @@ class HFPolicy:
                          stopped=r.stopped)
             for text, r in zip(texts, rows, strict=True)
         ]  # fmt: skip
-
-    def act(
-        self, conversations: Sequence[Sequence[Message]], tools: Sequence[list[dict[str, Any]]] | None = None
-    ) -> list[ActionSample]:
-        contexts = [
-            self.encode_prompt(conv, None if tools is None else tools[i]) for i, conv in enumerate(conversations)
-        ]
-        return self.sample(contexts)

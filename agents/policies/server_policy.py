@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from envgym.agents.policies.base import ActionSample, Message
-from envgym.agents.policies.chat_encoding import ChatEncoder
+from envgym.agents.policies.base import ActionSample
+from envgym.agents.policies.chat_encoding import ChatEncoder, ChatTemplatePolicy
 
 
 class ServerPolicyError(RuntimeError):
@@ -53,7 +53,7 @@ def _token_id(token: str) -> int:
     return int(token.removeprefix("token_id:"))
 
 
-class ServerTokenPolicy:
+class ServerTokenPolicy(ChatTemplatePolicy):
     """Samples over HTTP; encodes prompts and observations locally with the same chat template."""
 
     def __init__(self, config: ServerPolicyConfig, tokenizer: Any | None = None, client: Any | None = None) -> None:
@@ -74,15 +74,6 @@ class ServerTokenPolicy:
                                 config.include_tools)  # fmt: skip
         headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
         self.client = client or httpx.Client(base_url=config.base_url, timeout=config.timeout_s, headers=headers)
-
-    def initial_messages(self, observation: str) -> list[Message]:
-        return self.chat.initial_messages(observation)
-
-    def encode_prompt(self, messages: Sequence[Message], tools: list[dict[str, Any]] | None = None) -> list[int]:
-        return self.chat.encode_prompt(messages, tools)
-
-    def encode_observation(self, text: str, action_stopped: bool) -> list[int]:
-        return self.chat.encode_observation(text, action_stopped)
 
     def request(self, contexts: Sequence[Sequence[int]]) -> dict[str, Any]:
         """The completions request body for these contexts (plain temperature sampling, nothing else)."""
@@ -120,14 +111,6 @@ class ServerTokenPolicy:
             out.append(ActionSample(text=self.config.action_prefix + text, token_ids=ids, logprobs=logprobs,
                                     stopped=stopped))  # fmt: skip
         return out
-
-    def act(
-        self, conversations: Sequence[Sequence[Message]], tools: Sequence[list[dict[str, Any]]] | None = None
-    ) -> list[ActionSample]:
-        contexts = [
-            self.encode_prompt(conv, None if tools is None else tools[i]) for i, conv in enumerate(conversations)
-        ]
-        return self.sample(contexts)
 
     def close(self) -> None:
         self.client.close()
