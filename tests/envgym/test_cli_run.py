@@ -8,14 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-import gymnasium as gym
 import pytest
 import typer
 
 from envgym.cli import app
 from envgym.cli_errors import run_command
-from envgym.core import InfraError
-from envgym.environments.puzzles.guess_number import GuessNumberEnv
 from envgym.trajectory import read_episodes
 
 
@@ -69,21 +66,8 @@ def test_a_torn_last_episode_is_run_again(tmp_path: Path, capsys) -> None:
     assert len(list(read_episodes(out / "trajectories.jsonl", strict=True))) == 3
 
 
-class FlakyImageEnv(GuessNumberEnv):
-    """GuessNumber whose host fails at reset on odd seeds, as SWE-v0 does when an image is missing."""
-
-    env_id = "envgym-test/FlakyImage-v0"
-
-    def _generate(self, difficulty: float, params: dict) -> tuple[str, dict, int]:
-        if self.task_seed % 2:
-            raise InfraError("image envgym/swe:missing is not built")
-        return super()._generate(difficulty, params)
-
-
-def test_reset_time_infra_errors_are_excluded_and_shown(tmp_path: Path, capsys) -> None:
-    if FlakyImageEnv.env_id not in gym.registry:
-        gym.register(id=FlakyImageEnv.env_id, entry_point=FlakyImageEnv)
-    code, text, _ = envgym_run(capsys, FlakyImageEnv.env_id, "--episodes", "2", "--out", str(tmp_path / "r"))
+def test_reset_time_infra_errors_are_excluded_and_shown(tmp_path: Path, capsys, flaky_image_env) -> None:
+    code, text, _ = envgym_run(capsys, flaky_image_env.env_id, "--episodes", "2", "--out", str(tmp_path / "r"))
     assert code == 0
     assert "success rate 100.0% (1/1)" in text and "infra errors 1 (excluded)" in text
     records = list(read_episodes(tmp_path / "r" / "trajectories.jsonl"))

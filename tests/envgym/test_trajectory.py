@@ -6,8 +6,6 @@ import pytest
 
 import envgym  # noqa: F401
 from envgym.agents.policies.scripted import OracleAgent
-from envgym.core import InfraError
-from envgym.environments.puzzles.guess_number import GuessNumberEnv
 from envgym.runner import run_episode
 from envgym.sandboxes import ExecResult
 from envgym.trajectory import (
@@ -78,19 +76,8 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # ----- the constructors -----------------------------------------------------------------------------------
-class _ImageMissingEnv(GuessNumberEnv):
-    """GuessNumber whose host fails before the task exists, as a SWE env does when its image is missing."""
-
-    env_id = "envgym/ImageMissing-v0"
-
-    def _generate(self, difficulty: float, params: dict) -> tuple[str, dict, int]:
-        if self.task_seed % 2:
-            raise InfraError("image envgym/swe:missing is not built")
-        return super()._generate(difficulty, params)
-
-
-def test_reset_time_infra_error_marks_the_episode_infra() -> None:
-    env = _ImageMissingEnv()
+def test_reset_time_infra_error_marks_the_episode_infra(flaky_image_env) -> None:
+    env = flaky_image_env()
     episodes = [run_episode(env, OracleAgent(), seed=s, options={"difficulty": 0.3}) for s in (0, 1)]
     ok, broken = episodes
     assert ok.outcome is not None and ok.outcome.success and not ok.infra
