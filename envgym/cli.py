@@ -1,7 +1,8 @@
 """The `envgym` command.
 
 Sub-command groups owned by other packages (`sandbox`, `swe`, `train`, ...) plug in through a module-level
-`register(app)` function, so this file stays small and importing the CLI stays fast.
+`register(app)` function, so this file stays small and importing the CLI stays fast. `main` runs every
+command under one error handler (`envgym.cli_errors`): a failure is one line on stderr and a non-zero exit.
 """
 
 from __future__ import annotations
@@ -20,7 +21,11 @@ from rich.table import Table
 
 from envgym.extras import explain
 
-app = typer.Typer(help="envgym: verifiable multi-turn text environments for LLM agents.", no_args_is_help=True)
+app = typer.Typer(
+    help="envgym: verifiable multi-turn text environments for LLM agents. "
+    "Errors are one line; add --debug (or set ENVGYM_DEBUG=1) for the traceback.",
+    no_args_is_help=True,
+)
 console = Console()
 
 KNOBS_CAPTION = "native knobs per env: envgym list --json (or a terminal of 120+ columns)"
