@@ -151,7 +151,7 @@ class TextEnv(gym.Env[str, str]):
       `hint` (str or None each); the observation text is rendered from it.
     - `infra_error` (str or None): the host or a sandbox failed, not the agent; drop such episodes.
     - `turn`, `max_turns` (int): turns used and the turn budget; `truncated` is set when it runs out (or the
-      wall-clock budget `episode_seconds`, where an env sets one).
+      wall-clock budget `time_budget_s`, where an env sets one).
     - on reset: `tools` (list of OpenAI function schemas, shared and read-only) and `task` (dict: `id`, `env`
       as `env_id@version`, `seed`, `difficulty`, `params`: exactly what regenerates the task).
     - on step: `tool_call` (dict: `name`, `arguments`; `{}` when the action was not a valid call),
@@ -166,7 +166,7 @@ class TextEnv(gym.Env[str, str]):
     text_form_help: ClassVar[str] = ""
     default_difficulty: ClassVar[float] = 0.5
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}  # type: ignore[misc]
-    episode_seconds: float | None = None  # wall-clock budget of an episode (None: turns only)
+    time_budget_s: float | None = None  # wall-clock budget of an episode (None: turns only)
 
     def __init__(
         self,
@@ -290,7 +290,7 @@ class TextEnv(gym.Env[str, str]):
         if tools is not self._tool_set:
             self._set_tools(tools)
         self.done = infra_error is not None
-        self._episode_started = time.monotonic() if self.episode_seconds is not None else 0.0
+        self._episode_started = time.monotonic() if self.time_budget_s is not None else 0.0
         self._task = {
             "id": f"{self.env_id.rpartition('/')[2]}:{task_seed}:{difficulty:g}",
             "env": f"{self.env_id}@{self.version}",
@@ -335,8 +335,8 @@ class TextEnv(gym.Env[str, str]):
         if not outcome.terminated:
             if self.turn >= self.max_turns:
                 note = f" Turn budget of {self.max_turns} used up: episode over."
-            elif self.episode_seconds is not None and time.monotonic() - self._episode_started > self.episode_seconds:
-                note = f" Wall-clock budget of {self.episode_seconds:g} s used up: episode over."
+            elif self.time_budget_s is not None and time.monotonic() - self._episode_started > self.time_budget_s:
+                note = f" Wall-clock budget of {self.time_budget_s:g} s used up: episode over."
         if note:
             outcome.feedback = dataclasses.replace(outcome.feedback, summary=outcome.feedback.summary + note)
         self.done = outcome.terminated or bool(note)

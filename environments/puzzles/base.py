@@ -10,48 +10,27 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from envgym.core import Feedback, StepOutcome
+from envgym.families import FamilyParams, ProceduralEnv, lerp_int
 
-from envgym.core import Feedback, StepOutcome, TextEnv
+__all__ = ["PuzzleEnv", "PuzzleParams", "lerp_int"]
 
-
-class PuzzleParams(BaseModel):
-    """Native parameters of a family. Subclasses add fields; every field must have a default."""
-
-    model_config = ConfigDict(extra="forbid")
+PuzzleParams = FamilyParams  # the name puzzle modules use
 
 
-def lerp_int(difficulty: float, low: int, high: int) -> int:
-    """Map difficulty in [0, 1] linearly onto the integers low..high (inclusive)."""
-    return round(low + (high - low) * difficulty)
-
-
-class PuzzleEnv(TextEnv):
-    """Base of the procedural puzzle families."""
+class PuzzleEnv(ProceduralEnv):
+    """Base of the procedural puzzle families: `params_for`, `_new_puzzle`, the rules and the solver."""
 
     family: ClassVar[str] = "puzzle"
-    Params: ClassVar[type[PuzzleParams]] = PuzzleParams
-
-    params: PuzzleParams
-
-    def params_for(self, difficulty: float) -> PuzzleParams:
-        """Native parameters at this difficulty (before user overrides)."""
-        raise NotImplementedError
 
     def _new_puzzle(self, params: Any) -> tuple[str, int]:
-        """Generate the puzzle from `self.task_rng`; return (intro text, turn budget)."""
+        """Generate the puzzle from `self.rng` / `self.task_rng`; return (intro text, turn budget)."""
         raise NotImplementedError
 
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-        base = self.params_for(difficulty)
-        if params:  # user overrides are validated; the common no-override path skips a second validation
-            try:
-                base = self.Params.model_validate({**base.model_dump(), **params})
-            except ValidationError as exc:
-                raise ValueError(f"invalid parameters for {self.env_id}: {exc}") from exc
-        self.params = base
+        self.params, used = self.resolve_params(difficulty, params)
         intro, budget = self._new_puzzle(self.params)
-        return intro, self.params.model_dump(), budget
+        return intro, used, budget
 
     @staticmethod
     def solved(summary: str, state: str | None = None, details: str | None = None) -> StepOutcome:

@@ -13,26 +13,22 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome, TextEnv
+from envgym.core import Feedback, StepOutcome
 from envgym.environments.tools.answers import AnswerValue, Expected, SubmitAnswer, is_correct, render_answer
+from envgym.families import FamilyParams, ProceduralEnv, lerp_int
+
+__all__ = ["ToolParams", "ToolTask", "ToolTaskEnv", "lerp_int"]
 
 
-class ToolParams(BaseModel):
-    """Native parameters of a family. Subclasses add fields; every field has a default."""
-
-    model_config = ConfigDict(extra="forbid")
+class ToolParams(FamilyParams):
+    """Native parameters every tool-use family has. Subclasses add fields; every field has a default."""
 
     hints: bool = Field(default=True, description="hint when a call is wasted (empty result, repeated call)")
     slack: int = Field(default=4, ge=0, le=100, description="turns allowed beyond the gold plan")
     attempts: int = Field(default=1, ge=1, le=10, description="answer submissions allowed")
-
-
-def lerp_int(difficulty: float, low: int, high: int) -> int:
-    """Map difficulty in [0, 1] linearly onto the integers low..high (inclusive)."""
-    return round(low + (high - low) * difficulty)
 
 
 @dataclass
@@ -50,7 +46,7 @@ class ToolTask:
         return len(self.gold_calls) + 1
 
 
-class ToolTaskEnv(TextEnv):
+class ToolTaskEnv(ProceduralEnv):
     """Base of the tool-use families: subclasses write `params_for`, `_build` and `_call_tool`."""
 
     family: ClassVar[str] = "tool"
@@ -71,10 +67,6 @@ class ToolTaskEnv(TextEnv):
         self.attempts_left = 0
 
     # ----- hooks ------------------------------------------------------------------------------------------
-    def params_for(self, difficulty: float) -> ToolParams:
-        """Native parameters at this difficulty (before user overrides)."""
-        raise NotImplementedError
-
     def _build(self, params: Any) -> ToolTask:
         """Generate the world and the task from `self.task_rng`."""
         raise NotImplementedError
@@ -93,16 +85,12 @@ class ToolTaskEnv(TextEnv):
 
     # ----- contract ---------------------------------------------------------------------------------------
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-        base = self.params_for(difficulty).model_dump()
-        try:
-            self.params = self.Params.model_validate({**base, **params})
-        except ValidationError as exc:
-            raise ValueError(f"invalid parameters for {self.env_id}: {exc}") from exc
+        self.params, used = self.resolve_params(difficulty, params)  # type: ignore[assignment]
         self.history = []
         self.attempts_left = self.params.attempts
         self.task_spec = self._build(self.params)
         budget = self.task_spec.gold_length + self.params.slack
-        return self.task_spec.intro, self.params.model_dump(), budget
+        return self.task_spec.intro, used, budget
 
     def _apply(self, call: Tool) -> StepOutcome:
         if isinstance(call, SubmitAnswer):

@@ -8,29 +8,24 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-import numpy as np
-
-from envgym.actions import Tool
-from envgym.core import StepOutcome, TextEnv
-from envgym.environments.tools.base import ToolTaskEnv
+from envgym.core import TextEnv
 from envgym.environments.tools.sandboxing import SandboxedTaskEnv
-from envgym.registry import ENTRIES
+from envgym.families import MixtureEnv
+from envgym.families import family_classes as _registered
 
 MIXTURE_ID = "envgym/ToolUse-v0"
 
 
-def family_classes() -> dict[str, type[ToolTaskEnv]]:
+def family_classes() -> dict[str, type[TextEnv]]:
     """Short family name (e.g. `SQL`) -> env class, for every registered tool-use family."""
-    classes: dict[str, type[ToolTaskEnv]] = {}
-    for entry in ENTRIES:
-        if entry.family == "tools" and entry.id != MIXTURE_ID:
-            short = entry.id.split("/")[-1].removeprefix("ToolUse-").removesuffix("-v0")
-            classes[short] = entry.load_class()
-    return classes
+    return _registered(
+        "tools", MIXTURE_ID, lambda env_id: env_id.split("/")[-1].removeprefix("ToolUse-").removesuffix("-v0")
+    )
 
 
-class ToolUseMixtureEnv(TextEnv):
+class ToolUseMixtureEnv(MixtureEnv):
     env_id: ClassVar[str] = MIXTURE_ID
+    kind: ClassVar[str] = "tool-use"
 
     def __init__(
         self,
@@ -42,62 +37,27 @@ class ToolUseMixtureEnv(TextEnv):
         sandbox: str = "local",
         sandbox_options: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(difficulty=difficulty, max_turns=max_turns, render_mode=render_mode)
-        available = family_classes()
-        lookup = {name.casefold(): name for name in available}
-        chosen = [lookup.get(str(f).casefold(), str(f)) for f in (families or list(weights or available))]
-        unknown = sorted(set(chosen) - set(available))
-        if unknown:
-            raise ValueError(f"unknown tool-use families {unknown}; available: {sorted(available)}")
-        folded = {k.casefold(): float(v) for k, v in (weights or {}).items()}
-        raw = np.array([folded.get(name.casefold(), 1.0) for name in chosen])
-        if (raw < 0).any() or raw.sum() <= 0:
-            raise ValueError("family weights must be non-negative and not all zero")
-        self.family_names = chosen
-        self.family_probs = raw / raw.sum()
-        self._families: dict[str, ToolTaskEnv] = {}
-        for name in chosen:
-            cls = available[name]
+        def make(cls: type[TextEnv]) -> TextEnv:
+            extra: dict[str, Any] = {}
             if issubclass(cls, SandboxedTaskEnv):
-                self._families[name] = cls(render_mode=render_mode, sandbox=sandbox, sandbox_options=sandbox_options)
-            else:
-                self._families[name] = cls(render_mode=render_mode)
-        self.sub: ToolTaskEnv = self._families[chosen[0]]
+                extra = {"sandbox": sandbox, "sandbox_options": sandbox_options}
+            return cls(render_mode=render_mode, **extra)
 
-    def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-        name = str(params.pop("family", None) or self.task_rng.choice(self.family_names, p=self.family_probs))
-        if name not in self._families:
-            raise ValueError(f"unknown tool-use family {name!r}; available: {self.family_names}")
-        self.sub = self._families[name]
-        sub_seed = int(self.task_rng.integers(0, 2**31 - 1))
-        intro, info = self.sub.reset(seed=sub_seed, options={"difficulty": difficulty, "params": params})
-        self._sub_sandbox = info.get("sandbox")
-        return intro, {"family": name, "family_seed": sub_seed, **info["task"]["params"]}, self.sub.max_turns
+        super().__init__(
+            family_classes(),
+            families,
+            weights,
+            make,
+            difficulty=difficulty,
+            max_turns=max_turns,
+            render_mode=render_mode,
+        )
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
-        self._sub_sandbox = None
+        self.sub_info = {}
         observation, info = super().reset(seed=seed, options=options)
-        info["sandbox"] = self._sub_sandbox or {}  # always a dict: vector envs need one type per info key
+        info["sandbox"] = self.sub_info.get("sandbox") or {}  # always a dict: vector envs need one type per key
         return observation, info
 
-    def current_tools(self) -> tuple[type[Tool], ...]:
-        return self.sub.current_tools()
-
-    def _apply(self, call: Tool) -> StepOutcome:
-        self.sub.turn = self.turn
-        self.sub.max_turns = self.max_turns
-        return self.sub._apply(call)
-
-    def oracle_action(self) -> str:
-        return self.sub.oracle_action()
-
-    def random_action(self, rng: np.random.Generator) -> str:
-        return self.sub.random_action(rng)
-
     def greedy_guess(self, observation: str) -> str:
-        return self.sub.greedy_guess(observation)
-
-    def close(self) -> None:
-        for env in self._families.values():
-            env.close()
-        super().close()
+        return self.sub.greedy_guess(observation)  # type: ignore[attr-defined]

@@ -166,3 +166,73 @@ def test_vector_envs_run_100_steps(vector_cls: str) -> None:
             assert all(isinstance(o, str) for o in obs)
     finally:
         vec.close()
+
+
+def test_help_documents_every_info_key() -> None:
+    doc = TextEnv.__doc__ or ""
+    for key in ("feedback", "tools", "task", "infra_error", "reward_components", "tool_call", "solved", "turn"):
+        assert f"`{key}`" in doc, key
+
+
+def test_tool_schemas_are_shared_read_only_and_serialize_as_plain_json() -> None:
+    import copy
+    import json
+    import pickle
+
+    env = gym.make("envgym/GuessNumber-v0").unwrapped
+    _, first = env.reset(seed=0)
+    _, second = env.reset(seed=1)
+    assert first["tools"] is second["tools"]
+    with pytest.raises(TypeError, match="read-only"):
+        first["tools"][0]["function"]["name"] = "hijack"
+    with pytest.raises(TypeError, match="read-only"):
+        first["tools"].append({})
+    assert json.loads(json.dumps(first["tools"])) == first["tools"]
+    assert pickle.loads(pickle.dumps(first["tools"])) == first["tools"]
+    mine = copy.deepcopy(first["tools"])
+    mine[0]["function"]["name"] = "changed"  # a deep copy is the caller's own, mutable
+    assert second["tools"][0]["function"]["name"] == "guess"
+
+
+def test_env_pickles_small_and_task_is_the_boundary_model() -> None:
+    import pickle
+
+    env = gym.make("envgym/Sokoban-v0").unwrapped
+    _, info = env.reset(seed=3)
+    assert len(pickle.dumps(env)) < 100_000
+    assert env.task is not None and env.task.model_dump() == info["task"]
+
+
+class _SlowEnv(_FlakyHostEnv):
+    time_budget_s = 0.0
+
+    def _apply(self, call: Tool) -> StepOutcome:
+        from envgym.core import Feedback
+
+        return StepOutcome(feedback=Feedback(summary="pong"))
+
+
+def test_wall_clock_budget_truncates_like_the_turn_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    import envgym.core
+
+    ticks = iter(range(100))
+    monkeypatch.setattr(envgym.core.time, "monotonic", lambda: float(next(ticks)))
+    env = _SlowEnv()
+    env.reset(seed=0)
+    obs, _, terminated, truncated, info = env.step('{"name": "ping", "arguments": {}}')
+    assert truncated and not terminated and "Wall-clock budget" in info["feedback"]["summary"] and "pong" in obs
+
+
+def test_sandbox_is_none_unless_an_env_runs_commands() -> None:
+    assert gym.make("envgym/GuessNumber-v0").unwrapped.sandbox is None
+    mixture = gym.make("envgym/Puzzle-v0").unwrapped
+    mixture.reset(seed=0)
+    assert mixture.sandbox is None
+
+
+def test_mixture_flags_a_family_reset_infra_error() -> None:
+    from envgym.families import MixtureEnv
+
+    env = MixtureEnv({"NoHost": _NoHostEnv}, None, None, lambda cls: cls())
+    obs, info = env.reset(seed=0)
+    assert info["infra_error"] == "image envgym/x:1 is missing" and "not your fault" in obs
