@@ -116,3 +116,26 @@ def test_config_roundtrips_through_yaml(tmp_path):
     assert TrainConfig.from_yaml(path) == cfg
     with pytest.raises(ValueError):
         TrainConfig.model_validate({"advantage": "nope"})
+
+
+class _BrokenStartEnv(ToyGuessEnv):
+    """Seed 1's reset reports a host failure in `info` (as a sandbox env does); seed 2's reset raises."""
+
+    def reset(self, *, seed=None, options=None):
+        if seed == 2:
+            raise RuntimeError("docker daemon went away")
+        obs, info = super().reset(seed=seed, options=options)
+        if seed == 1:
+            info = {**info, "infra_error": "image missing"}
+        return obs, info
+
+
+def test_reset_time_infra_errors_mark_the_episode_infra_and_are_dropped(tmp_path):
+    episodes = rollout(tiny_policy(), [_BrokenStartEnv() for _ in range(3)], [TaskSpec(seed=s) for s in range(3)])
+    assert [ep.infra_error is not None for ep in episodes] == [False, True, True]
+    assert "image missing" in str(episodes[1].infra_error) and "docker daemon" in str(episodes[2].infra_error)
+    for ep in episodes[1:]:
+        assert ep.record is not None and ep.record.infra and not ep.turns and not ep.record.turns
+    trainer = Trainer(_config(steps=1, record_trajectories=False), tmp_path, policy=tiny_policy(),
+                      env_factory=_BrokenStartEnv)  # fmt: skip
+    assert trainer.usable(episodes) == [episodes[0]]
