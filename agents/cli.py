@@ -242,7 +242,9 @@ def plot(
     """Render a run's learning curves (success, entropy, zero-variance groups, ...) to PNG."""
     from envgym.agents.plotting import plot_run
 
-    typer.echo(str(plot_run(run_dir, out)))
+    with loading("rendering the curves"):
+        png = plot_run(run_dir, out)
+    typer.echo(str(png))
 
 
 def register(app: typer.Typer) -> None:
