@@ -172,7 +172,8 @@ def run(
     todo = [seed + i for i in range(episodes) if seed + i not in done_seeds]
     if run_dir.finished:
         say(f"resuming {out}: {episodes - len(todo)} of {episodes} episodes already recorded")
-    env = gym.make(env_id, **kwargs)
+    with console.status(f"making {env_id}", spinner="dots"):
+        env = gym.make(env_id, **kwargs)
     tally = RateSummary.of(e for e in run_dir.finished if e.seed is not None and seed <= e.seed < seed + episodes)
     try:
         with run_dir, _run_progress() as progress:
