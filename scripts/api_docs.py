@@ -20,6 +20,7 @@ MODULES = [
     "envgym.trajectory",
     "envgym.runner",
     "envgym.run_dir",
+    "envgym.families",
     "envgym.curriculum",
     "envgym.extras",
     "envgym.viewer",
