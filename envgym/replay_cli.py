@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console(soft_wrap=True)  # one message, one line: long paths are not folded
@@ -39,7 +40,8 @@ def _row(table: Table, check: Any) -> None:
         reward += f" → {check.replayed_reward:g}"
     codes = ",".join("-" if c is None else str(c) for c in check.replayed_exit_codes or check.exit_codes)
     flags = ("T" if check.terminated else "") + ("t" if check.truncated else "")
-    table.add_row(str(check.index) if check.index >= 0 else "reset", _short(check.action), reward, codes, flags, status)
+    action = escape(_short(check.action))  # file text: never rich markup
+    table.add_row(str(check.index) if check.index >= 0 else "reset", action, reward, codes, flags, status)
 
 
 def _new_table(title: str) -> Table:
@@ -110,14 +112,15 @@ def _read(trajectory: Path) -> tuple[list[Any], str | None]:
 
 
 def _episode_line(record: Any, report: Any) -> str:
-    head = f"{record.env_id}@{record.env_version} seed={record.seed} {record.episode_id[:12]}"
+    """One line of rich markup; every piece of file or env text in it is escaped."""
+    head = escape(f"{record.env_id}@{record.env_version} seed={record.seed} {record.episode_id[:12]}")
     if report.infra:
-        return f"[yellow]infra[/yellow]    {head}: {_short(report.replayed_infra_error or '', 100)}"
+        return f"[yellow]infra[/yellow]    {head}: {escape(_short(report.replayed_infra_error or '', 100))}"
     if report.diverged:
         first = report.first_divergence
         where = "version" if first is None else "the reset" if first.index < 0 else f"turn {first.index}"
         fields = "env version" if first is None else ", ".join(d.field for d in first.diffs)
-        return f"[red]DIVERGED[/red] {head}: at {where} ({fields})"
+        return f"[red]DIVERGED[/red] {head}: at {where} ({escape(fields)})"
     return (
         f"[green]ok[/green]       {head}: {len(report.turns) - 1} turns, return {report.replayed_return:g} "
         f"(recorded {report.recorded_return:g})"
@@ -127,7 +130,7 @@ def _episode_line(record: Any, report: Any) -> str:
 def _show_details(table: Table, report: Any) -> None:
     console.print(table)
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {note}", markup=True, highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     first = report.first_divergence
     if first is not None and not report.infra:
         for diff in first.diffs:
@@ -166,12 +169,15 @@ def replay(
         raise typer.Exit(2)
     episodes, damaged = _read(trajectory)
     if not episodes:
-        console.print(f"[red]nothing to replay: {damaged or f'no episodes in {trajectory}'}[/red]")
+        console.print(f"[red]nothing to replay: {escape(damaged or f'no episodes in {trajectory}')}[/red]")
         raise typer.Exit(2)
     if episode:
         episodes = [e for e in episodes if e.episode_id.startswith(episode)]
         if len(episodes) != 1:
-            console.print(f"[red]{len(episodes)} episodes match {episode!r} in {trajectory}; give a unique id[/red]")
+            console.print(
+                f"[red]{len(episodes)} episodes match {escape(repr(episode))} in {escape(str(trajectory))}; "
+                "give a unique id[/red]"
+            )
             raise typer.Exit(2)
     if until is not None and len(episodes) != 1:
         console.print("[red]--until needs one episode: pass --episode ID[/red]")
@@ -181,7 +187,7 @@ def replay(
     with Progress(console=console, transient=True, disable=detailed or len(episodes) < 2) as progress:
         bar = progress.add_task("replaying", total=len(episodes))
         for record in episodes:
-            title = f"{record.env_id}@{record.env_version} seed={record.seed} episode {record.episode_id[:12]}"
+            title = escape(f"{record.env_id}@{record.env_version} seed={record.seed} episode {record.episode_id[:12]}")
             table = _new_table(title)
 
             def on_turn(check: Any, table: Table = table) -> bool:
@@ -203,7 +209,7 @@ def replay(
                 )
             except ReplayError as exc:
                 tally.counts["unreplayable"] += 1
-                progress.console.print(f"[red]error[/red]    {title}: {_short(str(exc), 200)}", highlight=False)
+                progress.console.print(f"[red]error[/red]    {title}: {escape(_short(str(exc), 200))}", highlight=False)
                 progress.advance(bar)
                 continue
             tally.counts[report.status] += 1
@@ -216,7 +222,7 @@ def replay(
                     _open_shell(env)
                 finally:
                     env.close()
-    console.print(tally.line(damaged), highlight=False)
+    console.print(escape(tally.line(damaged)), highlight=False)
     code = tally.exit_code(damaged)
     if code:
         raise typer.Exit(code)

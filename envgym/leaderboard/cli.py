@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -50,15 +51,17 @@ def submit(
     try:
         bundle = prepare(run_dir, split, model)
     except BundleError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{escape(str(exc))}[/red]")
         raise typer.Exit(1) from exc
     packed = bundle.pack()
     target = (run_dir if run_dir.is_dir() else run_dir.parent) / "bundle.tar.gz"
     target.write_bytes(packed)
     m = bundle.manifest
     console.print(
-        f"bundle {target} ({len(packed)} bytes): model {m.model}, split {m.split}, "
-        + ", ".join(f"{e.env_id}@{e.version} x{len(e.seeds)}" for e in m.envs)
+        escape(
+            f"bundle {target} ({len(packed)} bytes): model {m.model}, split {m.split}, "
+            + ", ".join(f"{e.env_id}@{e.version} x{len(e.seeds)}" for e in m.envs)
+        )
     )
     if regrade:
         verdicts = regrade_sample(bundle, regrade)
@@ -66,7 +69,7 @@ def submit(
         for v in verdicts:
             mark = "[red]MISMATCH[/red]" if v in bad else "[green]ok[/green]"
             console.print(
-                f"local re-grade {v.task_key}: verified {v.verified_success} claimed {v.claimed_success} {mark}"
+                f"local re-grade {escape(v.task_key)}: verified {v.verified_success} claimed {v.claimed_success} {mark}"
             )
         if bad:
             console.print(f"[yellow]{len(bad)} of {len(verdicts)} re-graded tasks do not reproduce[/yellow]")
@@ -80,7 +83,7 @@ def submit(
             return
         status = wait_for_grade(to, uploaded.id, timeout=timeout)
     except SubmitError as exc:
-        console.print(f"[red]rejected: {exc}[/red]")
+        console.print(f"[red]rejected: {escape(str(exc))}[/red]")  # the server's words, not markup
         raise typer.Exit(1) from exc
     table = Table(title=f"submission #{uploaded.id}: {status.get('status')}")
     for column in ("env", "verified success [95% CI]", "claimed success", "mean return", "graded", "diverged"):

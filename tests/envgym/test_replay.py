@@ -263,3 +263,20 @@ def test_step_shows_the_observation(tmp_path: Path, cli: CliRunner) -> None:
     assert result.exit_code == 0, result.output
     assert episode.initial_observation.splitlines()[0] in result.output
     assert episode.turns[0].observation.splitlines()[0] in result.output
+
+
+def test_file_text_is_never_rich_markup(tmp_path: Path, cli: CliRunner) -> None:
+    """Brackets in ids and actions are shown as text: `[/x]` would otherwise crash rich (MarkupError)."""
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
+    record_ = json.loads(path.read_text().splitlines()[0])
+    record_["episode_id"] = "[/red][bold]x"
+    record_["turns"][0]["action"] = "[/bold] [link=file:///etc/passwd]click[/link]"
+    markup = tmp_path / "markup.jsonl"
+    markup.write_text(json.dumps(record_) + "\n")
+    result = cli.invoke(app, ["replay", str(markup), "--verbose"])
+    assert result.exit_code == 1, result.output  # the edited action diverges; no crash
+    assert "[/red][bold]x"[:12] in result.output
+    foreign = tmp_path / "foreign.jsonl"
+    foreign.write_text(json.dumps({**record_, "env_id": "[/x]evil"}) + "\n")
+    result = cli.invoke(app, ["replay", str(foreign)])
+    assert result.exit_code == 2 and "[/x]evil" in result.output, result.output
