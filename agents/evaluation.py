@@ -68,7 +68,8 @@ def chat_episode(
 
     Never raises for the episode's own failures: a reset or step that raises is infra; an action that came
     back with `extra["failure"]` (a failed request) ends the episode as the policy classified it, infra or
-    truncated, and the reason is kept (`outcome.infra_error`, or `extra["stop_reason"]` on the last turn).
+    truncated, and the reason is kept (`outcome.infra_error`, or `extra["stop_reason"]` on the last turn). A
+    truncation before any action (the task alone overflows the context) is infra: the agent never played.
     """
     try:
         obs, info = env.reset(seed=seed, options=options)
@@ -90,13 +91,14 @@ def chat_episode(
                                  infra_error=f"policy raised {exc!r}")  # fmt: skip
         stop = action.extra.get(FAILURE_KEY)
         if stop:
-            if stop.get("kind") == "truncated":
-                if record.turns:
-                    record.turns[-1].extra["stop_reason"] = stop.get("reason", "")
-                    record.turns[-1].truncated = True
+            reason = str(stop.get("reason") or "request failed")
+            if stop.get("kind") == "truncated" and record.turns:
+                record.turns[-1].extra["stop_reason"] = reason
+                record.turns[-1].truncated = True
                 return record.finish(success=False, terminated=False, truncated=True)
-            return record.finish(success=False, terminated=False, truncated=False,
-                                 infra_error=str(stop.get("reason") or "request failed"))  # fmt: skip
+            # a truncation before the first action (the task itself does not fit) is no play: infra, not a 0
+            prefix = "" if stop.get("kind") != "truncated" else "before the first action: "
+            return record.finish(success=False, terminated=False, truncated=False, infra_error=prefix + reason)
         started = time.perf_counter()
         try:
             step = env.step(action.text)

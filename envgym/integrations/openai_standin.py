@@ -31,6 +31,7 @@ class Fault(BaseModel):
     """A scripted misbehaviour for requests at assistant turn `turn` (None: any), fired `times` times."""
 
     turn: int | None = None
+    match: str | None = Field(default=None, description="only requests whose messages contain this text")
     times: int = 1
     status: int | None = Field(default=None, description="answer with this HTTP status")
     message: str = "injected failure"
@@ -91,9 +92,11 @@ class _State:
         self.fired = [0] * len(config.faults)
         self.lock = threading.Lock()
 
-    def fault_for(self, turn: int) -> Fault | None:
+    def fault_for(self, turn: int, text: str) -> Fault | None:
         with self.lock:
             for k, fault in enumerate(self.config.faults):
+                if fault.match is not None and fault.match not in text:
+                    continue
                 if self.fired[k] < fault.times and (fault.turn is None or fault.turn == turn):
                     self.fired[k] += 1
                     return fault
@@ -185,7 +188,7 @@ def make_app(config: StandinConfig | None = None, responder: Responder = binary_
         messages = body.get("messages") or []
         prefilled = bool(messages) and messages[-1].get("role") == "assistant"
         turn = sum(m.get("role") == "assistant" for m in messages) - prefilled
-        fault = state.fault_for(turn)
+        fault = state.fault_for(turn, json.dumps(messages))
         if fault is not None:
             if fault.delay_s:
                 await asyncio.sleep(fault.delay_s)

@@ -165,3 +165,28 @@ def test_eval_cli_passes_the_knobs_and_survives_a_refusal(tmp_path, monkeypatch)
     assert json.loads((tmp_path / "eval.json").read_text())["success_rate"] == 1.0
     assert all(r["messages"][0] == {"role": "system", "content": "Play well."} for r in state.requests)
     assert all(r["max_tokens"] == 32 and r["tool_choice"] == "required" for r in state.requests)
+
+
+def test_the_real_server_check_script_passes_against_the_standin(tmp_path, capsys):
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[2] / "scripts" / "check_openai_server.py"
+    main = runpy.run_path(str(script))["main"]
+    slow = Fault(match="[envgym check: timeout]", delay_s=1.0, times=1000)
+    with serve(StandinConfig(faults=[slow])) as (url, _):
+        code = main(["--base-url", url, "--model", "standin", "--api-key-env", "FAKE_KEY", "--episodes", "2",
+                     "--concurrency", "2", "--json", str(tmp_path / "checks.json")])  # fmt: skip
+    printed = capsys.readouterr().out
+    checks = json.loads((tmp_path / "checks.json").read_text())["checks"]
+    assert code == 0, printed
+    assert set(checks) == {"text", "tools", "overflow", "budget", "timeout", "prefill"}
+    assert "actions start with the prefill" in checks["prefill"]["detail"]
+
+
+def test_an_overflow_before_any_action_is_infra_not_a_zero(tmp_path):
+    with serve(StandinConfig(faults=[Fault(turn=0, overflow=True)])) as (url, _):
+        result = _eval(_policy(url), tmp_path, episodes=2, batch_size=1)
+    first = next(read_episodes(tmp_path / "trajectories.jsonl"))
+    assert first.infra and first.outcome.infra_error.startswith("before the first action: context overflow")
+    assert result.infra_errors == 1 and result.success_rate == 1.0
