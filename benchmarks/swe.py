@@ -17,7 +17,7 @@ import time
 
 from envgym.environments.swe.env import SWEEnv, load_tasks
 from envgym.environments.swe.repo_state import prepare_task_repo
-from envgym.environments.swe.sandboxing import open_sandbox, pool_for, resolve_image
+from envgym.environments.swe.sandboxing import open_swe_sandbox, resolve_image
 
 
 def median_ms(values: list[float]) -> float:
@@ -121,10 +121,11 @@ def main() -> None:
     env = SWEEnv(tasks=tasks, pool_size=2)
     image = resolve_image(task)
 
-    # warm pool: the env's agent pool for this image, filled before timing
-    pool = pool_for(image, task.workdir, role="agent", size=2)
-    pool.wait_ready()
+    # warm pool: the env's own agent pool for this image, filled before timing
     env.reset(seed=0, options={"instance_id": task.instance_id})
+    assert env._agents is not None
+    pool = env._agents.pool(image, task.workdir)
+    pool.wait_ready()
     warm: list[float] = []
     ready: list[float] = []
     for i in range(args.resets):
@@ -137,7 +138,7 @@ def main() -> None:
     fresh: list[float] = []
     for _ in range(max(3, args.resets // 3)):
         start = time.perf_counter()
-        sandbox = open_sandbox(image, task.workdir)
+        sandbox = open_swe_sandbox(image, task.workdir)
         prepare_task_repo(sandbox, task)
         fresh.append(time.perf_counter() - start)
         sandbox.close()

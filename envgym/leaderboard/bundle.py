@@ -183,8 +183,15 @@ def task_key(env_id: str, version: str, seed: int | None, options: dict[str, Any
 
 
 def is_patch_env(env_id: str) -> bool:
-    """Envs whose prediction is a source patch (graded in a fresh sandbox) rather than a final action."""
-    return env_id.split("/")[-1].startswith("SWE-")
+    """Envs whose prediction is a source patch (graded in a fresh sandbox) rather than a final action: the env
+    class says so with `grades_patches = True` (unknown ids are not)."""
+    from envgym.registry import entry
+
+    try:
+        env_class = entry(env_id).load_class()
+    except KeyError:
+        return False
+    return bool(getattr(env_class, "grades_patches", False))
 
 
 def config_hash(split: str, envs: list[EnvSpec]) -> str:

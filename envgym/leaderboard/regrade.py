@@ -54,16 +54,7 @@ def swe_task_for(episode: Episode) -> Any:
     """The SWE task the env itself picks for this seed and these options (never the recorded task id)."""
     from envgym.environments.swe.env import SWEEnv
 
-    finder = getattr(SWEEnv, "task_for", None)
-    env = SWEEnv(**episode.env_kwargs)
-    if callable(finder):  # preferred public API, if SWE-v0 grows one
-        return finder(env, episode.seed, dict(episode.options))
-    # Same steps as TextEnv.reset up to the task pick, without starting a sandbox.
-    opts = dict(episode.options)
-    difficulty = env._check_difficulty(opts.pop("difficulty", env.difficulty))
-    params = {**env.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
-    env.task_seed, env._task_rng, env._rng = int(episode.seed or 0), None, None
-    return env._pick(difficulty, params)
+    return SWEEnv(**episode.env_kwargs).task_for(int(episode.seed or 0), dict(episode.options))
 
 
 def verify_prediction(

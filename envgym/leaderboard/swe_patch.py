@@ -1,30 +1,17 @@
 """Recover the patch a SWE-v0 episode submitted, for its leaderboard prediction.
 
-Why replay: SWE-v0's trajectory records the agent's actions, not the diff its submit graded. Replaying the
-actions before `submit` in a fresh sandbox and diffing the library sources against a fresh buggy tree gives
-exactly the diff SWE-v0's grader computes (same snapshot and diff functions), so the server can re-grade it.
+Why replay: a trajectory's recorded patch (the submit step's `info["patch"]`) is a claim. Replaying the
+actions before `submit` in a fresh sandbox and asking the env for `agent_patch()` gives exactly the diff
+SWE-v0's grader computes, so the server can re-grade it. Only SWE's public API is used.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from envgym.trajectory import Episode
-
-
-def _is_submit(action: str, env: Any) -> bool:
-    from envgym.actions import parse_action
-
-    base = env.unwrapped
-    parsed = parse_action(action, base._tool_map, base._text_form, base.text_form_help)
-    return getattr(parsed, "name", None) == "submit"
 
 
 def patch_from_replay(episode: Episode) -> str:
     """Replay the episode's actions up to (not including) its submit; return the library-source diff."""
-    from envgym.environments.swe.grading import diff_trees, snapshot_sources
-    from envgym.environments.swe.repo_state import install_buggy_tree
-    from envgym.environments.swe.sandboxing import fresh_sandbox
     from envgym.replay import make_env
 
     env = make_env(episode)
@@ -39,18 +26,13 @@ def patch_from_replay(episode: Episode) -> str:
                 f"seed {episode.seed} now gives SWE task {rebuilt}, the trajectory solved {recorded}: "
                 "the task suite changed since the run; re-run with the current suite"
             )
+        base = env.unwrapped
         for turn in episode.turns:
-            if _is_submit(turn.action, env):
+            if base.is_submit(turn.action):
                 break
             _, _, terminated, truncated, _ = env.step(turn.action)
             if terminated or truncated:
                 break
-        base = env.unwrapped
-        task, sandbox = base.current, base.sandbox
-        after = snapshot_sources(sandbox, task)
-        with fresh_sandbox(task) as clean:
-            install_buggy_tree(clean, task)
-            before = snapshot_sources(clean, task)
-        return diff_trees(before, after)
+        return str(base.agent_patch())
     finally:
         env.close()

@@ -12,6 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from envgym.environments.swe.schema import SWETask
+
 console = Console()
 swe_app = typer.Typer(help="SWE-v0: project images, task synthesis, gold/null checks, grading.", no_args_is_help=True)
 
@@ -69,21 +71,43 @@ def synthesize_cmd(
     console.print_json(json.dumps({**stats.model_dump(), "single_yield": round(stats.single_yield, 3)}))
 
 
+def _built_images(tasks: list[SWETask]) -> dict[str, bool | None]:
+    """Whether each task's image is built, by image (None: no Docker engine answered)."""
+    from envgym.environments.swe.images import image_exists
+    from envgym.environments.swe.sandboxing import resolve_image
+
+    found: dict[str, bool | None] = {}
+    for image in sorted({resolve_image(t) for t in tasks}):
+        try:
+            found[image] = image_exists(image)
+        except Exception:
+            found[image] = None
+    return found
+
+
 @swe_app.command("list")
 def list_tasks(tasks: Annotated[Path | None, typer.Option(help="JSONL; default: the bundled suite")] = None) -> None:
-    """Tasks per project and level."""
+    """Tasks per project and level, and whether each project's image is built."""
     from envgym.environments.swe.env import load_tasks
+    from envgym.environments.swe.sandboxing import resolve_image
 
     loaded = load_tasks(tasks)
+    built = _built_images(loaded)
     counts: dict[str, list[int]] = {}
+    images: dict[str, str] = {}
     for task in loaded:
-        counts.setdefault(task.project or task.repo, [0, 0, 0, 0])[task.difficulty_level] += 1
+        name = task.project or task.repo
+        counts.setdefault(name, [0, 0, 0, 0])[task.difficulty_level] += 1
+        images[name] = resolve_image(task)
     table = Table(title=f"{len(loaded)} SWE tasks")
-    for column in ("project", "L0", "L1", "L2", "L3", "total"):
+    for column in ("project", "L0", "L1", "L2", "L3", "total", "image"):
         table.add_column(column)
     for name, row in sorted(counts.items()):
-        table.add_row(name, *map(str, row), str(sum(row)))
+        state = {True: "built", False: "[yellow]not built[/yellow]", None: "? (no Docker)"}[built[images[name]]]
+        table.add_row(name, *map(str, row), str(sum(row)), state)
     console.print(table)
+    if not all(built.values()):
+        console.print("Build missing images with `envgym swe build` (or `--project NAME==VERSION`).")
 
 
 @swe_app.command("check")
@@ -98,17 +122,27 @@ def check(
     import numpy as np
 
     from envgym.environments.swe.env import load_tasks
-    from envgym.environments.swe.grading import grade_patch
+    from envgym.environments.swe.grading import Grader
+    from envgym.environments.swe.sandboxing import resolve_image
 
     loaded = load_tasks(tasks)
     if sample:
         rng = np.random.default_rng(seed)
         loaded = [loaded[i] for i in sorted(rng.choice(len(loaded), size=min(sample, len(loaded)), replace=False))]
+    built = _built_images(loaded)
+    missing = [t for t in loaded if not built[resolve_image(t)]]
+    loaded = [t for t in loaded if built[resolve_image(t)]]
+    for project in sorted({t.project or t.image for t in missing}):
+        console.print(f"[yellow]not built[/yellow] {project}: run `envgym swe build --project {project}`")
     jobs = [(t, t.patch, 1.0) for t in loaded] + ([(t, "", 0.0) for t in loaded] if null else [])
     bad: list[str] = []
-    with _progress() as progress, ThreadPoolExecutor(max_workers=workers) as pool:
+    with (
+        _progress() as progress,
+        Grader(pool_size=workers) as grader,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
         bar = progress.add_task("grading gold/null patches", total=len(jobs))
-        futures = [(t, want, pool.submit(grade_patch, t, patch)) for t, patch, want in jobs]
+        futures = [(t, want, pool.submit(grader.grade_patch, t, patch)) for t, patch, want in jobs]
         for task, want, future in futures:
             result = future.result()
             progress.advance(bar)
@@ -118,7 +152,8 @@ def check(
                     f"{task.instance_id} {kind}: reward {result.reward} {result.infra_error or result.summary()}"
                 )
                 progress.console.print(f"[red]FAIL[/red] {bad[-1]}")
-    console.print(f"{len(loaded)} tasks, {len(jobs)} gradings, {len(bad)} failures")
+    skipped = f", {len(missing)} skipped (image not built)" if missing else ""
+    console.print(f"{len(loaded)} tasks, {len(jobs)} gradings, {len(bad)} failures{skipped}")
     if bad:
         raise typer.Exit(1)
 
@@ -132,7 +167,7 @@ def grade(
 ) -> None:
     """Grade SWE-bench-format predictions; writes `{instance_id: report}` like SWE-bench."""
     from envgym.environments.swe.env import load_tasks
-    from envgym.environments.swe.grading import grade_patch
+    from envgym.environments.swe.grading import Grader
     from envgym.environments.swe.schema import read_predictions
 
     by_id = {t.instance_id: t for t in load_tasks(tasks)}
@@ -140,8 +175,17 @@ def grade(
     unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
     if unknown:
         raise typer.BadParameter(f"unknown instance ids: {unknown[:5]}")
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda p: grade_patch(by_id[p.instance_id], p.model_patch or ""), preds))
+    with (
+        _progress() as progress,
+        Grader(pool_size=workers) as grader,
+        ThreadPoolExecutor(max_workers=workers) as pool,
+    ):
+        bar = progress.add_task("grading predictions", total=len(preds))
+        futures = [pool.submit(grader.grade_patch, by_id[p.instance_id], p.model_patch or "") for p in preds]
+        results = []
+        for future in futures:
+            results.append(future.result())
+            progress.advance(bar)
     report = {r.instance_id: r.report().model_dump() for r in results}
     out.write_text(json.dumps(report, indent=1))
     resolved = sum(r.resolved for r in results)

@@ -19,12 +19,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from envgym.actions import Tool, ToolCall
+from envgym.actions import Tool, ToolCall, parse_action
 from envgym.core import Feedback, InfraError, StepOutcome, TextEnv
 from envgym.environments.swe.difficulty import level_for
-from envgym.environments.swe.grading import grade_tree
+from envgym.environments.swe.grading import Grader, diff_trees, read_sources
 from envgym.environments.swe.repo_state import prepare_task_repo
-from envgym.environments.swe.sandboxing import SWE_LIMITS, pool_for, resolve_image
+from envgym.environments.swe.sandboxing import SWE_LIMITS, SWESandboxes
 from envgym.environments.swe.schema import SWETask, read_jsonl
 from envgym.environments.swe.tools import SWE_TOOLS, Bash, Create, RunTests, StrReplace, Submit, View
 from envgym.sandboxes import ExecResult, Sandbox, SandboxInfraError
@@ -64,6 +64,7 @@ class SWEEnv(TextEnv):
     tools: ClassVar[tuple[type[Tool], ...]] = SWE_TOOLS
     text_form_help: ClassVar[str] = "a ```bash fenced block (runs it), or the single word submit"
     default_difficulty: ClassVar[float] = 0.3
+    grades_patches: ClassVar[bool] = True  # its prediction is a source patch (the leaderboard re-grades it)
 
     def __init__(
         self,
@@ -86,12 +87,22 @@ class SWEEnv(TextEnv):
         self.current: SWETask | None = None
         self.sandbox: Sandbox | None = None
         self._pool: Any = None
+        self._agents: SWESandboxes | None = None
+        self._grader: Grader | None = None
         self._started = 0.0
         self._oracle_step = 0
         self.base_commit = ""
+        self._graded_patch = ""
 
     # ----- task selection and sandbox ----------------------------------------------------------------
-    def _pick(self, difficulty: float, params: dict[str, Any]) -> SWETask:
+    def task_for(self, seed: int, options: dict[str, Any] | None = None) -> SWETask:
+        """The task `reset(seed=seed, options=options)` faces, without starting a sandbox (same rule, same RNG)."""
+        opts = dict(options or {})
+        difficulty = self._check_difficulty(opts.pop("difficulty", self.difficulty))
+        params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
+        return self._pick(difficulty, params, np.random.default_rng(int(seed)))
+
+    def _pick(self, difficulty: float, params: dict[str, Any], rng: np.random.Generator) -> SWETask:
         wanted = params.get("instance_id")
         if wanted is not None:
             for task in self.tasks:
@@ -101,7 +112,7 @@ class SWEEnv(TextEnv):
         level = int(params.get("level", level_for(difficulty)))
         levels = sorted({t.difficulty_level for t in self.tasks}, key=lambda lv: (abs(lv - level), lv))
         pool = [t for t in self.tasks if t.difficulty_level == levels[0]]
-        return pool[int(self.task_rng.integers(len(pool)))]
+        return pool[int(rng.integers(len(pool)))]
 
     def _release(self) -> None:
         if self.sandbox is not None and self._pool is not None:
@@ -111,11 +122,12 @@ class SWEEnv(TextEnv):
         self.sandbox, self._pool = None, None
 
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
-        task = self._pick(difficulty, params)
+        task = self._pick(difficulty, params, self.task_rng)
         old_sandbox, old_pool = self.sandbox, self._pool
         self.sandbox, self._pool = None, None
-        pool = pool_for(resolve_image(task), task.workdir, role="agent", size=self.pool_size)
-        sandbox = pool.checkout()
+        if self._agents is None:
+            self._agents = SWESandboxes("agent", size=self.pool_size)
+        sandbox, pool = self._agents.checkout(task)
         self.sandbox, self._pool, self.current = sandbox, pool, task
         self.base_commit = prepare_task_repo(sandbox, task)
         # return the previous sandbox only now: its reset must not compete with this one's preparation
@@ -144,9 +156,11 @@ class SWEEnv(TextEnv):
                 "feedback": feedback.model_dump(),
                 "infra_error": str(exc),
                 "tools": [],
+                "patch": "",
             }
         info["sandbox"] = self._sandbox_info()
         info["base_commit"] = self.base_commit
+        info["patch"] = ""
         return observation, info
 
     def _sandbox_info(self) -> dict[str, Any]:
@@ -160,7 +174,9 @@ class SWEEnv(TextEnv):
         }
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
+        self._graded_patch = ""
         observation, reward, terminated, truncated, info = super().step(action)
+        info["patch"] = self._graded_patch  # the submit step carries the diff it graded ("" elsewhere)
         if not (terminated or truncated) and time.monotonic() - self._started > self.episode_seconds:
             truncated, self.done = True, True
             note = f"Wall-clock budget of {self.episode_seconds:g} s used up: episode over."
@@ -170,8 +186,34 @@ class SWEEnv(TextEnv):
         return observation, reward, terminated, truncated, info
 
     def close(self) -> None:
+        """Return the agent's sandbox and stop every container this env started (agent and grading pools)."""
         self._release()
+        agents, grader, self._agents, self._grader = self._agents, self._grader, None, None
+        if agents is not None:
+            agents.close()
+        if grader is not None:
+            grader.close()
         super().close()
+
+    # ----- predictions (public: the leaderboard uses these) ---------------------------------------------
+    def is_submit(self, action: str) -> bool:
+        """Whether `action` parses as this env's submit call."""
+        parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
+        return getattr(parsed, "name", None) == "submit"
+
+    def agent_patch(self) -> str:
+        """The library-source diff a submit would grade now: the agent's files (read through the engine API,
+        never its shell) against the buggy tree rebuilt in a sandbox no agent touched."""
+        if self.current is None or self.sandbox is None:
+            raise RuntimeError("agent_patch needs a running episode: call reset() first")
+        return diff_trees(self.grader.buggy_sources(self.current), read_sources(self.sandbox, self.current))
+
+    @property
+    def grader(self) -> Grader:
+        """This env's grader (its own warm sandboxes, never an agent's), started on first use."""
+        if self._grader is None:
+            self._grader = Grader()
+        return self._grader
 
     # ----- tools ---------------------------------------------------------------------------------------
     def _text_form(self, text: str) -> ToolCall | None:
@@ -319,7 +361,8 @@ class SWEEnv(TextEnv):
 
     def _submit(self) -> StepOutcome:
         assert self.current is not None and self.sandbox is not None
-        grade = grade_tree(self.sandbox, self.current)
+        grade = self.grader.grade_tree(self.sandbox, self.current)
+        self._graded_patch = grade.patch
         feedback = Feedback(summary=grade.summary(), details=grade.details())
         if grade.infra_error:
             return StepOutcome(feedback=feedback, terminated=True, infra_error=grade.infra_error)

@@ -1,53 +1,47 @@
-"""Grading: only the agent's source diff, applied in a fresh sandbox, judged by JUnit XML. Nothing else is trusted.
+"""Grading: only the agent's source diff, audited, applied in a fresh sandbox, judged by a signed verdict stream.
 
-Why each step (NOTES-SWE section 10): the agent's container may hold edited tests, a planted conftest.py, a
-rewritten git history or a fake report, so none of it is used. We (1) start a fresh sandbox from the pristine
-image and rebuild the buggy tree, (2) keep only diff sections that change library source files (never tests,
-conftest.py, pytest/tox/setup config, .pth or sitecustomize), (3) reject patches that add references to the test
-machinery (pytest, junit, sys.modules, atexit, os._exit, ...), (4) run the suite with JUnit XML written to a
-random path outside the repo and (5) require an explicit pass for every FAIL_TO_PASS and PASS_TO_PASS test.
-Sandbox failures become `infra_error`, never a reward of 0.
+Why each step (NOTES-SWE section 10, issue 11): the agent's container may hold edited tests, a planted
+conftest.py, a rewritten git history, hostile shell functions or a fake report, so nothing from it is used but
+its library source files, read through the engine API (never its shell). We (1) take a sandbox no agent touched
+from the grader's own pool and rebuild the buggy tree, (2) keep only diff sections that change library source
+files (never tests, conftest.py, pytest/tox/setup config, .pth or sitecustomize), (3) audit the changed files'
+AST against the buggy and the reference versions (audit.py), (4) run the suite as a separate uid whose verdict
+travels signed over the engine's exec stream (testrun.py) and (5) require an explicit pass for every
+FAIL_TO_PASS and PASS_TO_PASS test. Every failure is the agent's (reward 0, feedback says why) or the
+infrastructure's (`infra_error`); no exception leaves the grader.
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import posixpath
 import re
-import shlex
 import tarfile
 import time
 from collections.abc import Iterable
 
 from pydantic import BaseModel, Field
 
+from envgym.environments.swe.audit import audit_change
 from envgym.environments.swe.mutations import unified_diff
 from envgym.environments.swe.recipes import is_allowed_source
 from envgym.environments.swe.repo_state import apply_patch, install_buggy_tree
+from envgym.environments.swe.sandboxing import SWESandboxes
 from envgym.environments.swe.schema import InstanceReport, SWETask, TestStatus
 from envgym.environments.swe.testrun import SuiteRun, run_suite
+from envgym.environments.swe.trees import PatchError, apply_unified
 from envgym.sandboxes import Sandbox, SandboxInfraError
 
+log = logging.getLogger(__name__)
 MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 MAX_FILE_BYTES = 2 * 1024 * 1024
 SHOWN_FAILURES = 8
+SUITE_TIMEOUT_S = 600.0
 
-# Tokens a bug fix never needs to add but a grader exploit does (hooking pytest, the report, the process).
-TAMPER_PATTERNS: dict[str, str] = {
-    "pytest": r"\b_?pytest\b",
-    "junit": r"junit",
-    "conftest": r"conftest",
-    "unittest": r"\bunittest\b",
-    "sys.modules": r"\bsys\s*\.\s*modules\b",
-    "frame inspection": r"_getframe|\bcurrentframe\b|\binspect\s*\.\s*stack\b|\bf_back\b|\bf_globals\b",
-    "tracing hooks": r"\bsettrace\b|\bsetprofile\b|\baudithook\b",
-    "exit hooks": r"\batexit\b|\bos\s*\.\s*_exit\b|\bos\s*\.\s*kill\b|\bsignal\s*\.",
-    "builtins": r"\b__builtins__\b|\bbuiltins\b",
-    "argv": r"\bsys\s*\.\s*argv\b",
-    "gc walking": r"\bgc\s*\.\s*get_(objects|referrers|referents)\b",
-    "dynamic import": r"\b__import__\b|\bimportlib\b",
-    "dynamic code": r"\bexec\s*\(|\beval\s*\(|\bcompile\s*\(",
-    "processes": r"\bsubprocess\b|\bos\s*\.\s*(system|popen|exec\w*|spawn\w*|fork)\b",
-}
+
+class TreeTooLarge(ValueError):
+    """The agent's source tree exceeds what the grader reads (the agent's doing: reward 0)."""
 
 
 class GradeResult(BaseModel):
@@ -65,7 +59,8 @@ class GradeResult(BaseModel):
     patch: str = Field(default="", description="the source diff actually graded")
     patch_applied: bool = True
     dropped_files: list[str] = Field(default_factory=list, description="changed files ignored (tests, config, ...)")
-    rejected: str | None = Field(default=None, description="why the patch was refused (test-machinery tampering)")
+    rejected: str | None = Field(default=None, description="why the patch was refused (audit, size, syntax)")
+    verdict_problem: str | None = Field(default=None, description="why the test run gave no valid verdict")
     infra_error: str | None = None
     duration_s: float = 0.0
 
@@ -95,6 +90,8 @@ class GradeResult(BaseModel):
             return f"Patch rejected: {self.rejected}. Reward 0."
         if not self.patch_applied:
             return "Your changes could not be applied to a fresh copy of the repository. Reward 0."
+        if self.verdict_problem:
+            return f"No valid test verdict: {self.verdict_problem}. Reward 0."
         verdict = "RESOLVED" if self.resolved else "NOT RESOLVED"
         return (
             f"{verdict}: {self.f2p_passed}/{self.f2p_total} failing tests fixed, "
@@ -149,56 +146,46 @@ def filter_patch(patch: str, task: SWETask) -> tuple[str, list[str]]:
     return "".join(kept), sorted(set(dropped))
 
 
-def tamper_check(patch: str) -> str | None:
-    """Refuse patches that add references to the test machinery (counted per file: added vs removed lines)."""
-    for paths, section in split_diff(patch):
-        added = "\n".join(
-            line[1:] for line in section.splitlines() if line.startswith("+") and not line.startswith("+++")
-        )
-        removed = "\n".join(
-            line[1:] for line in section.splitlines() if line.startswith("-") and not line.startswith("---")
-        )
-        for what, pattern in TAMPER_PATTERNS.items():
-            if len(re.findall(pattern, added)) > len(re.findall(pattern, removed)):
-                return f"it adds {what} references to {paths.split(chr(0))[0]}; a library fix never needs them"
-    return None
+# ----- snapshots (engine API only) --------------------------------------------------------------------------
+def read_sources(sandbox: Sandbox, task: SWETask) -> dict[str, str]:
+    """Regular, allowed, UTF-8 source files under the task's source paths, read through the engine API.
 
-
-# ----- snapshots ---------------------------------------------------------------------------------------------
-def snapshot_sources(sandbox: Sandbox, task: SWETask) -> dict[str, str]:
-    """Regular, allowed source files of the sandbox's tree (symlinks, big and binary files are skipped)."""
-    roots = [p for p in task.source_paths] or ["."]
-    archive = f"/tmp/.envgym-snap-{time.time_ns()}.tar"
-    quoted = " ".join(shlex.quote(r) for r in roots)
-    result = sandbox.exec(
-        f"(cd {shlex.quote(task.workdir)} && /bin/tar --ignore-failed-read -cf {archive} "
-        f"--exclude=.git --exclude=__pycache__ {quoted} 2>/dev/null; echo ok)",
-        timeout=120,
-    )
-    if "ok" not in result.output:
-        raise SandboxInfraError(f"could not snapshot the source tree: {result.output[-500:]}")
-    try:
-        data = sandbox.read_file(archive)
-    finally:
-        sandbox.exec(f"rm -f {archive}", timeout=30)
-    if len(data) > MAX_SNAPSHOT_BYTES:
-        data = data[:MAX_SNAPSHOT_BYTES]
+    Symlinks, fifos, devices, big and binary files are skipped; an absent source path is an empty one. Raises
+    TreeTooLarge past MAX_SNAPSHOT_BYTES and SandboxInfraError if the sandbox cannot be read at all."""
+    read_tree = getattr(sandbox, "read_tree", None)
+    if not callable(read_tree):
+        raise SandboxInfraError("grading reads source trees through the engine API: it needs a Docker sandbox")
     files: dict[str, str] = {}
+    budget = MAX_SNAPSHOT_BYTES
+    for root in sorted({posixpath.normpath(p.strip("/")) for p in task.source_paths} or {"."}):
+        target = posixpath.normpath(posixpath.join(task.workdir, root))
+        try:
+            data = read_tree(target, max_bytes=budget)
+        except FileNotFoundError:
+            continue
+        except OverflowError as exc:
+            raise TreeTooLarge(f"the source tree holds more than {MAX_SNAPSHOT_BYTES // 2**20} MB") from exc
+        budget -= len(data)
+        parent = "" if root == "." else posixpath.dirname(root)
+        for name, text in _regular_files(data):
+            rel = name.partition("/")[2] if root == "." else posixpath.join(parent, name)
+            if rel and is_allowed_source(rel, task.source_paths, task.test_paths):
+                files[rel] = text
+    return files
+
+
+def _regular_files(data: bytes) -> Iterable[tuple[str, str]]:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
         for member in _members(tar):
-            name = member.name.removeprefix("./")
             if not member.isreg() or member.size > MAX_FILE_BYTES:
-                continue
-            if not is_allowed_source(name, task.source_paths, task.test_paths):
                 continue
             handle = tar.extractfile(member)
             if handle is None:
                 continue
             try:
-                files[name] = handle.read().decode("utf-8")
-            except UnicodeDecodeError:
+                yield member.name.removeprefix("./"), handle.read().decode("utf-8")
+            except (UnicodeDecodeError, tarfile.TarError, EOFError):
                 continue
-    return files
 
 
 def _members(tar: tarfile.TarFile) -> Iterable[tarfile.TarInfo]:
@@ -235,30 +222,63 @@ def diff_trees(before: dict[str, str], after: dict[str, str]) -> str:
 
 
 # ----- the grader ----------------------------------------------------------------------------------------------
+def reference_sources(task: SWETask, before: dict[str, str]) -> dict[str, str]:
+    """The buggy sources with the task's reference fix applied: the audit allows what the reference adds."""
+    kept, _ = filter_patch(task.patch, task)
+    try:
+        fixed = apply_unified({k: v.encode() for k, v in before.items()}, kept)
+        return {k: v.decode("utf-8") for k, v in fixed.items()}
+    except (PatchError, UnicodeDecodeError, IndexError):
+        return dict(before)
+
+
+def _agent_stage(
+    result: GradeResult, task: SWETask, before: dict[str, str], patch: str | None, agent: dict[str, str] | None
+) -> str | None:
+    """Work only on agent-derived data: any failure here is the agent's (reward 0), never infra."""
+    try:
+        patch = diff_trees(before, agent) if agent is not None else patch or ""
+        kept, dropped = filter_patch(patch, task)
+        result.patch, result.dropped_files = kept, dropped
+        return kept
+    except Exception as exc:  # e.g. a pathological file difflib cannot handle
+        result.rejected = f"your changes could not be read ({type(exc).__name__})"
+        return None
+
+
 def grade_in(
-    sandbox: Sandbox, task: SWETask, patch: str, started: float | None = None, tree_ready: bool = False
+    sandbox: Sandbox, task: SWETask, patch: str | None = None, agent: dict[str, str] | None = None
 ) -> GradeResult:
-    """Grade `patch` in `sandbox`, which must be fresh from the task's image (nothing an agent touched)."""
-    started = time.perf_counter() if started is None else started
+    """Grade `patch` (or the agent's source files `agent`) in `sandbox`, fresh from the task's image."""
+    started = time.perf_counter()
     result = GradeResult(
         instance_id=task.instance_id, f2p_total=len(task.FAIL_TO_PASS), p2p_total=len(task.PASS_TO_PASS)
     )
-    if not tree_ready:
-        install_buggy_tree(sandbox, task)
-    kept, dropped = filter_patch(patch, task)
-    result.patch, result.dropped_files = kept, dropped
-    result.rejected = tamper_check(kept)
-    if result.rejected:
+    install_buggy_tree(sandbox, task)
+    before = read_sources(sandbox, task)
+    kept = _agent_stage(result, task, before, patch, agent)
+    if kept is None:
         return _finish(result, started)
     ok, _ = apply_patch(sandbox, task.workdir, kept)
     if not ok:
         result.patch_applied = False
         return _finish(result, started)
+    try:
+        after = read_sources(sandbox, task)
+    except TreeTooLarge as exc:
+        result.rejected = str(exc)
+        return _finish(result, started)
+    reference = reference_sources(task, before)
+    result.rejected = audit_change(before, after) and audit_change(reference, after)
+    if result.rejected:
+        return _finish(result, started)
     if task.test_patch.strip():
         ok, output = apply_patch(sandbox, task.workdir, task.test_patch)
         if not ok:
             raise SandboxInfraError(f"the test patch of {task.instance_id} does not apply: {output[-500:]}")
-    run = run_suite(sandbox, task.test_command, task.workdir, timeout=600)
+    run = run_suite(sandbox, task.test_command, task.workdir, timeout=SUITE_TIMEOUT_S)
+    if not run.report_found:
+        result.verdict_problem = run.problem or "no verdict"
     _score(result, task, run)
     return _finish(result, started)
 
@@ -276,7 +296,7 @@ def _score(result: GradeResult, task: SWETask, run: SuiteRun) -> None:
     result.tests_status = status
     result.f2p_passed = len(status["FAIL_TO_PASS"].success)
     result.p2p_passed = len(status["PASS_TO_PASS"].success)
-    result.resolved = not status["FAIL_TO_PASS"].failure and not status["PASS_TO_PASS"].failure
+    result.resolved = run.report_found and not status["FAIL_TO_PASS"].failure and not status["PASS_TO_PASS"].failure
     result.reward = 1.0 if result.resolved else 0.0
 
 
@@ -285,29 +305,62 @@ def _finish(result: GradeResult, started: float) -> GradeResult:
     return result
 
 
-def grade_patch(task: SWETask, patch: str, sandbox_factory: object | None = None) -> GradeResult:
-    """Grade a patch (SWE-bench prediction) in a fresh sandbox; infra failures land in `infra_error`."""
-    from envgym.environments.swe.sandboxing import fresh_sandbox
+class Grader:
+    """Grades patches and agents' trees in sandboxes from its own warm pool (never shared with agents).
 
-    started = time.perf_counter()
-    try:
-        with fresh_sandbox(task) as sandbox:
-            return grade_in(sandbox, task, patch, started)
-    except SandboxInfraError as exc:
-        return _finish(GradeResult(instance_id=task.instance_id, infra_error=str(exc)), started)
+    Owned by whoever made it (the env, the CLI, the leaderboard): `close()` stops its containers. Grading
+    sandboxes are closed after one use, never recycled."""
 
+    def __init__(self, pool_size: int = 1, warm: bool = True) -> None:
+        self.sandboxes = SWESandboxes("grade", size=pool_size, warm=warm)
 
-def grade_tree(agent: Sandbox, task: SWETask) -> GradeResult:
-    """Grade the agent's working tree: only its library source files are read, diffed and re-applied."""
-    from envgym.environments.swe.sandboxing import fresh_sandbox
+    def grade_patch(self, task: SWETask, patch: str) -> GradeResult:
+        """Grade a patch (a SWE-bench prediction); infra failures land in `infra_error`."""
+        return self._grade(task, patch=patch)
 
-    started = time.perf_counter()
-    try:
-        after = snapshot_sources(agent, task)
-        with fresh_sandbox(task) as sandbox:
+    def grade_tree(self, agent_sandbox: Sandbox, task: SWETask) -> GradeResult:
+        """Grade the agent's working tree: only its library source files are read (engine API), diffed, audited."""
+        started = time.perf_counter()
+        try:
+            agent = read_sources(agent_sandbox, task)
+        except TreeTooLarge as exc:
+            return _finish(GradeResult(instance_id=task.instance_id, rejected=str(exc)), started)
+        except SandboxInfraError as exc:
+            return _finish(GradeResult(instance_id=task.instance_id, infra_error=str(exc)), started)
+        except Exception as exc:  # anything else reading the agent's tree: the archive was the agent's doing
+            why = f"your source tree could not be read ({type(exc).__name__})"
+            return _finish(GradeResult(instance_id=task.instance_id, rejected=why), started)
+        return self._grade(task, agent=agent)
+
+    def buggy_sources(self, task: SWETask) -> dict[str, str]:
+        """The task's library sources before any fix, rebuilt in one of the grader's sandboxes."""
+        with self.sandboxes.checkout(task)[0] as sandbox:
             install_buggy_tree(sandbox, task)
-            before = snapshot_sources(sandbox, task)
-            patch = diff_trees(before, after)
-            return grade_in(sandbox, task, patch, started, tree_ready=True)
-    except SandboxInfraError as exc:
-        return _finish(GradeResult(instance_id=task.instance_id, infra_error=str(exc)), started)
+            return read_sources(sandbox, task)
+
+    def _grade(self, task: SWETask, patch: str | None = None, agent: dict[str, str] | None = None) -> GradeResult:
+        started = time.perf_counter()
+        try:
+            with self.sandboxes.checkout(task)[0] as sandbox:
+                return grade_in(sandbox, task, patch=patch, agent=agent)
+        except SandboxInfraError as exc:
+            return _finish(GradeResult(instance_id=task.instance_id, infra_error=str(exc)), started)
+        except Exception as exc:  # a grader bug: the host's fault, reported loudly, never raised into step
+            log.exception("grading %s failed", task.instance_id)
+            error = f"grader error {type(exc).__name__}: {exc}"
+            return _finish(GradeResult(instance_id=task.instance_id, infra_error=error), started)
+
+    def close(self) -> None:
+        self.sandboxes.close()
+
+    def __enter__(self) -> Grader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def grade_patch(task: SWETask, patch: str) -> GradeResult:
+    """One-off grading in a fresh sandbox (the CLI and the leaderboard hold a `Grader` for many)."""
+    with Grader(warm=False) as grader:
+        return grader.grade_patch(task, patch)

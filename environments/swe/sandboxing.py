@@ -1,77 +1,66 @@
-"""Where SWE-v0 gets its sandboxes: `envgym.sandboxes` Docker sandboxes, warm pools per image and role.
+"""Where SWE-v0 gets its sandboxes: Docker sandboxes through `open_sandbox`, in warm pools owned by their user.
 
-Why two pools per image: agent sandboxes are recycled (reset) between episodes, but grading must happen in a
-sandbox no agent ever touched, so grading draws from its own pool and closes what it used. Synthesis, the env
-and the grader all come through here, so limits are uniform and recorded.
+Why pools per role and per owner: agent sandboxes are recycled (reset) between episodes, but grading must happen
+in a sandbox no agent ever touched, so the env holds one `SWESandboxes` for its agents and its grader holds
+another; each is closed by whoever opened it (`env.close()`), with no process-global state and no exit hooks.
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
+import functools
 import threading
-from collections.abc import Iterator
-from typing import Any
 
 from envgym.environments.swe.schema import SWETask
-from envgym.sandboxes import Sandbox, SandboxLimits
+from envgym.sandboxes import Sandbox, SandboxInfraError, SandboxLimits, open_sandbox
+from envgym.sandboxes.pool import SandboxPool
 
 SWE_LIMITS = SandboxLimits(
     memory_mb=2048, cpus=1.0, pids=256, default_timeout_s=120.0, max_output_bytes=32_768, lifetime_s=4 * 3600
 )
 SANDBOX_ENV = {"PYTHONDONTWRITEBYTECODE": "1", "PIP_NO_INDEX": "1"}
 
-_pools: dict[tuple[str, str, str], Any] = {}
-_lock = threading.Lock()
 
-
-def open_sandbox(image: str, workdir: str, limits: SandboxLimits = SWE_LIMITS) -> Sandbox:
+def open_swe_sandbox(image: str, workdir: str, limits: SandboxLimits = SWE_LIMITS) -> Sandbox:
     """A fresh Docker sandbox on `image` with `workdir` as its workspace (no network, non-root, capped)."""
-    from envgym.sandboxes.docker import DockerSandbox
-
-    return DockerSandbox(image, limits=limits, workspace=workdir, env=dict(SANDBOX_ENV))
+    return open_sandbox("docker", image=image, workspace=workdir, limits=limits, env=dict(SANDBOX_ENV))
 
 
-def pool_for(image: str, workdir: str, role: str = "agent", size: int = 1) -> Any:
-    """The process-wide warm pool for (image, workdir, role), started on first use."""
-    from envgym.sandboxes.pool import SandboxPool
+class SWESandboxes:
+    """Warm sandbox pools of one role, one per (image, workdir), started on first use and closed by `close()`."""
 
-    key = (image, workdir, role)
-    with _lock:
-        pool = _pools.get(key)
-        if pool is None:
-            pool = SandboxPool(lambda: open_sandbox(image, workdir), size=size, max_concurrent_starts=2)
-            _pools[key] = pool
-        return pool
+    def __init__(self, role: str, size: int = 1, warm: bool = True) -> None:
+        self.role = role
+        self.warm = warm
+        self.size = max(1, int(size))
+        self._pools: dict[tuple[str, str], SandboxPool] = {}
+        self._lock = threading.Lock()
+        self._closed = False
 
+    def pool(self, image: str, workdir: str) -> SandboxPool:
+        with self._lock:
+            if self._closed:
+                raise SandboxInfraError(f"the {self.role} sandboxes were closed")
+            pool = self._pools.get((image, workdir))
+            if pool is None:
+                pool = SandboxPool(lambda: open_swe_sandbox(image, workdir), size=self.size, max_concurrent_starts=2)
+                self._pools[(image, workdir)] = pool
+            return pool
 
-_OWNER_PID = os.getpid()
+    def checkout(self, task: SWETask) -> tuple[Sandbox, SandboxPool | None]:
+        """A ready sandbox for `task` and the pool to return it to (None: not pooled, close it when done)."""
+        image = require_image(resolve_image(task), task)
+        if not self.warm:
+            return open_swe_sandbox(image, task.workdir), None
+        pool = self.pool(image, task.workdir)
+        return pool.checkout(), pool
 
-
-def close_pools() -> None:
-    """Stop every warm sandbox this process started (also runs at exit).
-
-    A forked child (multiprocessing, AsyncVectorEnv workers) inherits `_pools` and runs threading's exit
-    hooks when it ends: it must not close the parent's pools, whose containers are still in use.
-    """
-    if os.getpid() != _OWNER_PID:
-        return
-    with _lock:
-        pools = list(_pools.values())
-        _pools.clear()
-    for pool in pools:
-        with contextlib.suppress(Exception):
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pools = list(self._pools.values())
+            self._pools.clear()
+        for pool in pools:
             pool.close()
-
-
-# Pools close their idle sandboxes through a thread pool, which Python refuses after interpreter shutdown has
-# begun (plain atexit is too late): register with threading's pre-shutdown hook when it exists.
-_register = getattr(threading, "_register_atexit", None)
-if callable(_register):
-    _register(close_pools)
-else:  # pragma: no cover - other interpreters
-    atexit.register(close_pools)
 
 
 def resolve_image(task: SWETask) -> str:
@@ -81,19 +70,36 @@ def resolve_image(task: SWETask) -> str:
     from envgym.environments.swe.recipes import RECIPES
     from envgym.sandboxes.images import BaseImageSpec
 
-    name, _, version = task.project.partition("==")
-    recipe = RECIPES.get(name)
-    if task.source == "synthesized" and recipe is not None and recipe.version == version:
-        return image_tag(recipe, BaseImageSpec().tag())
+    recipe = _recipe(task)
+    if recipe is not None:
+        return image_tag(RECIPES[recipe], BaseImageSpec().tag())
     return task.image
 
 
-@contextlib.contextmanager
-def fresh_sandbox(task: SWETask, pooled: bool = True) -> Iterator[Sandbox]:
-    """A sandbox no agent has touched, on the task's image; closed (never recycled) on exit."""
-    image = resolve_image(task)
-    sandbox = pool_for(image, task.workdir, role="grade").checkout() if pooled else open_sandbox(image, task.workdir)
+def _recipe(task: SWETask) -> str | None:
+    from envgym.environments.swe.recipes import RECIPES
+
+    name, _, version = task.project.partition("==")
+    recipe = RECIPES.get(name)
+    return name if task.source == "synthesized" and recipe is not None and recipe.version == version else None
+
+
+@functools.lru_cache(maxsize=64)
+def _built(image: str) -> bool:
+    from envgym.environments.swe.images import image_exists
+
+    return image_exists(image)
+
+
+def require_image(image: str, task: SWETask) -> str:
+    """`image`, or a SandboxInfraError whose message says how to build it (cached once found)."""
     try:
-        yield sandbox
-    finally:
-        sandbox.close()
+        present = _built(image)
+    except Exception as exc:  # no engine: let the sandbox layer explain
+        raise SandboxInfraError(f"cannot reach the Docker engine to look for {image}: {exc}") from exc
+    if not present:
+        _built.cache_clear()
+        recipe = _recipe(task)
+        how = f"`envgym swe build --project {task.project}`" if recipe else f"build or `docker load` {image}"
+        raise SandboxInfraError(f"the image {image} for {task.instance_id} is not built: run {how}")
+    return image

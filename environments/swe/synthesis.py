@@ -22,7 +22,7 @@ from envgym.environments.swe.images import REPO_DIR, build_image
 from envgym.environments.swe.mutations import ModuleMutator, Mutation, Site, apply_mutations, order_sites
 from envgym.environments.swe.recipes import ProjectRecipe
 from envgym.environments.swe.repo_state import prepare_task_repo
-from envgym.environments.swe.sandboxing import open_sandbox
+from envgym.environments.swe.sandboxing import open_swe_sandbox
 from envgym.environments.swe.schema import SWETask
 from envgym.environments.swe.statements import FailureExample, extract_example, write_statement
 from envgym.environments.swe.testrun import SuiteRun, run_suite
@@ -144,7 +144,7 @@ class Synthesizer:
         # single bugs are tasks of their own (levels 0-1) and the parts of combined bugs (levels 2-3)
         needed_singles = sum(n for level, n in plan.items() if LEVELS[level][0] == 1) + SPARE_SINGLES
         self.log(f"{self.recipe.spec}: plan {plan}, need {needed_singles} validated single bugs")
-        sandbox = open_sandbox(self.image, REPO_DIR)
+        sandbox = open_swe_sandbox(self.image, REPO_DIR)
         try:
             upload_tree(sandbox, REPO_DIR, pristine_tree(self.recipe))
             first, second = self._run(sandbox), self._run(sandbox)

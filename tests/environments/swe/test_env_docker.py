@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,6 @@ import pytest
 
 from envgym.environments.swe.env import SWEEnv
 from envgym.environments.swe.schema import SWETask
-
-from .conftest import require_docker
 
 pytestmark = pytest.mark.docker
 FAST_PROJECTS = ("six==1.17.0", "inflection==0.5.1", "toolz==1.2.0")
@@ -69,8 +66,8 @@ def test_gold_scores_one_and_null_scores_zero(env: Any, fast_tasks: list[SWETask
     for task in fast_tasks:
         env.reset(seed=0, options={"instance_id": task.instance_id})
         base = env.unwrapped
-        reward, info, _ = run_episode(env, task.instance_id, [base.oracle_action(), base.oracle_action()])
-        assert reward == 1.0, info["feedback"]
+        reward, info, observations = run_episode(env, task.instance_id, [base.oracle_action(), base.oracle_action()])
+        assert reward == 1.0, (info["feedback"], observations[1][:2000], info["patch"][:2000])
         assert info["reward_components"]["fail_to_pass"] == 1.0
         reward, info, _ = run_episode(env, task.instance_id, [base.null_action()])
         assert reward == 0.0
@@ -175,47 +172,7 @@ def test_pristine_source_is_nowhere_in_the_sandbox(env: Any, fast_tasks: list[SW
     assert task.mutations[0].file not in listing.split("done")[0], listing
 
 
-# ----- external SWE-bench-format instance ----------------------------------------------------------------
-CALC = "def add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
-CALC_TEST = "from calc import add, mul\n\n\ndef test_add():\n    assert add(2, 3) == 5\n\n\ndef test_mul():\n    assert mul(2, 3) == 6\n"
-GOLD = (
-    "diff --git a/calc.py b/calc.py\n--- a/calc.py\n+++ b/calc.py\n@@ -1,5 +1,5 @@\n def add(a, b):\n"
-    "-    return a - b\n+    return a + b\n \n \n def mul(a, b):\n"
-)
-
-
-@pytest.fixture(scope="module")
-def external_instances(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    require_docker()
-    from envgym.sandboxes.images import ensure_base_image
-
-    base = ensure_base_image()
-    ctx = tmp_path_factory.mktemp("calc")
-    (ctx / "repo" / "tests").mkdir(parents=True)
-    (ctx / "repo" / "calc.py").write_text(CALC)
-    (ctx / "repo" / "tests" / "test_calc.py").write_text(CALC_TEST)
-    (ctx / "Dockerfile").write_text(f"FROM {base}\nCOPY repo /repo\nRUN chown -R 1000:1000 /repo\nWORKDIR /repo\n")
-    subprocess.run(["docker", "build", "-q", "-t", "envgym-test/calc:1", str(ctx)], check=True, capture_output=True)
-    instance = {
-        "instance_id": "local__calc-1",
-        "repo": "local/calc",
-        "base_commit": "",
-        "problem_statement": "add(2, 3) returns -1 instead of 5.",
-        "patch": GOLD,
-        "test_patch": "",
-        "FAIL_TO_PASS": json.dumps(["tests/test_calc.py::test_add"]),
-        "PASS_TO_PASS": json.dumps(["tests/test_calc.py::test_mul"]),
-        "version": "1",
-        "environment_setup_commit": "",
-        "created_at": "2025-01-01",
-        "image": "envgym-test/calc:1",
-        "test_command": "PYTHONPATH=. python3 -m pytest -p no:cacheprovider -q tests",
-    }
-    path = ctx / "instances.jsonl"
-    path.write_text(json.dumps(instance) + "\n")
-    return path
-
-
+# ----- external SWE-bench-format instance (fixture in conftest.py) ------------------------------------------
 def test_external_swebench_instance(external_instances: Path) -> None:
     env = make_env(tasks=str(external_instances))
     try:

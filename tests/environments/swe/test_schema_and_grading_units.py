@@ -1,14 +1,13 @@
-"""Task schema (SWE-bench shapes), JUnit reading, patch filtering and the tamper check (no Docker)."""
+"""Task schema (SWE-bench shapes), patch filtering and statements (no Docker)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from envgym.environments.swe.grading import diff_trees, filter_patch, split_diff, tamper_check
+from envgym.environments.swe.grading import diff_trees, filter_patch, split_diff
 from envgym.environments.swe.recipes import RECIPES, is_allowed_source, is_test_infra
 from envgym.environments.swe.schema import SWETask, read_jsonl, read_predictions, write_jsonl
-from envgym.environments.swe.testrun import junit_key, parse_junit
 
 TASK = {
     "instance_id": "o__r.1.abc",
@@ -39,20 +38,6 @@ def test_predictions_in_all_swebench_shapes(tmp_path: Path) -> None:
         assert read_predictions(tmp_path / name)[0].instance_id == "a"
 
 
-def test_junit_node_ids() -> None:
-    xml = """<testsuites><testsuite>
-    <testcase classname="tests.test_more.ChunkedTests" name="test_even" file="tests/test_more.py"/>
-    <testcase classname="test_six" name="test_x[a-b]" file="test_six.py"><failure message="boom">E  boom</failure></testcase>
-    <testcase classname="pkg.tests.test_c" name="test_s" file="pkg/tests/test_c.py"><skipped/></testcase>
-    </testsuite></testsuites>"""
-    outcomes = parse_junit(xml)
-    assert outcomes["tests/test_more.py::ChunkedTests::test_even"].status == "passed"
-    assert outcomes["test_six.py::test_x[a-b]"].status == "failed"
-    assert outcomes["test_six.py::test_x[a-b]"].message == "boom"
-    assert outcomes["pkg/tests/test_c.py::test_s"].status == "skipped"
-    assert junit_key("tests/test_more.py::ChunkedTests::test_even") == "tests.test_more.ChunkedTests::test_even"
-
-
 def test_test_infrastructure_is_never_agent_editable() -> None:
     for path in ["tests/test_a.py", "pkg/conftest.py", "conftest.py", "pytest.ini", "setup.cfg", "tox.ini",
                  "pyproject.toml", "pkg/tests/helper.py", "sitecustomize.py", "x.pth", "pkg/test_util.py"]:  # fmt: skip
@@ -74,16 +59,6 @@ def test_filter_patch_keeps_only_library_source() -> None:
     kept, dropped = filter_patch(patch, task)
     assert "pkg/a.py" in kept and "test_a" not in kept and "conftest" not in kept
     assert dropped == ["pkg/conftest.py", "tests/test_a.py"]
-
-
-def test_tamper_check_counts_added_against_removed() -> None:
-    hook = diff_trees({"pkg/a.py": "x = 1\n"}, {"pkg/a.py": "import _pytest.junitxml\nx = 1\n"})
-    assert tamper_check(hook) is not None
-    exit_hook = diff_trees({"pkg/a.py": "x = 1\n"}, {"pkg/a.py": "import os\nos._exit(0)\nx = 1\n"})
-    assert tamper_check(exit_hook) is not None
-    # restoring a line that already mentioned sys.modules (e.g. six's gold patch) is fine
-    restore = diff_trees({"pkg/a.py": "if k not in sys.modules:\n"}, {"pkg/a.py": "if k in sys.modules:\n"})
-    assert tamper_check(restore) is None
 
 
 def test_statements_hide_what_the_level_hides() -> None:

@@ -1,0 +1,149 @@
+"""Grading never touches the agent's shell, never raises out of `step`, and an agent cannot turn its 0 into
+`infra_error` (or its fix into a 0) by what it does to its own sandbox. Also: pools die with the env, and the
+public prediction API (task_for, agent_patch, is_submit, info["patch"]). Real Docker engine throughout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from envgym.environments.swe.env import SWEEnv
+from envgym.environments.swe.schema import SWETask
+
+pytestmark = pytest.mark.docker
+
+
+def bash(command: str) -> str:
+    return json.dumps({"name": "bash", "arguments": {"command": command}})
+
+
+@pytest.fixture(scope="module")
+def six_task(bundled_tasks: list[SWETask], built_images: dict[str, str]) -> SWETask:
+    del built_images
+    return next(t for t in bundled_tasks if t.project == "six==1.17.0" and t.source_paths == ["six.py"])
+
+
+@pytest.fixture(scope="module")
+def env(six_task: SWETask) -> Any:
+    environment = SWEEnv(tasks=[six_task])
+    yield environment
+    environment.close()
+
+
+def episode(env: SWEEnv, actions: list[str]) -> tuple[float, dict[str, Any]]:
+    """Run `actions`, then submit; `step` must never raise and must never report infra."""
+    _, info = env.reset(seed=0)
+    assert info["infra_error"] is None
+    for action in actions:
+        _, _, terminated, truncated, info = env.step(action)
+        assert info["infra_error"] is None and not (terminated or truncated), info["feedback"]
+    _, reward, terminated, _, info = env.step(env.null_action())
+    assert terminated
+    return reward, info
+
+
+SHELL_SABOTAGE = {
+    "shadowed tools": "tar() { return 1; }; rm() { :; }; cat() { :; }; git() { :; }; export -f tar rm cat git",
+    "redefined builtins": "cd() { return 1; }; echo() { :; }; printf() { :; }; command() { :; }; builtin() { :; }",
+    "disabled builtins": "enable -n echo printf test kill; alias ls=false; set -o noclobber",
+    "broken PATH": "export PATH=/nonexistent; hash -r",
+    "killed own shell": "kill -9 $$",
+    "deleted coreutils copy": "mkdir -p ~/bin && printf '#!/bin/sh\\nexit 3\\n' > ~/bin/tar && chmod +x ~/bin/tar",
+}
+TREE_SABOTAGE = {
+    "deleted sources": "rm -rf /repo/* /repo/.git",
+    "source is a symlink": "rm six.py && ln -s /etc/passwd six.py",
+    "source is a fifo": "rm six.py && mkfifo six.py",
+    "unreadable tree": "chmod 000 six.py && chmod 000 /repo",
+    "huge source file": "head -c 70000000 /dev/zero | tr '\\0' 'x' > six.py",
+    "binary source file": "head -c 4096 /dev/urandom > six.py",
+    "deeply nested source": "python3 -c \"print('x = ' + '(' * 100000 + ')' * 100000)\" > six.py",
+    "background writer": "(for i in $(seq 1 300); do echo '#' >> six.py; sleep 0.01; done) >/dev/null 2>&1 &",
+}
+
+
+@pytest.mark.parametrize("sabotage", sorted(SHELL_SABOTAGE))
+def test_hostile_shell_state_cannot_dodge_a_zero(env: SWEEnv, sabotage: str) -> None:
+    reward, info = episode(env, [bash(SHELL_SABOTAGE[sabotage])])
+    assert reward == 0.0 and info["infra_error"] is None, info["feedback"]
+    assert "NOT RESOLVED" in info["feedback"]["summary"]
+
+
+@pytest.mark.parametrize("sabotage", sorted(TREE_SABOTAGE))
+def test_hostile_source_trees_score_zero_not_infra(env: SWEEnv, sabotage: str) -> None:
+    reward, info = episode(env, [bash(TREE_SABOTAGE[sabotage])])
+    assert reward == 0.0 and info["infra_error"] is None, info["feedback"]
+
+
+@pytest.mark.parametrize("sabotage", ["shadowed tools", "disabled builtins", "killed own shell"])
+def test_a_real_fix_still_scores_one_whatever_the_shell_holds(env: SWEEnv, sabotage: str) -> None:
+    env.reset(seed=0)
+    fix = env.oracle_action()
+    reward, info = episode(env, [fix, bash(SHELL_SABOTAGE[sabotage]), bash("chmod 000 /repo")])
+    assert reward == 1.0, info["feedback"]
+
+
+def test_audit_rejection_is_feedback_not_infra(env: SWEEnv, six_task: SWETask) -> None:
+    payload = "import threading\\nthreading.Thread(target=print).start()\\n"
+    reward, info = episode(env, [bash(f"printf '{payload}' >> six.py")])
+    assert reward == 0.0 and info["infra_error"] is None
+    assert "Patch rejected" in info["feedback"]["summary"] and "threading" in info["feedback"]["summary"]
+
+
+def test_submit_info_carries_the_graded_patch(env: SWEEnv, six_task: SWETask) -> None:
+    _, info = env.reset(seed=0)
+    assert info["patch"] == ""
+    _, _, _, _, info = env.step(env.oracle_action())
+    assert info["patch"] == ""
+    predicted = env.agent_patch()
+    assert predicted.startswith("diff --git a/six.py b/six.py")
+    _, reward, _, _, info = env.step(env.oracle_action())
+    assert reward == 1.0 and info["patch"] == predicted
+
+
+def test_task_for_is_the_task_reset_faces(env: SWEEnv, bundled_tasks: list[SWETask]) -> None:
+    wide = SWEEnv(tasks=bundled_tasks)
+    try:
+        for seed, options in [(0, {}), (7, {"difficulty": 0.9}), (3, {"params": {"level": 2}})]:
+            expected = wide.task_for(seed, options).instance_id
+            assert wide.task_for(seed, options).instance_id == expected  # pure: no RNG state consumed
+            _, info = wide.reset(seed=seed, options=options)
+            assert info["infra_error"] is None and info["task"]["params"]["instance_id"] == expected
+        assert env.is_submit("submit") and env.is_submit('{"name": "submit", "arguments": {}}')
+        assert not env.is_submit(bash("echo submit"))
+    finally:
+        wide.close()
+
+
+POOL_SCRIPT = """
+import json, os, sys
+import docker
+from envgym.environments.swe.env import SWEEnv, load_tasks
+task = next(t for t in load_tasks(None) if t.instance_id == sys.argv[1])
+label = {"label": f"envgym.owner_pid={os.getpid()}"}
+client = docker.from_env()
+env = SWEEnv(tasks=[task], pool_size=2)
+env.reset(seed=0)
+env.step(env.null_action())  # starts the grading pool too
+during = len(client.containers.list(all=True, filters=label))
+env.close()
+after = len(client.containers.list(all=True, filters=label))
+import envgym.environments.swe.sandboxing as s
+print(json.dumps({"during": during, "after": after, "globals": [n for n in vars(s) if n.startswith("_pool")]}))
+"""
+
+
+def test_close_leaves_no_container_behind(six_task: SWETask) -> None:
+    """In a fresh process, so the count is this env's alone: agent and grading pools both die with close()."""
+    proc = subprocess.run(
+        [sys.executable, "-c", POOL_SCRIPT, six_task.instance_id], capture_output=True, text=True, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    counts = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert counts["during"] >= 2, counts  # an agent sandbox (+ a warm spare) and a grading one were running
+    assert counts["after"] == 0, counts
+    assert counts["globals"] == []
