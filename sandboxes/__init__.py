@@ -10,6 +10,7 @@ from envgym.sandboxes.base import (
     SandboxInfo,
     SandboxInfraError,
     SandboxLimits,
+    SandboxUnavailable,
 )
 from envgym.sandboxes.front_door import BACKENDS, UnknownSandboxKind, open_sandbox, sandbox_kinds
 
@@ -21,6 +22,7 @@ __all__ = [
     "SandboxInfo",
     "SandboxInfraError",
     "SandboxLimits",
+    "SandboxUnavailable",
     "UnknownSandboxKind",
     "open_sandbox",
     "sandbox_kinds",

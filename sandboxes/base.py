@@ -6,6 +6,7 @@ interchangeable, and `SandboxLimits` is what trajectories record so results stay
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
@@ -20,6 +21,13 @@ class SandboxInfraError(SandboxError):
     """The sandbox or its host failed (not the agent): daemon down, image missing, container died/OOM.
 
     Envs turn this into `info["infra_error"]` so trainers drop the episode instead of learning a fake zero.
+    """
+
+
+class SandboxUnavailable(SandboxInfraError):
+    """No isolation boundary of the requested kind can be built on this host (no bwrap, no Docker engine).
+
+    Raised instead of running agent code on the host unconfined; the message names the alternative.
     """
 
 
@@ -66,7 +74,11 @@ class SandboxInfo(BaseModel):
 
 @runtime_checkable
 class Sandbox(Protocol):
-    """Where agent commands run. Paths are relative to the workspace unless absolute."""
+    """Where agent commands run. Paths are relative to the workspace unless absolute.
+
+    File methods act with the agent's uid: they reach exactly what the agent's shell can (never root's
+    view), and fail with PermissionError / FileNotFoundError / IsADirectoryError saying why.
+    """
 
     limits: SandboxLimits
     workspace: str
@@ -74,6 +86,10 @@ class Sandbox(Protocol):
     def exec(self, command: str, timeout: float | None = None) -> ExecResult: ...
     def read_file(self, path: str) -> bytes: ...
     def write_file(self, path: str, data: bytes) -> None: ...
+    def write_files(self, files: Mapping[str, bytes]) -> None:
+        """Several files in one go (one helper process instead of one each); same rules as write_file."""
+        ...
+
     def reset(self) -> None: ...
     def close(self) -> None: ...
     def info(self) -> SandboxInfo: ...

@@ -12,16 +12,17 @@ import contextlib
 import io
 import logging
 import os
-import posixpath
+import socket
 import subprocess
 import tarfile
 import threading
-import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
 from envgym.sandboxes import lifecycle
+from envgym.sandboxes.agent_files import AgentFiles
 from envgym.sandboxes.base import ExecResult, SandboxInfo, SandboxInfraError, SandboxLimits
 from envgym.sandboxes.docker_client import docker_client
 from envgym.sandboxes.shell import (
@@ -34,7 +35,8 @@ from envgym.sandboxes.shell import (
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = "/var/lib/envgym"  # root-owned: the pristine workspace copy and the setup markers
+STATE_DIR = "/var/lib/envgym"  # root-owned: the pristine workspace copy, the setup markers, the framer
+FRAMER = f"{STATE_DIR}/framer"  # an execute-only copy of bash: the kernel makes the framer non-dumpable
 CONTROL_DIR = "/tmp/.envgym"  # agent-owned: the shell's output file
 SHM_STATE_DIR = "/dev/shm/.envgym"  # tmpfs: the shell's per-command state file
 HOME_DIR = "/tmp/envgym-home"
@@ -51,6 +53,7 @@ chown -R "$U" "$W" || fail "cannot chown $W to $U"
 rm -rf "$S/pristine"
 cp -a "$W" "$S/pristine" || fail "cannot snapshot $W"
 chown -R 0:0 "$S/pristine" && chmod -R a+rX,go-w "$S/pristine" && chmod 755 "$S" || fail "cannot seal snapshot"
+cp /bin/bash "$S/framer" && chmod 0111 "$S/framer" || fail "cannot install the framer (no /bin/bash?)"
 touch "$S/ready"
 exec sleep "$3"
 """
@@ -118,6 +121,20 @@ def _tar_dir(source: Path, arcname: str, uid: int) -> bytes:
     return buf.getvalue()
 
 
+def _read_exec_stream(sock: socket.socket) -> tuple[bytes, bytes]:
+    """Everything an attached exec wrote, demultiplexed into (stdout, stderr)."""
+    raw = bytearray()
+    while chunk := sock.recv(65536):
+        raw += chunk
+    streams: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
+    pos = 0
+    while pos + 8 <= len(raw):
+        kind, size = raw[pos], int.from_bytes(raw[pos + 4 : pos + 8], "big")
+        streams.setdefault(kind, bytearray()).extend(raw[pos + 8 : pos + 8 + size])
+        pos += 8 + size
+    return bytes(streams[1]), bytes(streams[2])
+
+
 class DockerSandbox:
     """A sandbox in its own container. `source` (a host directory) is copied into the workspace first
     and becomes the pristine state `reset()` returns to, together with what the image has there."""
@@ -152,6 +169,7 @@ class DockerSandbox:
             **(env or {}),
         }
         self.container: Any = None
+        self.files = AgentFiles(self._run_as_agent)
         with START_SLOTS:
             self.container = self._create(source)
         self.shell = PersistentShell(self._spawn, self._shell_config(), self._kill_others, self._kill_all)
@@ -265,6 +283,7 @@ class DockerSandbox:
             max_output_bytes=self.limits.max_output_bytes,
             kill_mode="all",
             restore_snippet=_restore_snippet(self.workspace, self.uid),
+            shell_binary=FRAMER,
         )
 
     def _spawn(self, argv: list[str]) -> Transport:
@@ -306,53 +325,36 @@ class DockerSandbox:
         self._check_open()
         return self.shell.run(command, self.limits.default_timeout_s if timeout is None else timeout)
 
-    def _abs(self, path: str) -> str:
-        return path if path.startswith("/") else posixpath.join(self.workspace, path)
-
-    def read_file(self, path: str) -> bytes:
+    def _run_as_agent(self, argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
+        """A fresh `docker exec` as the agent's uid (never the agent's shell), stdin streamed to it."""
         import docker.errors
 
         self._check_open()
-        target = self._abs(path)
+        api = self._client.api
+        user = f"{self.uid}:{self.uid}"
         try:
-            stream, _ = self.container.get_archive(target)
-            data = b"".join(stream)
-        except docker.errors.NotFound as exc:
-            raise FileNotFoundError(target) from exc
+            exec_id = api.exec_create(self.container.id, argv, stdin=True, user=user, workdir="/")["Id"]
+            sock = api.exec_start(exec_id, socket=True)
+            raw = getattr(sock, "_sock", sock)
+            try:
+                raw.sendall(stdin)
+                raw.shutdown(socket.SHUT_WR)
+                out, err = _read_exec_stream(raw)
+            finally:
+                raw.close()
+            code = api.exec_inspect(exec_id).get("ExitCode")
         except docker.errors.APIError as exc:
             raise self._gone(exc) from exc
-        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
-            member = tar.next()
-            if member is None or not member.isfile():
-                raise IsADirectoryError(target)
-            f = tar.extractfile(member)
-            assert f is not None
-            return f.read()
+        return (-1 if code is None else int(code)), out, err
+
+    def read_file(self, path: str) -> bytes:
+        return self.files.read(path, self.workspace)
 
     def write_file(self, path: str, data: bytes) -> None:
-        import docker.errors
+        self.files.write({path: data}, self.workspace)
 
-        self._check_open()
-        target = self._abs(path)
-        parent, name = posixpath.split(target)
-        info = tarfile.TarInfo(name)
-        info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
-        info.uid = info.gid = self.uid
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            tar.addfile(info, io.BytesIO(data))
-        for attempt in range(2):
-            try:
-                self.container.put_archive(parent, buf.getvalue())
-                return
-            except docker.errors.NotFound:
-                if attempt:
-                    raise FileNotFoundError(parent) from None
-                made = self._exec_as_agent(["mkdir", "-p", "--", parent])
-                if made.exit_code != 0:
-                    raise PermissionError(made.output.decode(errors="replace").strip()) from None
-            except docker.errors.APIError as exc:
-                raise self._gone(exc) from exc
+    def write_files(self, files: Mapping[str, bytes]) -> None:
+        self.files.write(files, self.workspace)
 
     def reset(self) -> None:
         self._check_open()
@@ -408,7 +410,6 @@ class DockerSandbox:
         except docker.errors.APIError as exc:
             raise self._gone(exc) from exc
         return b"".join(chunks)
-
 
 
 def open_docker_sandbox(image: str | None = None, **options: Any) -> DockerSandbox:

@@ -1,54 +1,117 @@
-"""LocalSandbox: the no-daemon backend, the same persistent shell in a temp workspace on this host.
+"""LocalSandbox: the no-daemon backend, a bubblewrap jail on this host driven through the persistent shell.
 
-Why: envgym must work where no Docker engine runs (laptops, CI without Docker). Isolation is weaker than
-Docker: commands run as the current user on the host filesystem. What we add: a private PID and network
-namespace via `unshare` when the kernel allows it (so a timeout kills every process the command started
-and the network is unreachable), cgroup v1 pids/memory limits when running as root, rlimits otherwise.
+Why bubblewrap: agent code must never run on the host unconfined, and a Docker engine is not always there.
+bwrap (Debian's `bubblewrap`) gives each sandbox its own user, mount, PID, network, IPC and UTS namespaces,
+a private /proc, the host's /usr read-only and everything else hidden, the workspace as the only writable
+host directory, and no capabilities. As root we also drop to a host uid of its own per sandbox and put it in
+cgroup v1 pids/memory groups before bwrap starts, so it can neither signal nor read other host processes,
+nor leave its limits. Where bwrap cannot build that jail, `LocalSandbox` refuses with `SandboxUnavailable`
+naming Docker; it never falls back to running commands on the host.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import os
+import pwd
 import secrets
+import select
 import shlex
 import shutil
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from envgym.sandboxes.base import ExecResult, SandboxInfo, SandboxInfraError, SandboxLimits
+from envgym.sandboxes.agent_files import AgentFiles
+from envgym.sandboxes.base import (
+    ExecResult,
+    SandboxInfo,
+    SandboxInfraError,
+    SandboxLimits,
+    SandboxUnavailable,
+)
 from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport
 
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-MARKER_VAR = "ENVGYM_SANDBOX_ID"
+WORKSPACE = "/workspace"  # where the workspace appears inside the jail (as in Docker)
+CONTROL = "/.envgym"  # inside: the framer's output and state files
+FRAMER = "/.envgym-bin/bash"  # inside: an execute-only copy of bash (a non-dumpable framer)
+HOME = "/tmp/envgym-home"
+AGENT_UID = 1000  # the uid commands see inside the jail
+# The host's /etc is hidden; these read-only bits are what programs need to run (names, libraries, locale).
+ETC_FILES = (
+    "passwd",
+    "group",
+    "hosts",
+    "nsswitch.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "alternatives",
+    "localtime",
+    "mime.types",
+    "ssl",
+    "ca-certificates",
+)
+START_TIMEOUT_S = 30.0
 
 
 @functools.cache
-def namespace_prefix() -> tuple[str, ...]:
-    """The `unshare` argv that gives a private PID + network namespace here, or () if none works."""
-    if shutil.which("unshare") is None:
-        log.warning("LocalSandbox: `unshare` not found: no network or PID isolation for local commands")
-        return ()
-    base = ("unshare", "--pid", "--fork", "--kill-child", "--net")
-    for prefix in (base, (*base, "--user", "--map-root-user")):
-        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10)
-        if probe.returncode == 0:
-            return prefix
-    log.warning(
-        "LocalSandbox: this kernel refuses new PID/network namespaces (%s): commands can reach the network "
-        "and a timeout kills only what stays in the command's process group. Use DockerSandbox for isolation.",
-        probe.stderr.decode(errors="replace").strip(),
-    )
-    return ()
+def bwrap_problem() -> str:
+    """Why bubblewrap cannot build a jail here ("" when it can): probed once per process."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap is not installed (Debian/Ubuntu: `apt-get install bubblewrap`)"
+    probe = [exe, "--unshare-all", "--die-with-parent", "--ro-bind", "/usr", "/usr", *_lib_links(), "--proc", "/proc"]
+    try:
+        out = subprocess.run([*_drop_to(_probe_uid()), *probe, "/usr/bin/true"], capture_output=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap did not run ({exc})"
+    if out.returncode != 0:
+        return f"bubblewrap cannot create namespaces here: {out.stderr.decode(errors='replace').strip()[:300]}"
+    return ""
+
+
+def _probe_uid() -> int | None:
+    return _free_uid() if os.geteuid() == 0 else None
+
+
+def _free_uid() -> int:
+    """An unused host uid for one sandbox (root only): nothing else on the host runs as it or owns files."""
+    while True:
+        uid = 1_000_000 + secrets.randbelow(1_000_000_000)
+        try:
+            pwd.getpwuid(uid)
+        except KeyError:
+            return uid
+
+
+def _drop_to(uid: int | None) -> list[str]:
+    if uid is None:
+        return []
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--"]
+
+
+def _lib_links() -> list[str]:
+    """/bin, /lib... as the host has them: symlinks into /usr (merged /usr) or read-only binds."""
+    args: list[str] = []
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    return args
 
 
 @functools.cache
@@ -63,7 +126,7 @@ def cgroup_controllers() -> tuple[str, ...]:
 
 
 class LocalSandbox:
-    """A sandbox on this host. Less isolated than DockerSandbox: use it for trusted or test workloads."""
+    """A sandbox on this host inside a bubblewrap jail; paths are as the jail sees them (`/workspace`)."""
 
     def __init__(
         self,
@@ -72,44 +135,76 @@ class LocalSandbox:
         limits: SandboxLimits | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
+        problem = bwrap_problem()
+        if problem:
+            raise SandboxUnavailable(
+                f"no local isolation boundary: {problem}. Install bubblewrap, or use the Docker backend "
+                "(open_sandbox('docker', ...)); envgym never runs agent code on the host unconfined."
+            )
         self.limits = limits or SandboxLimits()
+        self.workspace = WORKSPACE
         self.id = secrets.token_hex(6)
-        self._root = Path(tempfile.mkdtemp(prefix=f"envgym-local-{self.id}-"))
-        self.workspace = str(self._root / "workspace")
-        self._pristine = self._root / "pristine"
-        self._control = self._root / "control"
-        if source is not None:
-            shutil.copytree(source, self.workspace, symlinks=True)
-        else:
-            os.mkdir(self.workspace)
-        shutil.copytree(self.workspace, self._pristine, symlinks=True)
-        for sub in ("tmp", "home"):
-            (self._control / sub).mkdir(parents=True)
-        self._env = self._base_env(env or {})
-        self._ns = namespace_prefix()
-        self._cgroups = self._make_cgroups()
-        self._proc: subprocess.Popen[bytes] | None = None
         self._closed = False
-        self.shell = PersistentShell(self._spawn, self._shell_config(), self._kill_others, self._kill_all)
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._watchdog: int | None = None
+        self._ns: str | None = None
+        self._init_pid: int | None = None
+        self.host_uid = _free_uid() if os.geteuid() == 0 else None
+        owner = self.host_uid if self.host_uid is not None else os.geteuid()
+        # Host layout: <root> (0711, ours) holds the pristine copy (never mounted), the framer binary and the
+        # agent-owned workspace and /tmp; the control dir is on tmpfs (it is rewritten every command).
+        self._root = Path(tempfile.mkdtemp(prefix=f"envgym-local-{self.id}-"))
+        shm = Path("/dev/shm")
+        self._control = (
+            Path(tempfile.mkdtemp(prefix=f"envgym-{self.id}-", dir=shm))
+            if shm.is_dir() and os.access(shm, os.W_OK)
+            else self._root / "control"
+        )
         try:
+            self._layout(source, owner)
+            self._cgroups = self._make_cgroups()
+            self._env = self._base_env(env or {})
+            self.files = AgentFiles(self._run_as_agent)
+            self.shell = PersistentShell(self._spawn, self._shell_config(), self._kill_others, self._kill_all)
             self.shell.start()
         except BaseException:
             self.close()
             raise
-        self._ns_inode()  # cache our PID namespace while the launcher is certainly alive
 
     # -- setup -------------------------------------------------------------------------------------
 
+    def _layout(self, source: str | os.PathLike[str] | None, owner: int) -> None:
+        os.chmod(self._root, 0o711)
+        ws, tmp, shm = self._root / "workspace", self._root / "tmp", self._root / "shm"
+        pristine = self._root / "pristine"
+        if source is not None:
+            shutil.copytree(source, pristine, symlinks=True)
+        else:
+            pristine.mkdir()
+        shutil.copytree(pristine, ws, symlinks=True)
+        for private in (tmp, shm):
+            private.mkdir(mode=0o700)
+        self._control.mkdir(exist_ok=True)
+        for path in (ws, *ws.rglob("*"), tmp, shm, self._control):
+            os.lchown(path, owner, owner)
+        os.chmod(self._control, 0o700)
+        # Execute-only: the kernel marks a process running a binary it cannot read as non-dumpable.
+        bindir = self._root / "bin"
+        bindir.mkdir(mode=0o711)
+        shutil.copyfile("/bin/bash", bindir / "bash")
+        os.chmod(bindir / "bash", 0o111)
+
     def _base_env(self, extra: dict[str, str]) -> dict[str, str]:
         env = {
-            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG": "C.UTF-8",
-            "HOME": str(self._control / "home"),
-            "TMPDIR": str(self._control / "tmp"),
+            "HOME": HOME,
+            "TMPDIR": "/tmp",
             "TERM": "dumb",
             "PAGER": "cat",
             "GIT_PAGER": "cat",
-            MARKER_VAR: self.id,
+            "PIP_NO_INPUT": "1",
+            "PYTHONUNBUFFERED": "1",
         }
         env.update(extra)
         return env
@@ -129,135 +224,187 @@ class LocalSandbox:
                     if memsw.exists():
                         memsw.write_text(limit)
             except OSError as exc:
-                log.warning("LocalSandbox: cannot set up cgroup %s (%s); relying on rlimits", path, exc)
+                log.info("LocalSandbox: cgroup %s unavailable (%s); rlimits apply instead", path, exc)
                 continue
             made.append(path)
         return made
 
-    def _shell_config(self) -> ShellConfig:
+    def _bwrap_argv(self, *, shell: bool) -> list[str]:
+        """The jail: same mounts for the shell and for file helpers, so both see what the agent sees."""
+        argv = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session"]
+        if self.limits.network:
+            argv.append("--share-net")
+        argv += ["--uid", str(AGENT_UID), "--gid", str(AGENT_UID), "--hostname", "sandbox", "--clearenv"]
+        argv += ["--ro-bind", "/usr", "/usr", *_lib_links()]
+        for name in ETC_FILES:
+            argv += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+        argv += ["--proc", "/proc", "--dev", "/dev"]
+        for name, inside in (("tmp", "/tmp"), ("shm", "/dev/shm"), ("workspace", WORKSPACE)):
+            argv += ["--bind", str(self._root / name), inside]
+        argv += ["--bind", str(self._control), CONTROL, "--ro-bind", str(self._root / "bin"), "/.envgym-bin"]
+        argv += ["--remount-ro", "/"]  # the jail's own root: nothing but the binds above is writable
+        for key, value in self._env.items():
+            argv += ["--setenv", key, value]
+        argv += ["--chdir", WORKSPACE if shell else "/"]
+        return argv
+
+    def _limits_snippet(self) -> str:
         limits = self.limits
         ulimit = [f"-f {limits.file_size_mb * 1024}", f"-t {limits.cpu_time_s}"]
         controllers = {p.parent.name for p in self._cgroups}
         if "memory" not in controllers:
             ulimit.append(f"-v {limits.memory_mb * 1024}")
-        if "pids" not in controllers and os.geteuid() != 0:
-            ulimit.append(f"-u {limits.pids}")
-        ws, pristine, control = (shlex.quote(str(p)) for p in (self.workspace, self._pristine, self._control))
+        if "pids" not in controllers and self.host_uid is not None:
+            ulimit.append(f"-u {limits.pids}")  # this uid is the sandbox's alone: the count is its own
+        return "ulimit " + " ".join(ulimit) + " 2>/dev/null; " + f'mkdir -p "{HOME}" 2>/dev/null'
+
+    def _shell_config(self) -> ShellConfig:
+        # As the agent, inside the jail: empty the workspace and /tmp (the host then copies the pristine tree).
+        dirs = f"{WORKSPACE} /tmp /dev/shm"
         restore = (
-            f"chmod -R u+rwX {ws} 2>/dev/null; find {ws} -mindepth 1 -delete && cp -a {pristine}/. {ws}/ && "
-            f"rm -rf {control}/tmp {control}/home && mkdir -p {control}/tmp {control}/home"
+            f"find {dirs} -mindepth 1 -delete 2>/dev/null || "
+            f"{{ chmod -R u+rwX {dirs} 2>/dev/null; find {dirs} -mindepth 1 -delete; }} || exit 3; mkdir -p {HOME}"
         )
-        shm = Path("/dev/shm")
-        state = shm / f"envgym-{self.id}" if shm.is_dir() and os.access(shm, os.W_OK) else None
-        self._state_dir = state
         return ShellConfig(
-            state_dir=str(state) if state else "",
-            control_dir=str(self._control / "shell"),
-            workspace=self.workspace,
-            max_output_bytes=limits.max_output_bytes,
-            kill_mode="all" if self._ns else "none",
+            control_dir=CONTROL,
+            state_dir=CONTROL,
+            workspace=WORKSPACE,
+            max_output_bytes=self.limits.max_output_bytes,
+            kill_mode="all",
             restore_snippet=restore,
-            limits_snippet="ulimit " + " ".join(ulimit) + " 2>/dev/null",
+            limits_snippet=self._limits_snippet(),
+            shell_binary=FRAMER,
         )
 
-    def _spawn(self, argv: list[str]) -> Transport:
-        # A small sh puts itself into our cgroups, then execs unshare; no preexec_fn (unsafe with threads).
+    def _launcher(self, argv: list[str], watch_fd: int, info_fd: int) -> list[str]:
+        """Root-side launcher: join our cgroups, start bwrap (as the sandbox's own uid), then block on the watchdog
+        pipe. When this process ends (closed watchdog: our close() or our death), bwrap's --die-with-parent
+        kills the jail. (Not bwrap directly: its parent-death signal would follow the Python *thread* that
+        started it, so a sandbox made in a worker thread would die with that thread.)"""
         enter = "".join(f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))} && " for p in self._cgroups)
-        ns = [a for a in self._ns if a != "--net" or not self.limits.network]
-        cmd = argv
-        if "--net" in ns:  # a fresh network namespace has only `lo`, and it starts down
-            cmd = ["sh", "-c", 'ip link set lo up 2>/dev/null; exec "$@"', "sh", *argv]
-        cmd = [*ns, *cmd]
-        launcher = ["sh", "-c", enter + 'exec "$@"', "sh", *cmd]
-        self._ns_cache: str | None = None  # a respawned shell gets a new namespace
-        self._proc = subprocess.Popen(
-            launcher,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=self.workspace,
-            env=self._env,
-            start_new_session=True,
+        jail = shlex.join([*_drop_to(self.host_uid), *self._bwrap_argv(shell=True), "--info-fd", str(info_fd), *argv])
+        # bash (multi-digit fds); an async list's stdin is /dev/null before its own redirections, so the
+        # pipe is handed over through a spare fd.
+        script = (
+            f"{enter}exec {{keep}}<&0; {jail} <&$keep {{keep}}<&- {watch_fd}<&- & "
+            f"exec 0</dev/null 1>/dev/null {{keep}}<&- {info_fd}>&-; read -r _ <&{watch_fd}"
         )
+        return ["bash", "--noprofile", "--norc", "-c", script]
+
+    def _spawn(self, argv: list[str]) -> Transport:
+        self._kill_all()
+        watch_r, self._watchdog = os.pipe()
+        info_r, info_w = os.pipe()
+        try:
+            with open(self._root / "launcher.log", "wb") as errlog:
+                self._proc = subprocess.Popen(
+                    self._launcher(argv, watch_r, info_w),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errlog,
+                    pass_fds=(watch_r, info_w),
+                    env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
+                    cwd="/",
+                    start_new_session=True,
+                )
+        finally:
+            os.close(info_w)
+            os.close(watch_r)
+        try:
+            self._read_info(info_r)
+        finally:
+            os.close(info_r)
         return PipeTransport(self._proc)
+
+    def _read_info(self, fd: int) -> None:
+        """bwrap's --info-fd JSON gives the host pid of the jail's init; its PID namespace is the sandbox."""
+        data = b""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        info: dict[str, Any] | None = None
+        while info is None and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
+            chunk = os.read(fd, 4096) if ready else b""
+            if not chunk:
+                break
+            data += chunk
+            with contextlib.suppress(ValueError):
+                info = json.loads(data)
+        try:
+            if info is None:
+                raise ValueError("no answer on --info-fd")
+            self._init_pid = int(info["child-pid"])
+            self._ns = os.readlink(f"/proc/{self._init_pid}/ns/pid")
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            time.sleep(0.05)
+            err = (self._root / "launcher.log").read_text(errors="replace").strip()[-500:]
+            raise SandboxInfraError(f"bubblewrap did not start the sandbox ({exc}): {err}") from exc
 
     # -- killing -----------------------------------------------------------------------------------
 
-    def _members(self) -> set[int]:
-        """Host pids of this sandbox: our PID namespace, our cgroups, or our marker variable."""
-        pids: set[int] = set()
-        for cg in self._cgroups:
-            with contextlib.suppress(OSError):
-                pids.update(int(x) for x in (cg / "cgroup.procs").read_text().split())
-        ns = self._ns_inode()
-        needle = f"{MARKER_VAR}={self.id}".encode()
+    def _members(self) -> dict[int, int]:
+        """host pid -> pid inside the jail, for every process in the sandbox's PID namespace."""
+        found: dict[int, int] = {}
+        if self._ns is None:
+            return found
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
-                if (ns is not None and os.readlink(entry / "ns" / "pid") == ns) or needle in (
-                    entry / "environ"
-                ).read_bytes().split(b"\0"):
-                    pids.add(int(entry.name))
+                if os.readlink(entry / "ns" / "pid") != self._ns:
+                    continue
+                status = (entry / "status").read_text()
             except OSError:
                 continue
-        return pids
+            for line in status.splitlines():
+                if line.startswith("NSpid:"):
+                    found[int(entry.name)] = int(line.split()[-1])
+        return found
 
-    def _ns_inode(self) -> str | None:
-        """Our PID namespace, read once from the live launcher and cached.
-
-        Reading it at kill time is unsafe: once the launcher has been reaped its pid can be reused by any
-        process on the host (a Docker container's init, say), and the sweep would then kill everything in that
-        process's namespace. The host's own namespace is never accepted (that would match every process).
-        """
-        cached: str | None = getattr(self, "_ns_cache", None)
-        if cached is not None or not self._ns or self._proc is None or self._proc.poll() is not None:
-            return cached
-        try:
-            inode = os.readlink(f"/proc/{self._proc.pid}/ns/pid_for_children")
-        except OSError:
-            return None
-        if inode == os.readlink("/proc/self/ns/pid"):
-            return None  # unshare has not switched namespaces yet
-        self._ns_cache = inode
-        return inode
-
-    def _supervisor_pids(self) -> set[int]:
-        """The launcher (unshare, or the shell itself) and, with a PID namespace, its init (the shell)."""
-        keep = {self._proc.pid} if self._proc is not None else set()
-        if self._proc is not None and self._ns:
-            try:
-                children = Path(f"/proc/{self._proc.pid}/task/{self._proc.pid}/children").read_text()
-                keep.update(int(x) for x in children.split())
-            except OSError:
-                pass
-        return keep
-
-    def _sweep(self, keep: set[int]) -> None:
-        for _ in range(100):
-            victims = self._members() - keep
+    def _kill_others(self, shell_pid: int) -> None:
+        """Timeout path: kill every process in the jail but its init and the framer (pid `shell_pid` inside)."""
+        for _ in range(200):
+            victims = [pid for pid, inner in self._members().items() if inner not in (1, shell_pid)]
             if not victims:
                 return
             for pid in victims:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.005)
-        log.warning("LocalSandbox %s: processes kept reappearing while being killed", self.id)
-
-    def _kill_others(self, shell_pid: int) -> None:
-        """Timeout path: kill every sandbox process except the supervisor shell (and its launcher)."""
-        self._sweep(self._supervisor_pids())
+            time.sleep(0.002)
+        log.debug("LocalSandbox %s: processes were still being created after 200 kill rounds", self.id)
 
     def _kill_all(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
+        """End the jail: closing the watchdog ends the launcher, and bwrap's --die-with-parent the rest."""
+        if self._watchdog is not None:
+            os.close(self._watchdog)
+            self._watchdog = None
+        if self._init_pid is not None:  # the PID namespace dies with its init
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(self._proc.pid, signal.SIGKILL)
-        self._sweep(set())
+                if self._members():
+                    os.kill(self._init_pid, signal.SIGKILL)
         if self._proc is not None:
             try:
-                self._proc.wait(timeout=5)
+                self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                log.warning("LocalSandbox %s: shell launcher did not exit", self.id)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait(timeout=10)
+            for stream in (self._proc.stdin, self._proc.stdout, self._proc.stderr):
+                with contextlib.suppress(OSError):
+                    if stream is not None:
+                        stream.close()
+        self._proc = None
+        self._init_pid = self._ns = None
+
+    # -- file helpers --------------------------------------------------------------------------------
+
+    def _run_as_agent(self, argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
+        """A fresh process in a jail with the same mounts, as the agent's uid: it reaches what the agent can."""
+        self._check_open()
+        full = [*_drop_to(self.host_uid), *self._bwrap_argv(shell=False), *argv]
+        proc = subprocess.run(
+            full, input=stdin, capture_output=True, timeout=120, env={"PATH": "/usr/bin:/bin"}, cwd="/"
+        )
+        return proc.returncode, proc.stdout, proc.stderr
 
     # -- the Sandbox protocol ----------------------------------------------------------------------
 
@@ -269,27 +416,32 @@ class LocalSandbox:
         self._check_open()
         return self.shell.run(command, self.limits.default_timeout_s if timeout is None else timeout)
 
-    def _path(self, path: str) -> Path:
-        return Path(path) if os.path.isabs(path) else Path(self.workspace) / path
-
     def read_file(self, path: str) -> bytes:
-        self._check_open()
-        return self._path(path).read_bytes()
+        return self.files.read(path, self.workspace)
 
     def write_file(self, path: str, data: bytes) -> None:
-        self._check_open()
-        target = self._path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
+        self.files.write({path: data}, self.workspace)
+
+    def write_files(self, files: Mapping[str, bytes]) -> None:
+        self.files.write(files, self.workspace)
 
     def reset(self) -> None:
         self._check_open()
         result = self.shell.reset()
         if result.exit_code != 0:
             raise SandboxInfraError(f"restoring the workspace failed: {result.output[-2000:]}")
+        self._restore_pristine()
+
+    def _restore_pristine(self) -> None:
+        """Copy the pristine tree (never visible in the jail) back, owned by the sandbox's uid."""
+        ws = self._root / "workspace"
+        owner = self.host_uid if self.host_uid is not None else os.geteuid()
+        shutil.copytree(self._root / "pristine", ws, symlinks=True, dirs_exist_ok=True)
+        for path in (ws, *ws.rglob("*")):
+            os.lchown(path, owner, owner)
 
     def info(self) -> SandboxInfo:
-        return SandboxInfo(backend="local", limits=self.limits)
+        return SandboxInfo(backend="local", image="bwrap", limits=self.limits)
 
     def close(self) -> None:
         if self._closed:
@@ -307,9 +459,7 @@ class LocalSandbox:
                 except OSError:
                     time.sleep(0.01)
         shutil.rmtree(self._root, ignore_errors=True)
-        state_dir = getattr(self, "_state_dir", None)
-        if state_dir is not None:
-            shutil.rmtree(state_dir, ignore_errors=True)
+        shutil.rmtree(self._control, ignore_errors=True)
 
     def __enter__(self) -> LocalSandbox:
         return self
@@ -325,5 +475,5 @@ class LocalSandbox:
 
 
 def open_local_sandbox(**options: Any) -> LocalSandbox:
-    """The `local` row of `open_sandbox`."""
+    """The `local` row of `open_sandbox`: a bubblewrap jail, or `SandboxUnavailable` if none can be built."""
     return LocalSandbox(**options)

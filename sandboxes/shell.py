@@ -164,10 +164,11 @@ class ShellConfig:
     restore_snippet: str
     limits_snippet: str = ""
     state_dir: str = ""  # tmpfs for the per-command state file; defaults to control_dir
+    shell_binary: str = "bash"  # an execute-only copy makes the framer non-dumpable (see supervisor.sh)
 
     def argv(self, ready: str, pending: str = "") -> list[str]:
         return [
-            "bash",
+            self.shell_binary,
             "--noprofile",
             "--norc",
             "-c",

@@ -1,64 +1,82 @@
-# envgym sandbox supervisor: one long-lived bash per sandbox, driven over stdin/stdout by shell.py.
+# envgym sandbox framer: one long-lived bash per sandbox, driven over stdin/stdout by shell.py.
 #
-# Args: $1 ready-sentinel  $2 control dir  $3 workspace  $4 output cap (bytes)  $5 kill mode (all|none)
-#       $6 restore snippet (run by reset)  $7 limits snippet (run once at start)  $8 pending sentinel
-#       $9 state dir: small files rewritten per command; keep it on tmpfs (an ext4 rewrite costs ~4 ms)
-# Host -> shell, one header line each:
-#   R <sentinel> <nbytes>\n<command bytes>   run a command in this shell (so cd/export persist)
-#   Z <sentinel>                              kill all else, restore the workspace, forget cwd/env
+# Why two levels: the framer never runs agent code. Each command runs in a child forked for it; the
+# framer reads that child's exit status from the kernel (wait) and writes the frame itself, so nothing
+# the agent defines (functions, traps, variables, `enable -n`, fds) can reach the framing or the
+# channel to the host. The framer should be an execute-only copy of bash (the backends arrange this):
+# the kernel then marks it and its children non-dumpable, so the agent's processes cannot read their
+# memory (the sentinel) or open their fds (/proc/PID/fd: the host channel) even with the same uid.
+# What persists between commands is data, not code: the cwd and the scalar variables (exported or
+# not), saved by the child on exit as NUL-separated records and applied by the next child with
+# `cd`/`declare`/`export` before any agent code runs in it. A forged state file can set variables,
+# nothing else. Functions, aliases, traps, shell options and arrays do not persist (they would be code).
+#
+# Args: $1 ready-sentinel  $2 control dir (output file)  $3 workspace  $4 output cap (bytes)
+#       $5 kill mode (all|none)  $6 restore snippet (run by reset)  $7 limits snippet (run once at start)
+#       $8 pending sentinel  $9 state dir: small files rewritten per command; keep it on tmpfs
+# Host -> framer, one header line each:
+#   R <sentinel> <nbytes>\n<command bytes>   run a command (cd and variables persist)
+#   Z <sentinel>                              kill all else, restore the workspace, forget the state
 #   P <sentinel>                              answers "<s> PONG"
-# Shell -> host: "<ready> READY <pid>" once, then per command
+# Framer -> host: "<ready> READY <pid>" once, then per command
 #   "\n<s> BEGIN <n>\n" <n bytes of capped output> "<s> END <rc> <truncated>\n"
-# A command runs with stdin from /dev/null and its output appended to a file, so the host never holds
-# more than the cap. No fork per command: a builtin round trip costs microseconds. Timeouts are enforced
-# from outside (the host kills every process but this shell). If a command ends this shell (exit,
-# set -e, exec, kill -9 $$), the host starts a new one with $8 set: it restores cwd/env saved before
-# that command and answers for it with the output so far and the exit code the EXIT trap recorded.
+# A command runs with stdin from /dev/null and its output written to a file, so the host never holds
+# more than the cap. When a command ends, its output closes: processes it left behind that still hold
+# that output are killed (a terminal hangup nobody can ignore), so they cannot write into the output of
+# later commands; programs whose output was redirected elsewhere (`server > log 2>&1 &`) keep running.
+# Background subshells (`( loop ) &`, no program run) are forks of the non-dumpable framer whose fds
+# we cannot inspect: they are killed at the end of their command whatever their output.
+# If the framer itself is killed, the host starts a new one with $8 set: it answers for that command
+# with the output so far and exit code -1; the state saved by the last finished command still holds.
 __eg_ready=$1 __eg_dir=$2 __eg_ws=$3 __eg_cap=$4 __eg_killmode=$5 __eg_restore=$6 __eg_limits=$7
 __eg_pending=$8 __eg_st=$9
+__eg_out=$__eg_dir/out __eg_state=$__eg_st/state
 __eg_half=$(( __eg_cap / 2 ))
-__eg_s= __eg_running=
+__eg_s= __eg_cmd= __eg_rc=0
 set +e +u
-set -m 2>/dev/null
 trap : TERM INT HUP QUIT USR1 USR2 ALRM
 eval "$__eg_limits"
 [ -d "$__eg_dir" ] || mkdir -p -- "$__eg_dir" || exit 98
 [ -d "$__eg_st" ] || mkdir -p -- "$__eg_st" || exit 98
-if [ ! -e "$__eg_st/env0" ]; then
-  builtin cd -- "$__eg_ws" || exit 97
-  builtin export -p > "$__eg_st/env0"
-fi
+builtin cd -- "$__eg_ws" || exit 97
+# The variables a command starts with when no state was saved yet (and which a saved state replaces).
+builtin compgen -v > "$__eg_st/names" 2>/dev/null
+mapfile -t __eg_names < "$__eg_st/names"
+__eg_initial=()
+for __eg_v in "${__eg_names[@]}"; do [[ $__eg_v == __eg_* ]] || __eg_initial+=("$__eg_v"); done
+unset -v __eg_v __eg_names
+# Never saved nor restored: bash's own dynamic and read-only variables, and the framer's (extglob).
+__eg_unsaved='@(BASH|BASH_*|BASHPID|BASHOPTS|SHELLOPTS|EUID|UID|PPID|FUNCNAME|GROUPS|HISTCMD|LINENO|PIPESTATUS|PWD|RANDOM|SRANDOM|SECONDS|EPOCHREALTIME|EPOCHSECONDS|DIRSTACK|COMP_WORDBREAKS|SHLVL|OPTIND|_|__eg_*)'
+__eg_seen=
+exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
-__eg_save() {
-  {
-    builtin printf 'builtin cd -- %q 2>/dev/null\n' "$PWD"
-    builtin export -p
-  } > "$__eg_st/state" 2>/dev/null
-}
-
-__eg_load() {  # replace the exported variables and cwd by those saved in $1
-  builtin compgen -e > "$__eg_st/names" 2>/dev/null
+__eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, value) of each scalar variable
+  local LC_ALL=C __eg_names __eg_a
+  builtin shopt -s extglob
+  builtin compgen -v -X "$__eg_unsaved" > "$__eg_st/names" 2>/dev/null
   mapfile -t __eg_names < "$__eg_st/names"
-  builtin unset -v "${__eg_names[@]}" 2>/dev/null
-  declare() { builtin declare -g "$@"; }
-  . "$1" 2>/dev/null
-  builtin unset -f declare
+  {
+    builtin printf '%s\0' "$PWD"
+    for __eg_a in "${__eg_names[@]}"; do
+      [[ ${!__eg_a@a} == *[aA]* ]] || builtin printf '%s\0%s\0%s\0' "$__eg_a" "${!__eg_a@a}" "${!__eg_a}"
+    done
+  } > "$__eg_state" 2>/dev/null
 }
 
 __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one frame
   local LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin buf= total marker
-  IFS= builtin read -r -d '' -N $(( __eg_cap + 1 )) buf < "$__eg_dir/out"
+  IFS= builtin read -r -d '' -N $(( __eg_cap + 1 )) buf < "$__eg_out"
   if (( ${#buf} <= __eg_cap )); then
     builtin printf '\n%s BEGIN %d\n%s%s END %d 0\n' "$1" "${#buf}" "$buf" "$1" "$2"
     return 0
   fi
-  total=$(stat -c %s -- "$__eg_dir/out" 2>/dev/null || echo "?")
+  total=$(stat -c %s -- "$__eg_out" 2>/dev/null || echo "?")
   builtin printf -v marker '\n\n[... output truncated: %s bytes in total, showing the first %d and last %d ...]\n\n' \
     "$total" "$__eg_half" "$__eg_half"
   builtin printf '\n%s BEGIN %d\n' "$1" $(( 2 * __eg_half + ${#marker} ))
-  head -c "$__eg_half" -- "$__eg_dir/out"
+  head -c "$__eg_half" -- "$__eg_out"
   builtin printf '%s' "$marker"
-  tail -c "$__eg_half" -- "$__eg_dir/out"
+  tail -c "$__eg_half" -- "$__eg_out"
   builtin printf '%s END %d 1\n' "$1" "$2"
 }
 
@@ -67,58 +85,119 @@ __eg_read_cmd() {  # $1 bytes (not characters: hence the C locale)
   IFS= builtin read -r -d '' -N "$1" __eg_cmd
 }
 
-__eg_on_exit() {  # a command ended this shell: leave its exit code for the next shell to report
-  local rc=$?
-  [ -n "$__eg_running" ] && builtin printf '%s %d\n' "$__eg_s" "$rc" > "$__eg_st/died"
-}
-trap __eg_on_exit EXIT
-
-__eg_killall() {
-  [ "$__eg_killmode" = all ] || return 0
-  local i
-  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
-    builtin kill -9 -1 2>/dev/null || break
-    wait 2>/dev/null
+__eg_holds() {  # kill process $1 if it holds the last command's output; true if newly killed
+  local f
+  for f in /proc/"$1"/fd/*; do
+    if [[ $f -ef $__eg_out ]]; then
+      builtin kill -9 "$1" 2>/dev/null
+      [[ -z ${__eg_killed[$1]} ]] || return 1  # killed before, not dead yet
+      __eg_killed[$1]=1
+      return 0
+    fi
   done
-  wait 2>/dev/null
+  return 1
+}
+
+__eg_hangup() {  # kill what the last command left holding its output; a process factory gets kill -1
+  local now=(/proc/[1-9]*) p round found hidden still wait
+  [[ "${now[*]}" == "$__eg_seen" ]] && return 0  # no process appeared since the last clean check
+  declare -A __eg_killed=()
+  for round in 1 2 3 4; do
+    found=0 hidden=()
+    for p in /proc/[1-9]*; do
+      p=${p#/proc/}
+      [[ $p == "$$" || $p == 1 ]] && continue
+      builtin kill -0 "$p" 2>/dev/null || continue  # not ours to signal (root's, or gone)
+      if [[ -r /proc/$p/fd ]]; then __eg_holds "$p" && found=1; else hidden+=("$p"); fi
+    done
+    # A process whose fds we cannot see is a fork of this non-dumpable framer: either about to run a
+    # program (it becomes inspectable at exec) or a background subshell of the command. Give the first
+    # kind up to a second; what is still hidden then is a subshell and goes, whatever it holds.
+    for wait in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20; do
+      (( ${#hidden[@]} )) || break
+      builtin read -r -t 0.05 -u "$__eg_nap" _
+      still=()
+      for p in "${hidden[@]}"; do
+        builtin kill -0 "$p" 2>/dev/null || continue
+        if [[ -r /proc/$p/fd ]]; then __eg_holds "$p" && found=1; else still+=("$p"); fi
+      done
+      hidden=("${still[@]}")
+    done
+    for p in "${hidden[@]}"; do
+      builtin kill -9 "$p" 2>/dev/null
+      [[ -n ${__eg_killed[$p]} ]] || { __eg_killed[$p]=1; found=1; }
+    done
+    (( found )) || break
+  done
+  if (( found )) && [ "$__eg_killmode" = all ]; then
+    __eg_killall
+    builtin printf '\n[envgym: processes this command left behind kept multiplying; every background process was killed]\n' >> "$__eg_out"
+  fi
+  now=(/proc/[1-9]*)
+  __eg_seen="${now[*]}"
+}
+
+__eg_killall() {  # kill every process but this framer, and wait (up to ~3 s) until they are gone
+  [ "$__eg_killmode" = all ] || return 0
+  local i p left stat
+  for i in {1..60}; do
+    builtin kill -9 -1 2>/dev/null
+    left=0
+    for p in /proc/[1-9]*; do
+      p=${p#/proc/}
+      [[ $p == "$$" || $p == 1 ]] && continue
+      IFS= builtin read -r stat < /proc/"$p"/stat 2>/dev/null || continue
+      [[ $stat == *") Z "* ]] && continue  # a zombie: its parent reaps it
+      builtin kill -0 "$p" 2>/dev/null && { left=1; break; }
+    done
+    (( left )) || return 0
+    builtin read -r -t 0.05 -u "$__eg_nap" _
+  done
 }
 
 builtin printf '%s READY %d\n' "$__eg_ready" "$$"
 if [ -n "$__eg_pending" ]; then
-  __eg_rc=-1
-  if [ -s "$__eg_st/died" ]; then
-    IFS=' ' builtin read -r __eg_ds __eg_drc < "$__eg_st/died"
-    [ "$__eg_ds" = "$__eg_pending" ] && __eg_rc=$__eg_drc
-  fi
-  : > "$__eg_st/died"
-  [ -e "$__eg_dir/out" ] || : > "$__eg_dir/out"
-  __eg_emit "$__eg_pending" "$__eg_rc"
+  [ -e "$__eg_out" ] || : > "$__eg_out"
+  __eg_hangup
+  __eg_emit "$__eg_pending" -1
 fi
-if [ -e "$__eg_st/state" ]; then __eg_load "$__eg_st/state"; else builtin cd -- "$__eg_ws"; fi
 
 while IFS=' ' builtin read -r __eg_op __eg_s __eg_n; do
   case $__eg_op in
     R)
       __eg_read_cmd "$__eg_n"
-      __eg_save
-      : > "$__eg_dir/out"
-      __eg_running=1
-      {
-        eval "$__eg_cmd"
-      } >> "$__eg_dir/out" 2>&1 < /dev/null
+      __eg_hangup  # again: anything that appeared since the last command's end (no-op if nothing did)
+      # The child: forget the sentinel and the framer's helpers, apply the saved state as data (no agent
+      # code has run in this process yet, so these builtins are the real ones), then run the command.
+      (
+        builtin unset -v __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore
+        builtin unset -f __eg_emit __eg_read_cmd __eg_hangup __eg_holds __eg_killall
+        builtin exec {__eg_nap}<&-
+        trap - TERM INT HUP QUIT USR1 USR2 ALRM
+        if [ -s "$__eg_state" ]; then
+          builtin unset -v "${__eg_initial[@]}" 2>/dev/null  # the saved state says which of these remain
+          mapfile -d '' __eg_rec < "$__eg_state"
+          builtin cd -- "${__eg_rec[0]}" 2>/dev/null
+          for (( __eg_i = 1; __eg_i + 2 < ${#__eg_rec[@]}; __eg_i += 3 )); do
+            __eg_k=${__eg_rec[__eg_i]}
+            [[ $__eg_k =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $__eg_k != $__eg_unsaved ]] || continue
+            builtin declare -g -- "$__eg_k=${__eg_rec[__eg_i+2]}" 2>/dev/null
+            [[ ${__eg_rec[__eg_i+1]} == *x* ]] && builtin export -- "$__eg_k"
+          done
+          builtin unset -v __eg_rec __eg_i __eg_k
+        fi
+        trap -- __eg_save EXIT
+        builtin eval "$__eg_cmd"
+      ) > "$__eg_out" 2>&1 < /dev/null
       __eg_rc=$?
-      __eg_running=
-      set +e +u
+      __eg_hangup
       __eg_emit "$__eg_s" "$__eg_rc"
       ;;
     Z)
       __eg_killall
-      builtin cd -- "$__eg_ws"
-      ( eval "$__eg_restore" ) > "$__eg_dir/out" 2>&1 < /dev/null
+      ( builtin cd -- "$__eg_ws" && eval "$__eg_restore" ) > "$__eg_out" 2>&1 < /dev/null
       __eg_rc=$?
-      __eg_load "$__eg_st/env0"
-      rm -f -- "$__eg_st/state"
-      builtin cd -- "$__eg_ws"
+      : > "$__eg_state"
       __eg_emit "$__eg_s" "$__eg_rc"
       ;;
     P)
