@@ -18,7 +18,7 @@ from contextlib import suppress
 from typing import Any, ClassVar
 
 import gymnasium as gym
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import ConnectionClosed, WebSocketException
 from websockets.sync.client import ClientConnection, connect
 
 from envgym.text import text_space
@@ -96,7 +96,8 @@ class RemoteEnv(gym.Env[str, str]):
     def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         ws = self._connection()
         try:
-            ws.send(json.dumps(message))
+            with suppress(ConnectionClosed):  # a refusing server says why, then closes: read its reason below
+                ws.send(json.dumps(message))
             reply = json.loads(ws.recv(timeout=self.timeout))
         except BaseException:
             self._drop()  # a half-done exchange leaves the stream out of step: start over next time

@@ -249,43 +249,79 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 
 async def _serve_session(websocket: WebSocket, session: Session, handler: SessionHandler, config: ServeConfig) -> str:
-    """Answer frames until the client closes, disconnects or idles out; return why the session ended."""
+    """Answer frames until the client closes, disconnects or idles out; return why the session ended.
+
+    While an env call runs, the socket is still watched: a client that vanishes mid-step ends the session at
+    once (its env is closed while the step's thread finishes on its own), and a frame that arrives meanwhile
+    is answered next, in order. At most one frame is read ahead, so a flood meets TCP backpressure.
+    """
     counters = handler.manager.metrics.counters
-    while True:
-        try:
-            message = await asyncio.wait_for(websocket.receive(), timeout=config.idle_timeout_s)
-        except TimeoutError:
-            counters["sessions_idle"] += 1
-            await websocket.send_text(error_frame(ErrorCode.IDLE_TIMEOUT, "session idle too long; closed"))
-            return "idle"
-        if message["type"] == "websocket.disconnect":
-            return "disconnect"
-        session.last_active = time.monotonic()
-        raw = message.get("text")
-        if raw is None:
-            raw = message.get("bytes")
-        try:
-            request = parse_request(raw, config.max_message_bytes)
-            if request.type == "close":
+    incoming: asyncio.Task[Any] | None = None
+    try:
+        while True:
+            if incoming is None:
+                incoming = asyncio.ensure_future(websocket.receive())
+            try:
+                message = await asyncio.wait_for(asyncio.shield(incoming), timeout=config.idle_timeout_s)
+            except TimeoutError:
+                counters["sessions_idle"] += 1
+                await websocket.send_text(error_frame(ErrorCode.IDLE_TIMEOUT, "session idle too long; closed"))
+                return "idle"
+            incoming = None
+            if message["type"] == "websocket.disconnect":
+                return "disconnect"
+            session.last_active = time.monotonic()
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes")
+            work = asyncio.ensure_future(_answer(raw, session, handler, config))
+            incoming = asyncio.ensure_future(websocket.receive())
+            await asyncio.wait({work, incoming}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                if incoming.result()["type"] == "websocket.disconnect":
+                    work.add_done_callback(_consume)  # its thread runs to its end; nobody waits for it
+                    return "disconnect"
+                await work  # a pipelined frame: it is answered after this one
+            reply = work.result()
+            if reply is None:
                 return "client_close"
-            if request.type == "reset":
-                assert request.reset is not None
-                reply = await handler.reset(session, request.reset)
-            elif request.tool_op is not None:
-                reply = await handler.tool_op(session, request.tool_op)
-            elif request.type == "step":
-                assert request.step is not None
-                reply = await handler.step(session, request.step)
-            else:
-                reply = handler.state(session)
-        except WireError as exc:
-            counters[f"errors|code={exc.code.value}"] += 1
-            reply = error_frame(exc.code, exc.message)
-        except Exception as exc:  # an env bug: report it to this client only, keep the session
-            log.exception("session %s: env call failed", session.id)
-            counters[f"errors|code={ErrorCode.EXECUTION_ERROR.value}"] += 1
-            reply = error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}"[:500])
-        await websocket.send_text(reply)
+            await websocket.send_text(reply)
+    finally:
+        if incoming is not None and not incoming.done():
+            incoming.cancel()
+
+
+async def _answer(
+    raw: str | bytes | None, session: Session, handler: SessionHandler, config: ServeConfig
+) -> str | None:
+    """The reply frame to one client frame (None for `close`); never raises."""
+    counters = handler.manager.metrics.counters
+    try:
+        request = parse_request(raw, config.max_message_bytes)
+        if request.type == "close":
+            return None
+        if request.type == "reset":
+            assert request.reset is not None
+            return await handler.reset(session, request.reset)
+        if request.tool_op is not None:
+            return await handler.tool_op(session, request.tool_op)
+        if request.type == "step":
+            assert request.step is not None
+            return await handler.step(session, request.step)
+        return handler.state(session)
+    except WireError as exc:
+        counters[f"errors|code={exc.code.value}"] += 1
+        return error_frame(exc.code, exc.message)
+    except Exception as exc:  # an env bug: report it to this client only, keep the session
+        log.exception("session %s: env call failed", session.id)
+        counters[f"errors|code={ErrorCode.EXECUTION_ERROR.value}"] += 1
+        return error_frame(ErrorCode.EXECUTION_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned task's outcome so asyncio does not log it as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 async def _refuse(websocket: WebSocket, code: ErrorCode, message: str, close_code: int) -> None:

@@ -49,20 +49,24 @@ def _metric(url: str, name: str, token: str | None = None) -> float:
 
 CLIENT = textwrap.dedent(
     """
-    import sys
+    import json, sys, threading, time
     from envgym.remote import RemoteEnv
     env = RemoteEnv(sys.argv[1])
-    env.reset(seed=4)
+    env.reset(seed=4, options={"params": json.loads(sys.argv[4])} if sys.argv[4] != "{}" else None)
     env.step(sys.argv[2])
+    if sys.argv[3]:  # start a long step and die while it runs
+        threading.Thread(target=env.step, args=(sys.argv[3],), daemon=True).start()
+        time.sleep(3)
     print("mid-episode", flush=True)
-    import time; time.sleep(600)
+    time.sleep(600)
     """
 )
 
 
-def _killed_mid_episode(url: str, action: str) -> None:
-    """Start a client process, let it take one step, then SIGKILL it (no close frame, no goodbye)."""
-    proc = subprocess.Popen([sys.executable, "-c", CLIENT, url, action], stdout=subprocess.PIPE, text=True)
+def _killed_mid_episode(url: str, action: str, long_action: str = "", params: str = "{}") -> None:
+    """Start a client process, let it take one step (and start another), then SIGKILL it (no goodbye)."""
+    cmd = [sys.executable, "-c", CLIENT, url, action, long_action, params]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "mid-episode"
     finally:
@@ -86,6 +90,30 @@ def test_killed_client_frees_its_docker_sandbox_within_10_s() -> None:
         _killed_mid_episode(url, call)
         assert _our_containers() == before + 1, "the session's sandbox should be running"
         assert _wait_for(lambda: _our_containers() == before, within=10), "the sandbox outlived its client by 10 s"
+
+
+def _killed_during_a_long_step(command_timeout: float, within: float) -> bool:
+    """Kill a client while its step (a 100 s sleep, cut at `command_timeout`) runs; is the sandbox gone in time?"""
+    before = _our_containers()
+    config = ServeConfig(env_id="envgym/ToolUse-Compute-v0", env_kwargs={"sandbox": "docker"})
+    with serve_in_background(config) as (url, _):
+        quick = json.dumps({"name": "python", "arguments": {"code": "print(1)"}})
+        slow = json.dumps({"name": "python", "arguments": {"code": "import time; time.sleep(100)"}})
+        _killed_mid_episode(url, quick, slow, params=json.dumps({"timeout_s": command_timeout}))
+        assert _our_containers() == before + 1
+        freed = _wait_for(lambda: _our_containers() == before, within=within)
+        assert _wait_for(lambda: _metric(url, "envgym_sessions_active") == 0, within=within)
+        return freed
+
+
+@pytest.mark.docker
+def test_client_killed_during_a_step_frees_its_sandbox_when_the_step_ends() -> None:
+    """The session ends at once; the env closes when its step's thread lets go (here a 5 s command timeout).
+
+    Not sooner: `PersistentShell.close` waits for the running exec's lock, so `DockerSandbox.close` cannot abort a
+    step from another thread (removing the container before closing the shell, in sandboxes/docker.py, would).
+    """
+    assert _killed_during_a_long_step(command_timeout=5, within=15)
 
 
 def test_idle_session_is_closed_with_an_error_frame() -> None:
