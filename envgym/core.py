@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import random
 import time
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -132,8 +133,27 @@ def frozen_tool_schemas(tools: tuple[type[Tool], ...]) -> list[dict[str, Any]]:
     return _freeze([tool.schema_dict() for tool in tools])  # type: ignore[no-any-return]
 
 
-def _no_feedback() -> dict[str, str | None]:
-    return {"summary": "", "details": None, "error": None, "hint": None}
+_JSON_SCALARS = (int, str, float, bool)
+
+
+@functools.cache
+def _plain_fields(tool: type[Tool]) -> bool:
+    """Whether every argument of `tool` is a JSON scalar, so its field values already are its JSON dump."""
+
+    def plain(annotation: Any) -> bool:
+        if typing.get_origin(annotation) is typing.Literal:
+            return all(type(arg) in _JSON_SCALARS for arg in typing.get_args(annotation))
+        return annotation in _JSON_SCALARS
+
+    return all(plain(field.annotation) for field in tool.model_fields.values())
+
+
+def call_arguments(call: Tool) -> dict[str, Any]:
+    """A validated call's arguments as JSON values (`info["tool_call"]["arguments"]`), without a pydantic
+    serialisation pass for the common all-scalar tools."""
+    if _plain_fields(type(call)):
+        return dict(call.__dict__)
+    return call.model_dump(mode="json")
 
 
 class TextEnv(gym.Env[str, str]):
@@ -363,7 +383,7 @@ class TextEnv(gym.Env[str, str]):
             "solved": outcome.solved,
             "infra_error": outcome.infra_error,
             # always a dict ({} = no valid call): gymnasium's vector envs need one type per info key
-            "tool_call": {} if call is None else {"name": call.name, "arguments": call.model_dump(mode="json")},
+            "tool_call": {} if call is None else {"name": call.name, "arguments": call_arguments(call)},
             "commands": list(outcome.commands),
             "turn": self.turn,
             "max_turns": self.max_turns,

@@ -6,7 +6,6 @@ ceil(log2(N + 1)) guesses), and hides the remaining-interval hint above difficul
 
 from __future__ import annotations
 
-import math
 import re
 from typing import ClassVar
 
@@ -57,7 +56,7 @@ class GuessNumberEnv(PuzzleEnv):
 
     @staticmethod
     def optimal_guesses(upper: int) -> int:
-        return max(1, math.ceil(math.log2(upper + 1)))
+        return max(1, upper.bit_length())  # = ceil(log2(upper + 1)), without float math
 
     def _text_form(self, text: str) -> ToolCall | None:
         match = re.fullmatch(r"(?:guess\s*:?\s*)?(-?\d{1,12})\.?", text.strip(), re.I)
