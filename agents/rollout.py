@@ -40,6 +40,9 @@ class RolloutConfig(BaseModel):
     hide_feedback: bool = Field(default=False, description="control: replace every observation after an action")
     hidden_text: str = "?"
     parallel_steps: bool = Field(default=True, description="step a turn's envs concurrently (a thread per env)")
+    parallel_min_step_s: float = Field(
+        default=1e-3, ge=0.0, description="after a turn whose slowest step was faster, step in turn (a hop costs more)"
+    )
 
 
 @dataclass
@@ -170,9 +173,12 @@ def rollout(
     pool = ThreadPoolExecutor(max_workers=len(envs)) if cfg.parallel_steps and len(tasks) > 1 else None
     try:
         with _session(policy):
+            slowest = float("inf")  # the first turn goes to the pool; fast envs then step in turn
             while live:
                 samples = policy.sample([contexts[i] for i in live])
-                results = _step_all(envs, live, [s.text for s in samples], pool)
+                use_pool = pool if slowest >= cfg.parallel_min_step_s else None
+                results = _step_all(envs, live, [s.text for s in samples], use_pool)
+                slowest = max(seconds for _, seconds in results)
                 still = []
                 for i, sample, (result, seconds) in zip(live, samples, results, strict=True):
                     if _record_step(episodes[i], records[i], contexts[i], sample, result, seconds, policy, cfg):
@@ -260,9 +266,13 @@ def rollout_text(
     success = [False] * len(tasks)
     pool = ThreadPoolExecutor(max_workers=len(envs)) if cfg.parallel_steps and len(tasks) > 1 else None
     try:
+        slowest = float("inf")
         while live:
             actions = policy.act([chats[i] for i in live], [tools[i] for i in live])
-            results = _step_all(envs, live, [a.text for a in actions], pool)
+            results = _step_all(
+                envs, live, [a.text for a in actions], pool if slowest >= cfg.parallel_min_step_s else None
+            )
+            slowest = max(seconds for _, seconds in results)
             still = []
             for i, action, (result, seconds) in zip(live, actions, results, strict=True):
                 record = records[i]
