@@ -210,8 +210,12 @@ def _evaluate_chat(
             done(1)
         return record
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, range(episodes)))
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            return list(pool.map(one, range(episodes)))
+    finally:  # the envs are ours: free their sandboxes
+        while not envs.empty():
+            envs.get().close()
 
 
 def _is_batched(policy: Any) -> bool:
