@@ -17,7 +17,9 @@ TOKEN_ENV = "ENVGYM_SERVE_TOKEN"
 
 def serve(
     env_id: Annotated[str, typer.Argument(help="a registered id, e.g. envgym/Sokoban-v0")],
-    host: Annotated[str, typer.Option(help="bind address; anything but loopback needs --token")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="bind address; anything but loopback needs a token in $ENVGYM_SERVE_TOKEN")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535)] = 8000,
     max_sessions: Annotated[int, typer.Option(min=1, help="concurrent sessions (one env each)")] = 64,
     idle_timeout: Annotated[
