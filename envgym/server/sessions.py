@@ -79,8 +79,9 @@ class SessionManager:
         self.sessions: dict[str, Session] = {}
         self._reserved = 0
         self.metrics = Metrics()
-        # one op in flight per session, plus room for closes of sessions that are going away
-        self.pool = ThreadPoolExecutor(max_workers=max_sessions + 4, thread_name_prefix="envgym-session")
+        # one op in flight per session, and room for a session that left mid-step: its step still runs while
+        # its close waits, and the slot already serves a new session
+        self.pool = ThreadPoolExecutor(max_workers=2 * max_sessions + 4, thread_name_prefix="envgym-session")
         self._ids = itertools.count()
 
     @property
