@@ -182,3 +182,20 @@ def test_a_lost_server_is_an_infra_error_not_an_exception_mid_rollout() -> None:
     with pytest.raises(OSError):  # a reset needs a live server: it says so at once
         env.reset(seed=2)
     env.close()
+
+
+def test_gym_make_and_vector_envs_take_a_remote_env(servers: dict[str, str]) -> None:
+    from gymnasium.envs.registration import EnvSpec
+
+    url = servers["envgym/Maze-v0"]
+    spec = EnvSpec("envgym/Remote-v0", entry_point="envgym.remote:RemoteEnv", kwargs={"url": url})
+    env = gym.make(spec)  # wrappers (order enforcing, passive checker) included
+    obs, info = env.reset(seed=2)
+    assert info["task"]["env"].startswith("envgym/Maze-v0")
+    env.close()
+    vector = gym.vector.SyncVectorEnv([lambda: RemoteEnv(url) for _ in range(3)])
+    observations, infos = vector.reset(seed=[1, 2, 3])
+    assert len(observations) == 3 and list(infos["task"]["seed"]) == [1, 2, 3]
+    observations, rewards, terminated, truncated, infos = vector.step(["up", "down", "left"])
+    assert list(infos["turn"]) == [1, 1, 1]
+    vector.close()
