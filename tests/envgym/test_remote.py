@@ -199,3 +199,26 @@ def test_gym_make_and_vector_envs_take_a_remote_env(servers: dict[str, str]) -> 
     observations, rewards, terminated, truncated, infos = vector.step(["up", "down", "left"])
     assert list(infos["turn"]) == [1, 1, 1]
     vector.close()
+
+
+def test_trainer_trains_on_remote_envs(servers: dict[str, str], tmp_path: Path) -> None:
+    """The trainer, unchanged, with `env_factory` pointing at a served env (one session per env it holds)."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from envgym.agents.rollout import RolloutConfig
+    from envgym.agents.toy import tiny_policy
+    from envgym.agents.trainer import TrainConfig, Trainer
+    from envgym.trajectory import read_episodes
+
+    url = servers["envgym/GuessNumber-v0"]
+    config = TrainConfig(
+        env_id="envgym/GuessNumber-v0", steps=1, tasks_per_step=2, group_size=2, lr=1e-3,
+        rollout=RolloutConfig(max_turns=2), difficulty=0.0,
+    )  # fmt: skip
+    trainer = Trainer(config, tmp_path, policy=tiny_policy(max_new_tokens=3), env_factory=lambda: RemoteEnv(url))
+    history = trainer.train()
+    assert [m["step"] for m in history] == [1]
+    episodes = list(read_episodes(tmp_path / "trajectories.jsonl"))
+    assert len(episodes) == 4 and all(ep.env_id == "envgym/GuessNumber-v0" for ep in episodes)
+    seeds = [ep.task["seed"] for ep in episodes]
+    assert seeds[0] == seeds[1] and seeds[2] == seeds[3]  # groups share a task seed through the server too
