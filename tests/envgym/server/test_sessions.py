@@ -116,6 +116,22 @@ def test_client_killed_during_a_step_frees_its_sandbox_when_the_step_ends() -> N
     assert _killed_during_a_long_step(command_timeout=5, within=15)
 
 
+@pytest.mark.docker
+def test_server_shutdown_closes_every_session_and_its_sandbox() -> None:
+    before = _our_containers()
+    config = ServeConfig(env_id="envgym/ToolUse-Compute-v0", env_kwargs={"sandbox": "docker"})
+    call = json.dumps({"name": "python", "arguments": {"code": "print(2)"}})
+    with serve_in_background(config) as (url, _):
+        envs = [RemoteEnv(url) for _ in range(2)]
+        for env in envs:
+            env.reset(seed=1)
+            env.step(call)
+        assert _our_containers() == before + 2
+    assert _wait_for(lambda: _our_containers() == before, within=10)
+    for env in envs:  # the clients learn it as an infra error, not an exception
+        assert env.step(call)[4]["infra_error"]
+
+
 def test_idle_session_is_closed_with_an_error_frame() -> None:
     with serve_in_background(ServeConfig(env_id="envgym/GuessNumber-v0", idle_timeout_s=0.5)) as (url, _):
         ws = raw_client(url)
