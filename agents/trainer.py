@@ -152,6 +152,14 @@ def _copy_params(model: Any, params: dict[str, Any]) -> None:
             named[k].copy_(v.to(named[k].device))
 
 
+def enable_activation_checkpointing(model: Any) -> None:
+    """Recompute activations in the backward (transformers renamed gradient to activation checkpointing)."""
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
+
 def seed_everything(seed: int) -> None:
     import torch
 
@@ -197,7 +205,7 @@ class Trainer:
         self.model = self.policy.model
         self.device = self.policy.device
         if config.gradient_checkpointing:
-            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            enable_activation_checkpointing(self.model)
         factory = env_factory or (lambda: make_env(config.env_id, config.env_kwargs))
         self.envs = [factory() for _ in range(config.tasks_per_step * config.group_size)]
         self.family = family_of(self.envs[0])

@@ -161,3 +161,21 @@ def test_a_turn_steps_its_envs_concurrently():
     episodes = rollout(tiny_policy(max_new_tokens=2), [_BarrierEnv() for _ in range(4)],
                        [TaskSpec(seed=0) for _ in range(4)], RolloutConfig(max_turns=1))  # fmt: skip
     assert all(ep.infra_error is None and len(ep.turns) == 1 for ep in episodes)
+
+
+def test_gradient_checkpointing_is_a_switch_with_the_same_gradients(tmp_path):
+    torch.manual_seed(2)
+    episodes = rollout(
+        tiny_policy(max_new_tokens=2), [ToyGuessEnv() for _ in range(4)], [TaskSpec(seed=s) for s in range(4)]
+    )
+    per_turn = [[1.0 - 0.5 * i] * len(ep.turns) for i, ep in enumerate(episodes)]
+    grads = []
+    for on in (False, True):
+        trainer = _trainer(tmp_path / str(on), gradient_checkpointing=on, filter_zero_variance=False, lr=0.0,
+                           record_trajectories=False)  # fmt: skip
+        flag = getattr(trainer.model, "is_activation_checkpointing", None)
+        assert (flag if flag is not None else trainer.model.is_gradient_checkpointing) is on
+        trainer.learn(episodes, per_turn, n_generated=len(episodes))
+        grads.append([p.grad.clone() for p in trainer.model.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*grads, strict=True))
