@@ -13,8 +13,9 @@ import functools
 import random
 import time
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -23,6 +24,8 @@ from pydantic import BaseModel, Field
 
 from envgym.actions import ActionError, Tool, ToolCall, parse_action
 from envgym.text import sanitize, text_space
+
+_Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
 
 class InfraError(RuntimeError):
@@ -133,6 +136,17 @@ def frozen_tool_schemas(tools: tuple[type[Tool], ...]) -> list[dict[str, Any]]:
     return _freeze([tool.schema_dict() for tool in tools])  # type: ignore[no-any-return]
 
 
+def handles(*tools: type[Tool]) -> Callable[[_Handler], _Handler]:
+    """Mark a method as the rules for these tools: `TextEnv._dispatch` finds it by the call's name (a table
+    built once per class), so a family never writes an `isinstance` chain over its tools."""
+
+    def mark(method: _Handler) -> _Handler:
+        method._handles = tuple(tool.name for tool in tools)  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
 _JSON_SCALARS = (int, str, float, bool)
 
 
@@ -187,6 +201,15 @@ class TextEnv(gym.Env[str, str]):
     default_difficulty: ClassVar[float] = 0.5
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}  # type: ignore[misc]
     time_budget_s: float | None = None  # wall-clock budget of an episode (None: turns only)
+    _handlers: ClassVar[dict[str, str]] = {}  # tool name -> method name, from @handles (inherited, overridable)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        table = dict(cls._handlers)
+        for attr, value in vars(cls).items():
+            for name in getattr(value, "_handles", ()):
+                table[name] = attr
+        cls._handlers = table
 
     def __init__(
         self,
@@ -223,8 +246,14 @@ class TextEnv(gym.Env[str, str]):
         raise NotImplementedError
 
     def _apply(self, call: Tool) -> StepOutcome:
-        """Apply one validated tool call to the task state."""
-        raise NotImplementedError
+        """Apply one validated tool call to the task state (by default: the method marked `@handles` for it)."""
+        return self._dispatch(call)
+
+    def _dispatch(self, call: Tool) -> StepOutcome:
+        method = self._handlers.get(call.name)
+        if method is None:
+            raise NotImplementedError(f"{type(self).__name__} has no @handles method for tool {call.name!r}")
+        return getattr(self, method)(call)  # type: ignore[no-any-return]
 
     def _text_form(self, text: str) -> ToolCall | None:
         """Parse this env's documented short text form (e.g. `move up`); None if it does not match."""

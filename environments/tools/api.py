@@ -11,8 +11,9 @@ states other agents left behind.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import Field
@@ -177,103 +178,140 @@ def coupon_problem(shop: Shop, items: dict[str, int], code: str) -> str | None:
     return None
 
 
-def execute(shop: Shop, call: Tool) -> str:
-    """Apply one call to the shop (mutating it) and return the response text; RuleError if refused."""
+def _order(shop: Shop, order_id: str, draft: bool = False) -> Order:
+    o = shop.orders.get(order_id.strip())
+    if o is None:
+        raise RuleError(f"no order {order_id[:40]!r}; create_order returns ids like O-1001")
+    if draft and o.status != "draft":
+        raise RuleError(f"order {o.id} is {o.status}; only draft orders can change")
+    return o
 
-    def order(order_id: str, draft: bool = False) -> Order:
-        o = shop.orders.get(order_id.strip())
-        if o is None:
-            raise RuleError(f"no order {order_id[:40]!r}; create_order returns ids like O-1001")
-        if draft and o.status != "draft":
-            raise RuleError(f"order {o.id} is {o.status}; only draft orders can change")
-        return o
 
-    def product(sku: str) -> Product:
-        p = shop.products.get(sku.strip().upper())
-        if p is None:
-            raise RuleError(f"no product with sku {sku[:40]!r}; see list_products")
-        return p
+def _product(shop: Shop, sku: str) -> Product:
+    p = shop.products.get(sku.strip().upper())
+    if p is None:
+        raise RuleError(f"no product with sku {sku[:40]!r}; see list_products")
+    return p
 
-    if isinstance(call, ListProducts):
-        shop.listed_products = True
-        rows = [p for p in shop.products.values() if call.category in (None, p.category)]
-        if not rows:
-            raise RuleError(f"no products in category {call.category!r}")
-        lines = ["sku | name | category | price | stock | capacity"]
-        lines += [f"{p.sku} | {p.name} | {p.category} | {p.price:.2f} | {p.stock} | {p.capacity}" for p in rows]
-        return "\n".join(lines)
-    if isinstance(call, ListCoupons):
-        shop.listed_coupons = True
-        lines = []
-        for c in shop.coupons.values():
-            scope = f"on '{c.category}' items" if c.category else "on the whole order"
-            lines.append(f"{c.code}: {c.percent}% off {scope}; needs subtotal >= {c.min_subtotal:.2f}")
-        return "\n".join(lines)
-    if isinstance(call, CreateOrder):
-        name = " ".join(call.customer.split())
-        match = [c for c in shop.customers if c.casefold() == name.casefold()]
-        if not match:
-            raise RuleError(f"unknown customer {call.customer[:40]!r}")
-        oid = f"O-{shop.next_id}"
-        shop.next_id += 1
-        shop.orders[oid] = Order(oid, match[0])
-        return f"created draft order {oid} for {match[0]}"
-    if isinstance(call, AddItem):
-        o, p = order(call.order_id, draft=True), product(call.sku)
-        o.items[p.sku] = o.items.get(p.sku, 0) + call.quantity
-        return f"order {o.id}: {p.sku} x {o.items[p.sku]}"
-    if isinstance(call, RemoveItem):
-        o, p = order(call.order_id, draft=True), product(call.sku)
-        if p.sku not in o.items:
-            raise RuleError(f"order {o.id} has no {p.sku}")
-        del o.items[p.sku]
-        return f"order {o.id}: removed {p.sku}"
-    if isinstance(call, ApplyCoupon):
-        o = order(call.order_id, draft=True)
-        code = call.code.strip().upper()
-        if code not in shop.coupons:
-            raise RuleError(f"no coupon {call.code[:40]!r}; see list_coupons")
-        problem = coupon_problem(shop, o.items, code)
-        if problem:
-            raise RuleError(problem)
-        o.coupon = code
-        return f"order {o.id}: coupon {code} applied, discount {discount(shop, o.items, code):.2f}"
-    if isinstance(call, Restock):
-        p = product(call.sku)
-        if p.stock + call.quantity > p.capacity:
-            raise RuleError(
-                f"{p.sku} has stock {p.stock} and capacity {p.capacity}: restock at most {p.capacity - p.stock}"
-            )
-        p.stock += call.quantity
-        return f"{p.sku} stock is now {p.stock}"
-    if isinstance(call, Checkout):
-        o = order(call.order_id, draft=True)
-        if not o.items:
-            raise RuleError(f"order {o.id} is empty")
+
+def _list_products(shop: Shop, call: ListProducts) -> str:
+    shop.listed_products = True
+    rows = [p for p in shop.products.values() if call.category in (None, p.category)]
+    if not rows:
+        raise RuleError(f"no products in category {call.category!r}")
+    lines = ["sku | name | category | price | stock | capacity"]
+    lines += [f"{p.sku} | {p.name} | {p.category} | {p.price:.2f} | {p.stock} | {p.capacity}" for p in rows]
+    return "\n".join(lines)
+
+
+def _list_coupons(shop: Shop, call: ListCoupons) -> str:
+    shop.listed_coupons = True
+    lines = []
+    for c in shop.coupons.values():
+        scope = f"on '{c.category}' items" if c.category else "on the whole order"
+        lines.append(f"{c.code}: {c.percent}% off {scope}; needs subtotal >= {c.min_subtotal:.2f}")
+    return "\n".join(lines)
+
+
+def _create_order(shop: Shop, call: CreateOrder) -> str:
+    name = " ".join(call.customer.split())
+    match = [c for c in shop.customers if c.casefold() == name.casefold()]
+    if not match:
+        raise RuleError(f"unknown customer {call.customer[:40]!r}")
+    oid = f"O-{shop.next_id}"
+    shop.next_id += 1
+    shop.orders[oid] = Order(oid, match[0])
+    return f"created draft order {oid} for {match[0]}"
+
+
+def _add_item(shop: Shop, call: AddItem) -> str:
+    o, p = _order(shop, call.order_id, draft=True), _product(shop, call.sku)
+    o.items[p.sku] = o.items.get(p.sku, 0) + call.quantity
+    return f"order {o.id}: {p.sku} x {o.items[p.sku]}"
+
+
+def _remove_item(shop: Shop, call: RemoveItem) -> str:
+    o, p = _order(shop, call.order_id, draft=True), _product(shop, call.sku)
+    if p.sku not in o.items:
+        raise RuleError(f"order {o.id} has no {p.sku}")
+    del o.items[p.sku]
+    return f"order {o.id}: removed {p.sku}"
+
+
+def _apply_coupon(shop: Shop, call: ApplyCoupon) -> str:
+    o = _order(shop, call.order_id, draft=True)
+    code = call.code.strip().upper()
+    if code not in shop.coupons:
+        raise RuleError(f"no coupon {call.code[:40]!r}; see list_coupons")
+    problem = coupon_problem(shop, o.items, code)
+    if problem:
+        raise RuleError(problem)
+    o.coupon = code
+    return f"order {o.id}: coupon {code} applied, discount {discount(shop, o.items, code):.2f}"
+
+
+def _restock(shop: Shop, call: Restock) -> str:
+    p = _product(shop, call.sku)
+    if p.stock + call.quantity > p.capacity:
+        raise RuleError(
+            f"{p.sku} has stock {p.stock} and capacity {p.capacity}: restock at most {p.capacity - p.stock}"
+        )
+    p.stock += call.quantity
+    return f"{p.sku} stock is now {p.stock}"
+
+
+def _checkout(shop: Shop, call: Checkout) -> str:
+    o = _order(shop, call.order_id, draft=True)
+    if not o.items:
+        raise RuleError(f"order {o.id} is empty")
+    for sku, qty in o.items.items():
+        if shop.products[sku].stock < qty:
+            raise RuleError(f"not enough {sku} in stock ({shop.products[sku].stock} < {qty}); restock first")
+    if o.coupon and (problem := coupon_problem(shop, o.items, o.coupon)):
+        raise RuleError(problem)
+    for sku, qty in o.items.items():
+        shop.products[sku].stock -= qty
+    o.status = "placed"
+    total = subtotal(shop, o.items) - discount(shop, o.items, o.coupon)
+    return f"order {o.id} placed; total {total:.2f}"
+
+
+def _cancel_order(shop: Shop, call: CancelOrder) -> str:
+    o = _order(shop, call.order_id)
+    if o.status == "cancelled":
+        raise RuleError(f"order {o.id} is already cancelled")
+    if o.status == "placed":
         for sku, qty in o.items.items():
-            if shop.products[sku].stock < qty:
-                raise RuleError(f"not enough {sku} in stock ({shop.products[sku].stock} < {qty}); restock first")
-        if o.coupon and (problem := coupon_problem(shop, o.items, o.coupon)):
-            raise RuleError(problem)
-        for sku, qty in o.items.items():
-            shop.products[sku].stock -= qty
-        o.status = "placed"
-        total = subtotal(shop, o.items) - discount(shop, o.items, o.coupon)
-        return f"order {o.id} placed; total {total:.2f}"
-    if isinstance(call, CancelOrder):
-        o = order(call.order_id)
-        if o.status == "cancelled":
-            raise RuleError(f"order {o.id} is already cancelled")
-        if o.status == "placed":
-            for sku, qty in o.items.items():
-                shop.products[sku].stock += qty
-        o.status = "cancelled"
-        return f"order {o.id} cancelled"
-    assert isinstance(call, GetOrder)
-    o = order(call.order_id)
+            shop.products[sku].stock += qty
+    o.status = "cancelled"
+    return f"order {o.id} cancelled"
+
+
+def _get_order(shop: Shop, call: GetOrder) -> str:
+    o = _order(shop, call.order_id)
     items = ", ".join(f"{s} x {q}" for s, q in o.items.items()) or "(no items)"
     total = subtotal(shop, o.items) - discount(shop, o.items, o.coupon)
     return f"order {o.id}: customer {o.customer}; {items}; coupon {o.coupon or 'none'}; status {o.status}; total {total:.2f}"
+
+
+# tool name -> its rules: every call of this API, one function each
+_RULES: dict[str, Callable[[Shop, Any], str]] = {
+    ListProducts.name: _list_products,
+    ListCoupons.name: _list_coupons,
+    CreateOrder.name: _create_order,
+    AddItem.name: _add_item,
+    RemoveItem.name: _remove_item,
+    ApplyCoupon.name: _apply_coupon,
+    Restock.name: _restock,
+    Checkout.name: _checkout,
+    CancelOrder.name: _cancel_order,
+    GetOrder.name: _get_order,
+}
+
+
+def execute(shop: Shop, call: Tool) -> str:
+    """Apply one call to the shop (mutating it) and return the response text; RuleError if refused."""
+    return _RULES[call.name](shop, call)
 
 
 def plan(shop: Shop, goal: Goal, need_listing: bool, need_coupons: bool) -> Tool:

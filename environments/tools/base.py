@@ -72,8 +72,8 @@ class ToolTaskEnv(ProceduralEnv):
         raise NotImplementedError
 
     def _call_tool(self, call: Tool) -> StepOutcome:
-        """Run one non-submit tool call."""
-        raise NotImplementedError
+        """Run one non-submit tool call (by default: the family's method marked `@handles` for it)."""
+        return self._dispatch(call)
 
     def _random_call(self, tool: type[Tool], rng: np.random.Generator) -> Tool:
         """A random well-formed call of a non-submit tool."""
@@ -93,8 +93,8 @@ class ToolTaskEnv(ProceduralEnv):
         return self.task_spec.intro, used, budget
 
     def _apply(self, call: Tool) -> StepOutcome:
-        if isinstance(call, SubmitAnswer):
-            outcome = self._submit(call)
+        if call.name == SubmitAnswer.name:
+            outcome = self._submit(call)  # type: ignore[arg-type]
         else:
             action = call.to_action()
             repeated = action in self.history

@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import Field
 
 from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
+from envgym.core import Feedback, StepOutcome, handles
 from envgym.environments.tools.answers import Expected, SubmitAnswer, format_number
 from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
 from envgym.environments.tools.readonly_sql import ReadOnlyDatabase, render_result
@@ -388,21 +388,23 @@ class SqlEnv(ToolTaskEnv):
         return "\n".join(lines)
 
     # ----- tools ------------------------------------------------------------------------------------------
-    def _call_tool(self, call: Tool) -> StepOutcome:
-        assert self.db is not None
-        if isinstance(call, DescribeTable):
-            table = call.table.strip().lower()
-            if table not in self.schema:
-                return StepOutcome(
-                    feedback=Feedback(
-                        summary=f"No table named {call.table[:60]!r}.",
-                        error=f"known tables: {', '.join(self.schema)}",
-                        hint=self.hint("pass just the table name, exactly as listed"),
-                    )
+    @handles(DescribeTable)
+    def _describe_table(self, call: DescribeTable) -> StepOutcome:
+        table = call.table.strip().lower()
+        if table not in self.schema:
+            return StepOutcome(
+                feedback=Feedback(
+                    summary=f"No table named {call.table[:60]!r}.",
+                    error=f"known tables: {', '.join(self.schema)}",
+                    hint=self.hint("pass just the table name, exactly as listed"),
                 )
-            cols = "\n".join(f"  {c} {t}" for c, t in self.schema[table])
-            return StepOutcome(feedback=Feedback(summary=f"Table {table}:", details=cols))
-        assert isinstance(call, Sql)
+            )
+        cols = "\n".join(f"  {c} {t}" for c, t in self.schema[table])
+        return StepOutcome(feedback=Feedback(summary=f"Table {table}:", details=cols))
+
+    @handles(Sql)
+    def _sql(self, call: Sql) -> StepOutcome:
+        assert self.db is not None
         result = self.db.query(call.query)
         if result.error is not None:
             return StepOutcome(

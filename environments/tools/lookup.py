@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field
 
 from envgym.actions import Tool
-from envgym.core import Feedback, StepOutcome
+from envgym.core import Feedback, StepOutcome, handles
 from envgym.environments.tools.answers import Expected, SubmitAnswer
 from envgym.environments.tools.base import ToolParams, ToolTask, ToolTaskEnv, lerp_int
 from envgym.environments.tools.vocab import (
@@ -308,19 +308,21 @@ class LookupEnv(ToolTaskEnv):
         scored.sort(key=lambda ts: (-ts[1], ts[0]))
         return scored[:5]
 
-    def _call_tool(self, call: Tool) -> StepOutcome:
-        if isinstance(call, Search):
-            hits = self._search(call.query)
-            if not hits:
-                return StepOutcome(
-                    feedback=Feedback(
-                        summary=f"No pages match {call.query[:80]!r}.",
-                        hint=self.hint("use fewer, distinctive keywords (a name, a place, a year)"),
-                    )
+    @handles(Search)
+    def _search_call(self, call: Search) -> StepOutcome:
+        hits = self._search(call.query)
+        if not hits:
+            return StepOutcome(
+                feedback=Feedback(
+                    summary=f"No pages match {call.query[:80]!r}.",
+                    hint=self.hint("use fewer, distinctive keywords (a name, a place, a year)"),
                 )
-            lines = [f"- {t}: {self.pages[t].splitlines()[1][:100]}" for t, _ in hits]
-            return StepOutcome(feedback=Feedback(summary=f"{len(hits)} result(s):", details="\n".join(lines)))
-        assert isinstance(call, Lookup)
+            )
+        lines = [f"- {t}: {self.pages[t].splitlines()[1][:100]}" for t, _ in hits]
+        return StepOutcome(feedback=Feedback(summary=f"{len(hits)} result(s):", details="\n".join(lines)))
+
+    @handles(Lookup)
+    def _lookup(self, call: Lookup) -> StepOutcome:
         wanted = call.title.strip().lstrip("#").strip().casefold()
         for title, text in self.pages.items():
             if title.casefold() == wanted:

@@ -11,7 +11,7 @@ from gymnasium.utils.env_checker import check_env
 
 import envgym  # noqa: F401
 from envgym.actions import Tool
-from envgym.core import InfraError, StepOutcome, TextEnv
+from envgym.core import InfraError, StepOutcome, TextEnv, handles
 from envgym.registry import ENTRIES
 from envgym.text import fits
 
@@ -236,3 +236,31 @@ def test_mixture_flags_a_family_reset_infra_error() -> None:
     env = MixtureEnv({"NoHost": _NoHostEnv}, None, None, lambda cls: cls())
     obs, info = env.reset(seed=0)
     assert info["infra_error"] == "image envgym/x:1 is missing" and "not your fault" in obs
+
+
+class _Pong(Tool):
+    """Answer a ping."""
+
+    name: ClassVar[str] = "pong"
+
+
+class _TwoToolEnv(_FlakyHostEnv):
+    tools: ClassVar[tuple[type[Tool], ...]] = (_Ping, _Pong)
+
+    @handles(_Ping)
+    def _on_ping(self, call: _Ping) -> StepOutcome:
+        from envgym.core import Feedback
+
+        return StepOutcome(feedback=Feedback(summary="ping handled"))
+
+    _apply = TextEnv._apply  # back to the table dispatch (the parent class raises)
+
+
+def test_tools_dispatch_by_name_and_an_unhandled_tool_says_so() -> None:
+    env = _TwoToolEnv()
+    env.reset(seed=0)
+    _, _, _, _, info = env.step('{"name": "ping", "arguments": {}}')
+    assert info["feedback"]["summary"] == "ping handled"
+    assert _TwoToolEnv._handlers == {"ping": "_on_ping"}
+    with pytest.raises(NotImplementedError, match="no @handles method for tool 'pong'"):
+        env.step('{"name": "pong", "arguments": {}}')
