@@ -172,8 +172,11 @@ def run(
     todo = [seed + i for i in range(episodes) if seed + i not in done_seeds]
     if run_dir.finished:
         say(f"resuming {out}: {episodes - len(todo)} of {episodes} episodes already recorded")
-    with console.status(f"making {env_id}", spinner="dots"):
-        env = gym.make(env_id, **kwargs)
+    try:
+        with console.status(f"making {env_id}", spinner="dots"):
+            env = gym.make(env_id, **kwargs)
+    except gym.error.UnregisteredEnv as exc:
+        raise typer.BadParameter(f"{exc} `envgym list` shows the ids.", param_hint="ENV_ID") from exc
     tally = RateSummary.of(e for e in run_dir.finished if e.seed is not None and seed <= e.seed < seed + episodes)
     try:
         with run_dir, _run_progress() as progress:
