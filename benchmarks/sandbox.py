@@ -17,6 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from tempfile import TemporaryDirectory
+from typing import Any
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -50,16 +51,18 @@ def main() -> None:
     parser.add_argument("--image", default="")
     args = parser.parse_args()
 
-    from envgym.sandboxes.docker import DockerSandbox
+    from envgym.sandboxes import open_sandbox
     from envgym.sandboxes.images import ensure_base_image
-    from envgym.sandboxes.local import LocalSandbox
     from envgym.sandboxes.pool import SandboxPool
+
+    def docker_box(image: str, **options: object) -> Any:
+        return open_sandbox("docker", image=image, **options)
 
     image = args.image or ensure_base_image()
     n = args.n
     print(f"image {image}, n={n}")
 
-    with DockerSandbox(image) as sb:
+    with docker_box(image) as sb:
         cid = sb.container.id
         for _ in range(20):
             sb.exec("echo warm")
@@ -83,7 +86,7 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         repo = Path(tmp)
         make_repo(repo)
-        with DockerSandbox(image, source=repo) as sb:
+        with docker_box(image, source=repo) as sb:
             dirty = (
                 "echo x >> pkg1/mod150.py; rm pkg2/mod250.py; mkdir -p junk; head -c 5000000 /dev/urandom > junk/blob"
             )
@@ -99,7 +102,7 @@ def main() -> None:
     colds = []
     for _ in range(5):
         start = time.perf_counter()
-        sb = DockerSandbox(image)
+        sb = docker_box(image)
         colds.append(time.perf_counter() - start)
         sb.close()
     with SandboxPool.for_image(image, size=4, max_concurrent_starts=4) as pool:
@@ -120,7 +123,7 @@ def main() -> None:
     print("\n== 16-way concurrency (16 sandboxes, 50 commands each) ==")
     with ThreadPoolExecutor(16) as ex:
         start = time.perf_counter()
-        boxes = list(ex.map(lambda _: DockerSandbox(image), range(16)))
+        boxes = list(ex.map(lambda _: docker_box(image), range(16)))
         start_wall = time.perf_counter() - start
         try:
             start = time.perf_counter()
@@ -141,12 +144,12 @@ def main() -> None:
     cli_total = med(cli) * 800
     print(f"same 800 via docker exec (serial estimate): {cli_total:.1f} s; ratio {cli_total / wall:.0f}x")
 
-    with LocalSandbox() as lb:
+    with open_sandbox("local") as lb:
         for _ in range(20):
             lb.exec("echo warm")
         local = timed(lambda: lb.exec("echo hi"), n)
         lreset = timed(lb.reset, 20)
-    print("\n== LocalSandbox ==")
+    print("\n== local bubblewrap jail ==")
     print(f"round trip `echo hi`  {ms(local)}")
     print(f"reset() (empty ws)    {ms(lreset)}")
 

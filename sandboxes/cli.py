@@ -91,28 +91,26 @@ def prune(
 @sandbox_app.command("shell")
 def shell(
     image: str = typer.Argument("", help="image (default: the base image)"),
-    local: bool = typer.Option(False, "--local", help="use a LocalSandbox instead of Docker"),
+    local: bool = typer.Option(False, "--local", help="use the local bubblewrap jail instead of Docker"),
     network: bool = typer.Option(False, help="allow network access"),
 ) -> None:
     """Open an interactive shell in a fresh sandbox; it is removed when you exit."""
-    from envgym.sandboxes.base import SandboxLimits
+    from envgym.sandboxes import SandboxLimits, open_sandbox
 
     limits = SandboxLimits(network=network)
     if local:
-        from envgym.sandboxes.local import LocalSandbox
-
-        with LocalSandbox(limits=limits) as sb:
-            console.print(f"local sandbox in {sb.workspace} (Ctrl-D to leave)")
+        with open_sandbox("local", limits=limits) as sb:
+            console.print(f"local sandbox, workspace {sb.workspace} (Ctrl-D to leave)")
             _repl(sb)
         return
-    from envgym.sandboxes.docker import DockerSandbox
-    from envgym.sandboxes.images.base_image import ensure_base_image
-
-    with DockerSandbox(image or ensure_base_image(), limits=limits) as sb:
-        console.print(f"container {sb.container.id[:12]} ({sb.image}); exit to remove it")
-        subprocess.call(
-            ["docker", "exec", "-it", "-u", f"{sb.uid}:{sb.uid}", "-w", sb.workspace, sb.container.id, "bash"]
-        )
+    with open_sandbox("docker", image=image or None, limits=limits) as sb:
+        container = getattr(sb, "container", None)
+        uid = getattr(sb, "uid", 1000)
+        if container is None:
+            _repl(sb)
+            return
+        console.print(f"container {container.id[:12]}; exit to remove it")
+        subprocess.call(["docker", "exec", "-it", "-u", f"{uid}:{uid}", "-w", sb.workspace, container.id, "bash"])
 
 
 def _repl(sb: object) -> None:

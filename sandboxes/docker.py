@@ -160,6 +160,7 @@ class DockerSandbox:
         lifecycle.ensure_started(self._client)
         self._env = {
             "HOME": HOME_DIR,
+            "TMPDIR": "/tmp",
             "LANG": "C.UTF-8",
             "TERM": "dumb",
             "PAGER": "cat",

@@ -77,18 +77,36 @@ def _expired(labels: dict[str, str], now: float) -> bool:
 
 
 def _remove(containers: list[Any]) -> int:
+    """Force-remove containers (SDK objects or ids); one already gone counts as removed, quietly."""
+    import docker.errors
+
+    from envgym.sandboxes.docker_client import docker_client
+
+    api = docker_client().api
+
     def remove(c: Any) -> int:
+        cid = c if isinstance(c, str) else c.id
         try:
-            c.remove(force=True)
-            return 1
-        except Exception as exc:  # already gone, or being removed by the daemon
-            log.debug("could not remove container %s: %s", c.id[:12], exc)
+            api.remove_container(cid, force=True)
+        except docker.errors.NotFound:
+            return 0  # gone already (auto-remove, lifetime over, another reaper): nothing to do
+        except docker.errors.APIError as exc:
+            if "already in progress" in str(exc):
+                return 0
+            log.warning("could not remove envgym container %s: %s", cid[:12], exc)
             return 0
+        return 1
 
     if not containers:
         return 0
     with ThreadPoolExecutor(max_workers=min(8, len(containers))) as ex:
         return sum(ex.map(remove, containers))
+
+
+def _listed(client: Any, label: str) -> list[dict[str, Any]]:
+    """Containers carrying `label`, as the engine lists them: one call, no per-container inspect, so a
+    container removed meanwhile cannot turn the listing into a 404."""
+    return list(client.api.containers(all=True, filters={"label": label}))
 
 
 def reap(client: Any = None) -> int:
@@ -99,9 +117,9 @@ def reap(client: Any = None) -> int:
         client = docker_client()
     now = time.time()
     doomed = [
-        c
-        for c in client.containers.list(all=True, filters={"label": LABEL_OWNER_PID})
-        if not owner_alive(c.labels) or _expired(c.labels, now)
+        c["Id"]
+        for c in _listed(client, LABEL_OWNER_PID)
+        if not owner_alive(c.get("Labels") or {}) or _expired(c.get("Labels") or {}, now)
     ]
     removed = _remove(doomed)
     if removed:
@@ -109,13 +127,18 @@ def reap(client: Any = None) -> int:
     return removed
 
 
-def remove_run(client: Any = None, run_id: str = RUN_ID) -> int:
-    """Remove every container this process (run) created; called at interpreter exit."""
+def remove_run(client: Any = None, run_id: str = RUN_ID, owner_pid: int | None = None) -> int:
+    """Remove the containers of this run (only those `owner_pid` created, when given)."""
     if client is None:
         from envgym.sandboxes.docker_client import docker_client
 
         client = docker_client()
-    return _remove(client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}))
+    mine = [
+        c["Id"]
+        for c in _listed(client, f"{LABEL_RUN}={run_id}")
+        if owner_pid is None or (c.get("Labels") or {}).get(LABEL_OWNER_PID) == str(owner_pid)
+    ]
+    return _remove(mine)
 
 
 def list_containers(client: Any = None) -> list[Any]:
@@ -123,12 +146,14 @@ def list_containers(client: Any = None) -> list[Any]:
         from envgym.sandboxes.docker_client import docker_client
 
         client = docker_client()
-    return list(client.containers.list(all=True, filters={"label": LABEL_RUN}))
+    return list(client.containers.list(all=True, filters={"label": LABEL_RUN}, ignore_removed=True))
 
 
 def _at_exit(client: Any) -> None:
+    """Interpreter exit: remove the containers *this process* created and left open (a safety net: owners
+    close their sandboxes and pools). A forked child inherits this hook but owns none of its parent's."""
     try:
-        remove_run(client)
+        remove_run(client, owner_pid=os.getpid())
     except Exception as exc:
         log.debug("cleanup at exit failed: %s", exc)
 
@@ -145,7 +170,8 @@ def ensure_started(client: Any) -> None:
 
 
 def _safe_reap(client: Any) -> None:
+    """The background reap: a daemon that stops answering is worth one line; a vanished container is not."""
     try:
         reap(client)
     except Exception as exc:
-        log.warning("envgym reaper failed: %s", exc)
+        log.warning("envgym could not reap orphaned containers (is the Docker engine healthy?): %s", exc)

@@ -393,6 +393,9 @@ class LocalSandbox:
                     if stream is not None:
                         stream.close()
         self._proc = None
+        deadline = time.monotonic() + 10  # the namespace dies with its init, but not instantly
+        while self._ns is not None and self._members() and time.monotonic() < deadline:
+            time.sleep(0.01)
         self._init_pid = self._ns = None
 
     # -- file helpers --------------------------------------------------------------------------------

@@ -49,10 +49,10 @@ class SandboxPool:
 
     @classmethod
     def for_image(cls, image: str, size: int = 4, max_concurrent_starts: int = 4, **sandbox_kwargs: Any) -> SandboxPool:
-        """A pool of DockerSandbox(image, **sandbox_kwargs)."""
-        from envgym.sandboxes.docker import DockerSandbox
+        """A pool of Docker sandboxes of `image` (through the front door: `open_sandbox("docker", ...)`)."""
+        from envgym.sandboxes.front_door import open_sandbox
 
-        return cls(lambda: DockerSandbox(image, **sandbox_kwargs), size, max_concurrent_starts)
+        return cls(lambda: open_sandbox("docker", image=image, **sandbox_kwargs), size, max_concurrent_starts)
 
     # -- filling -----------------------------------------------------------------------------------
 

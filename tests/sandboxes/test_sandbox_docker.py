@@ -173,3 +173,35 @@ def test_cli_transport_works_too(base_image):
         r = sb.exec("sleep 100", timeout=1)
         assert r.timed_out
         assert sb.exec("echo ok").output == "ok\n"
+
+
+def test_reaping_a_container_that_is_already_gone_is_quiet(docker_sandbox, caplog):
+    import logging
+
+    from envgym.sandboxes import lifecycle
+    from envgym.sandboxes.docker_client import docker_client
+
+    sb = docker_sandbox()
+    cid = sb.container.id
+    sb.container.remove(force=True)
+    with caplog.at_level(logging.DEBUG, logger="envgym.sandboxes"):
+        assert lifecycle._remove([cid]) == 0
+        lifecycle.reap()
+        lifecycle._safe_reap(docker_client())
+        sb.close()
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+
+
+def test_a_forked_child_exiting_leaves_its_parents_containers_alone(docker_sandbox):
+    from envgym.sandboxes import lifecycle
+
+    sb = docker_sandbox()
+    pid = os.fork()
+    if pid == 0:  # the child exits through the interpreter: its atexit hooks run (the parent's included)
+        try:
+            lifecycle._at_exit(sb._client)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    assert _exists(sb.container.id)
+    assert sb.exec("echo alive").output == "alive\n"
