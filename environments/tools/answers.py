@@ -14,7 +14,7 @@ from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field
 
-from envgym.actions import Tool
+from envgym.actions import Tool, load_json_bounded
 
 AnswerValue = str | int | float | list[str | int | float]
 
@@ -111,8 +111,8 @@ def split_items(value: object) -> list[str]:
     text = str(value).strip()
     if text.startswith("["):
         try:
-            parsed = json.loads(text)
-        except json.JSONDecodeError:
+            parsed = load_json_bounded(text)  # agent text: bounded depth and numbers, never RecursionError
+        except ValueError:
             parsed = None
         if isinstance(parsed, list):
             return split_items(parsed)

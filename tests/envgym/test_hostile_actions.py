@@ -259,6 +259,18 @@ def test_found_by_fuzzing_answers_beyond_float_range(env_id: str, answer: Any) -
         env.close()
 
 
+def test_found_by_review_deep_json_in_a_set_answer() -> None:
+    """Regression: a list answer sent as a string of 5,000 '[' hit json.loads in answers.split_items."""
+    env = gym.make("envgym/ToolUse-SQL-v0")
+    try:
+        env.reset(seed=0, options={"difficulty": 1.0})  # a task whose answer is a set of items
+        assert env.unwrapped.task_spec.expected.kind == "set"
+        observation, reward, terminated, _, _ = env.step(_call("submit_answer", {"answer": "[" * 5000}))
+        assert terminated and reward == 0.0 and "Incorrect" in observation
+    finally:
+        env.close()
+
+
 def test_every_registered_id_is_fuzzed() -> None:
     assert len(ENV_IDS) >= 19
     assert set(ENV_IDS) >= SANDBOX_IDS
