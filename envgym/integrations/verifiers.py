@@ -139,14 +139,19 @@ def load_environment(
     use_tools: bool = True,
     env_kwargs: dict[str, Any] | None = None,
     max_turns: int = -1,
+    envgym_id: str | None = None,
     **kwargs: Any,
 ) -> EnvgymMultiTurnEnv:
     """A verifiers `MultiTurnEnv` over `num_examples` tasks of `env_id` (seeds seed.., one difficulty).
 
     `use_tools` offers the env's tools as native function tools; without it the model acts in text.
-    `max_turns` (-1: the env's own budget) caps model turns.
+    `max_turns` (-1: the env's own budget) caps model turns. Through verifiers' own loader, whose first
+    parameter is also called `env_id`, name the env with `envgym_id`:
+    `vf.load_environment("envgym.integrations.verifiers", envgym_id="envgym/Sokoban-v0")`.
     """
     from datasets import Dataset
+
+    env_id = envgym_id or env_id
 
     rows = []
     for row in task_rows(env_id, num_examples, seed, difficulty, env_kwargs):

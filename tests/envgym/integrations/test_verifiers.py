@@ -69,3 +69,10 @@ def test_the_reward_is_the_envs_return():
 def _solved_by_three(env, seed):
     env.reset(seed=seed, options={"difficulty": 0.0})
     return env.step("3")[4]["solved"]
+
+
+def test_verifiers_own_loader_finds_the_module():
+    env = vf.load_environment("envgym.integrations.verifiers", envgym_id=ENV, num_examples=2, difficulty=0.3)
+    assert isinstance(env, EnvgymMultiTurnEnv)
+    outputs, _ = _run(env, n=2)
+    assert [o["reward"] for o in outputs] == [1.0, 1.0]
