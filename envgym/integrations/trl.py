@@ -140,15 +140,31 @@ def environment_class(
     return type(name, (EnvgymTRLEnvironment,), methods)
 
 
+def environment_classes(env_ids: list[str]) -> dict[str, type[EnvgymTRLEnvironment]]:
+    """`environment_factory` for a run that mixes envs: TRL picks each row's class by its `environment`
+    field (set by `task_dataset` when given several ids) and shows only that env's tools."""
+    return {env_id: environment_class(env_id) for env_id in env_ids}
+
+
 def task_dataset(
-    env_id: str, tasks: int, seed: int = 0, difficulty: float | None = None, system_prompt: str | None = None
+    env_id: str | list[str],
+    tasks: int,
+    seed: int = 0,
+    difficulty: float | None = None,
+    system_prompt: str | None = None,
 ) -> Any:
-    """`tasks` rows (env_id, seed, difficulty, prompt) for `GRPOTrainer(train_dataset=...)`: the prompt is
-    a chat whose last user message is empty, and `reset` appends the task's observation to it."""
+    """`tasks` rows (env_id, seed, difficulty, prompt) per env id for `GRPOTrainer(train_dataset=...)`: the
+    prompt is a chat whose last user message is empty, and `reset` appends the task's observation to it. With
+    several ids the rows also carry `environment` (TRL's field for `environment_classes`), interleaved."""
     from datasets import Dataset
 
     prompt = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
         {"role": "user", "content": ""}
     ]
-    rows = [{"env_id": env_id, "seed": seed + i, "difficulty": difficulty, "prompt": prompt} for i in range(tasks)]
+    ids = [env_id] if isinstance(env_id, str) else list(env_id)
+    rows = []
+    for i in range(tasks):
+        for name in ids:
+            row = {"env_id": name, "seed": seed + i, "difficulty": difficulty, "prompt": prompt}
+            rows.append(row if isinstance(env_id, str) else {**row, "environment": name})
     return Dataset.from_list(rows)

@@ -10,7 +10,7 @@ import math
 
 import pytest
 
-from envgym.integrations.trl import environment_class, task_dataset
+from envgym.integrations.trl import environment_class, environment_classes, task_dataset
 
 ENV = "envgym/GuessNumber-v0"
 
@@ -47,6 +47,19 @@ def test_a_reset_failure_is_nan_not_zero():
     env.env.reset = broken
     assert env.reset(seed=1) == ""
     assert env.infra_error and math.isnan(env.get_reward())
+
+
+def test_mixed_envs_route_rows_by_environment():
+    ids = [ENV, "envgym/Sokoban-v0"]
+    factories = environment_classes(ids)
+    rows = task_dataset(ids, tasks=2, seed=3, difficulty=0.1)
+    assert rows["environment"] == [ENV, "envgym/Sokoban-v0"] * 2 and rows["seed"] == [3, 3, 4, 4]
+    for row in rows:  # TRL drops `environment` and passes the rest to the chosen class's reset
+        env = factories[row["environment"]]()
+        assert env.reset(**{k: v for k, v in row.items() if k != "environment"}) and env.task["seed"] == row["seed"]
+    assert hasattr(factories["envgym/Sokoban-v0"], "move") and not hasattr(factories[ENV], "move")
+    with pytest.raises(ValueError, match="given to"):
+        factories[ENV]().reset(env_id="envgym/Sokoban-v0", seed=1)
 
 
 def _tokenizer():
