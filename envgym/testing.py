@@ -49,7 +49,9 @@ def recovers(env: Any, seed: int, difficulty: float, random_moves: int) -> bool:
         env.max_turns_override = None
 
 
-_VOLATILE = frozenset({"duration_s"})  # wall-clock measurements: the only fields a replay may not repeat
+# What a replay may legitimately not repeat: wall-clock measurements, and the description of the host's sandbox
+# (backend, limits), which depends on the machine, not on the task.
+_VOLATILE = frozenset({"duration_s", "sandbox"})
 
 
 def _stable(value: Any) -> Any:
