@@ -1,5 +1,5 @@
 """`envgym/ToolUse-Compute-v0`: questions that need exact arithmetic or a small program, answered with a
-`python` tool that runs code in a sandbox (LocalSandbox by default, Docker with `sandbox="docker"`).
+`python` tool that runs code in a sandbox (`auto`: a local bubblewrap jail, else Docker; never the bare host).
 
 Difficulty moves from big-number arithmetic (one call) to small algorithms (primes, digit sums, modular
 recurrences) to questions over data files whose format the agent must inspect first (one file, then a join of

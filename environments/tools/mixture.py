@@ -34,7 +34,7 @@ class ToolUseMixtureEnv(MixtureEnv):
         difficulty: float | None = None,
         max_turns: int | None = None,
         render_mode: str | None = None,
-        sandbox: str = "local",
+        sandbox: str = "auto",
         sandbox_options: dict[str, Any] | None = None,
     ) -> None:
         def make(cls: type[TextEnv]) -> TextEnv:

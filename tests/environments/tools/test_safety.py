@@ -160,3 +160,27 @@ def test_api_rules_refuse_out_of_order_calls() -> None:
     assert "unknown customer" in info["feedback"]["error"]
     assert play_after(env) == 1.0
     env.close()
+
+
+def test_agent_python_does_not_run_on_the_host_by_default() -> None:
+    import secrets
+    from pathlib import Path
+
+    marker = Path(f"/tmp/envgym-compute-escape-{secrets.token_hex(6)}")
+    env = gym.make("envgym/ToolUse-Compute-v0")
+    _, info = env.reset(seed=1, options={"difficulty": 0.0})
+    assert info["sandbox"]["backend"] in ("local", "docker")  # `auto`: a jail or a container, never the host
+    code = (
+        f"open({str(marker)!r}, 'w').write('owned')\n"
+        "import os\n"
+        "print(sorted(os.listdir('/proc'))[:3], open('/etc/shadow').read()[:20])"
+    )
+    _, _, _, _, info = env.step(call("python", code=code))
+    assert not marker.exists()
+    assert "root:" not in str(info["feedback"])
+    env.close()
+
+
+def test_unknown_sandbox_kind_is_refused_at_make() -> None:
+    with pytest.raises(ValueError, match="unknown sandbox kind 'host'"):
+        gym.make("envgym/ToolUse-Compute-v0", sandbox="host")
