@@ -23,6 +23,7 @@ from envgym.registry import ENTRIES
 
 def reset_first_step_rate(env: TextEnv, difficulty: float, seconds: float) -> float:
     """Episodes/s of reset + one well-formed step (what a batched rollout pays per new task)."""
+    env.reset(seed=0, options={"difficulty": difficulty})  # warm-up: per-size caches (e.g. Mastermind's tree)
     n, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds:
         env.reset(seed=n, options={"difficulty": difficulty})
