@@ -1,7 +1,8 @@
 """SWE-v0 latency: reset from a warm pool vs a fresh container, bash step overhead, grading time.
 
 Prints ratios against baselines measured in the same run: reset vs (start a fresh container + prepare the task
-repo), and env.step(bash) vs the bare sandbox.exec of the same command. Needs Docker and built images
+repo), env.step(bash) vs the bare sandbox.exec of the same command, and grading on submit vs a harness-style
+baseline (fresh container + buggy tree + `git apply` + the plain suite, as SWE-bench does), interleaved. Needs Docker and built images
 (`envgym swe build`). Usage: python benchmarks/swe.py [--resets 10] [--steps 200] [--gradings 3]
 
 `--calibrate N` instead measures solve rates per difficulty level of the fixed reference agents (gold, null and
@@ -16,8 +17,20 @@ import statistics
 import time
 
 from envgym.environments.swe.env import SWEEnv, load_tasks
-from envgym.environments.swe.repo_state import prepare_task_repo
+from envgym.environments.swe.repo_state import apply_patch, install_buggy_tree, prepare_task_repo
 from envgym.environments.swe.sandboxing import open_swe_sandbox, resolve_image
+from envgym.environments.swe.schema import SWETask
+
+
+def harness_grading(image: str, task: SWETask) -> float:
+    """Seconds a harness takes (SWE-bench style): fresh container, buggy tree, `git apply` gold, run the suite."""
+    start = time.perf_counter()
+    with open_swe_sandbox(image, task.workdir) as sandbox:
+        install_buggy_tree(sandbox, task)
+        ok, _ = apply_patch(sandbox, task.workdir, task.patch)
+        result = sandbox.exec(f"cd {task.workdir} && {task.test_command} > /dev/null 2>&1", timeout=600)
+        assert ok and result.exit_code == 0, result.output
+    return time.perf_counter() - start
 
 
 def median_ms(values: list[float]) -> float:
@@ -157,8 +170,10 @@ def main() -> None:
         if env.done:
             env.reset(seed=0, options={"instance_id": task.instance_id})
 
-    # grading: gold submit through the env (fresh grading sandbox + full suite)
+    # grading: gold submit through the env (warm grading sandbox, engine-API snapshot, audit, signed verdict),
+    # interleaved with a harness-style baseline (fresh container + buggy tree + git apply + the plain suite)
     grading: list[float] = []
+    harness: list[float] = []
     for _ in range(args.gradings):
         env.reset(seed=0, options={"instance_id": task.instance_id})
         env.step(env.oracle_action())
@@ -166,6 +181,7 @@ def main() -> None:
         _, reward, *_ = env.step(env.oracle_action())
         grading.append(time.perf_counter() - start)
         assert reward == 1.0
+        harness.append(harness_grading(image, task))
     env.close()
 
     result = {
@@ -178,6 +194,8 @@ def main() -> None:
         "bash_step_ms": median_ms(stepped),
         "bash_step_overhead_ms": round(median_ms(stepped) - median_ms(bare), 2),
         "grading_s": round(statistics.median(grading), 2),
+        "harness_grading_s": round(statistics.median(harness), 2),
+        "grading_speedup_vs_harness": round(statistics.median(harness) / statistics.median(grading), 2),
     }
     print(json.dumps(result, indent=1))
 

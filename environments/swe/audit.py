@@ -12,6 +12,7 @@ shadows the standard library or pytest is refused too, and so is source that doe
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -142,22 +143,33 @@ class AuditError(ValueError):
     """The change is refused; the message says which file and construct."""
 
 
-def audit_change(before: dict[str, str], after: dict[str, str]) -> str | None:
-    """Why the change from `before` to `after` (library source files by path) is refused, or None."""
+@functools.lru_cache(maxsize=256)
+def _trusted_counts(text: str) -> Counter[Finding]:
+    """Findings of a baseline file (buggy or reference: ours, so cached; an unparsable one counts nothing)."""
+    try:
+        return Counter(_findings(ast.parse(text)))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return Counter()
+
+
+def audit_change(before: dict[str, str], after: dict[str, str], *baselines: dict[str, str]) -> str | None:
+    """Why the change from `before` to `after` (library source files by path) is refused, or None.
+
+    A construct may occur in a changed file as often as in `before` or in any of `baselines` (e.g. the
+    task's reference fix, so restoring code the bug deleted passes), never more."""
     try:
         for name in sorted(after):
             new = after[name]
-            old = before.get(name)
-            if old == new:
+            olds = [b[name] for b in (before, *baselines) if name in b]
+            if before.get(name) == new:
                 continue
-            if old is None and name.count("/") == 0 and name.removesuffix(".py") in SHADOWED:
+            if not olds and name.count("/") == 0 and name.removesuffix(".py") in SHADOWED:
                 return f"new module {name} shadows a standard or test module"
-            try:
-                old_counts = Counter(_findings(ast.parse(old))) if old is not None else Counter()
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                old_counts = Counter()
+            allowed: Counter[Finding] = Counter()
+            for old in olds:
+                allowed |= _trusted_counts(old)
             new_counts = Counter(_findings(_parse(new, name)))
-            grown = sorted(f for f, n in new_counts.items() if n > old_counts.get(f, 0))
+            grown = sorted(f for f, n in new_counts.items() if n > allowed.get(f, 0))
             if grown:
                 kind, detail = grown[0]
                 return f"it adds {kind} ({detail}) to {name}; a library fix never needs it"

@@ -29,6 +29,7 @@ from envgym.environments.swe.schema import SWETask, read_jsonl
 from envgym.environments.swe.tools import SWE_TOOLS, Bash, Create, RunTests, StrReplace, Submit, View
 from envgym.sandboxes import ExecResult, Sandbox, SandboxInfraError
 from envgym.text import sanitize, truncate_middle
+from envgym.trajectory import CommandRecord
 
 DATA_DIR = Path(__file__).parent / "data"
 MAX_TOOL_OUTPUT = 12_000
@@ -235,15 +236,7 @@ class SWEEnv(TextEnv):
             result = self.sandbox.exec(command, timeout=limit)
         except SandboxInfraError as exc:
             raise InfraError(str(exc)) from exc
-        record = {
-            "command": command,
-            "exit_code": result.exit_code,
-            "output": result.output,
-            "truncated": result.truncated,
-            "timed_out": result.timed_out,
-            "duration_s": result.duration_s,
-        }
-        return result, record
+        return result, CommandRecord.from_exec(command, result).model_dump()
 
     def _apply(self, call: Tool) -> StepOutcome:
         assert self.current is not None and self.sandbox is not None

@@ -13,6 +13,7 @@ infrastructure's (`infra_error`); no exception leaves the grader.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import posixpath
@@ -26,7 +27,7 @@ from pydantic import BaseModel, Field
 from envgym.environments.swe.audit import audit_change
 from envgym.environments.swe.mutations import unified_diff
 from envgym.environments.swe.recipes import is_allowed_source
-from envgym.environments.swe.repo_state import apply_patch, install_buggy_tree
+from envgym.environments.swe.repo_state import apply_patch, buggy_tree, install_buggy_tree
 from envgym.environments.swe.sandboxing import SWESandboxes
 from envgym.environments.swe.schema import InstanceReport, SWETask, TestStatus
 from envgym.environments.swe.testrun import SuiteRun, run_suite
@@ -222,6 +223,24 @@ def diff_trees(before: dict[str, str], after: dict[str, str]) -> str:
 
 
 # ----- the grader ----------------------------------------------------------------------------------------------
+def buggy_sources(task: SWETask) -> dict[str, str]:
+    """A synthesized task's library sources before any fix, built on the host (what install_buggy_tree uploads)."""
+    return dict(_buggy_sources(task.model_dump_json()))
+
+
+@functools.lru_cache(maxsize=64)
+def _buggy_sources(task_json: str) -> tuple[tuple[str, str], ...]:
+    task = SWETask.model_validate_json(task_json)
+    kept = []
+    for name, data in buggy_tree(task).items():
+        if len(data) <= MAX_FILE_BYTES and is_allowed_source(name, task.source_paths, task.test_paths):
+            try:
+                kept.append((name, data.decode("utf-8")))
+            except UnicodeDecodeError:
+                continue
+    return tuple(kept)
+
+
 def reference_sources(task: SWETask, before: dict[str, str]) -> dict[str, str]:
     """The buggy sources with the task's reference fix applied: the audit allows what the reference adds."""
     kept, _ = filter_patch(task.patch, task)
@@ -255,7 +274,7 @@ def grade_in(
         instance_id=task.instance_id, f2p_total=len(task.FAIL_TO_PASS), p2p_total=len(task.PASS_TO_PASS)
     )
     install_buggy_tree(sandbox, task)
-    before = read_sources(sandbox, task)
+    before = buggy_sources(task) if task.source == "synthesized" else read_sources(sandbox, task)
     kept = _agent_stage(result, task, before, patch, agent)
     if kept is None:
         return _finish(result, started)
@@ -263,13 +282,12 @@ def grade_in(
     if not ok:
         result.patch_applied = False
         return _finish(result, started)
-    try:
-        after = read_sources(sandbox, task)
+    try:  # the agent's own files are what its diff produces; a submitted patch is read back as applied
+        after = dict(agent) if agent is not None else read_sources(sandbox, task)
     except TreeTooLarge as exc:
         result.rejected = str(exc)
         return _finish(result, started)
-    reference = reference_sources(task, before)
-    result.rejected = audit_change(before, after) and audit_change(reference, after)
+    result.rejected = audit_change(before, after, reference_sources(task, before))
     if result.rejected:
         return _finish(result, started)
     if task.test_patch.strip():

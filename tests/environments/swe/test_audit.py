@@ -108,22 +108,22 @@ def test_counts_are_per_construct_not_per_category() -> None:
 
 
 def test_every_bundled_gold_patch_passes_the_audit() -> None:
-    """The grader audits against the buggy and the reference sources; no gold patch may be refused."""
+    """Against the buggy file alone, a gold patch is refused only where it restores a construct the bug deleted
+    (six: `getattr(_module, attr)`); the grader also counts the reference fix as a baseline, so all pass."""
     from envgym.environments.swe.env import load_tasks
-    from envgym.environments.swe.grading import filter_patch, reference_sources
-    from envgym.environments.swe.recipes import is_allowed_source
-    from envgym.environments.swe.repo_state import buggy_tree
+    from envgym.environments.swe.grading import buggy_sources, filter_patch, reference_sources
 
-    refused = []
+    restores = []
     tasks = load_tasks(None)
     for task in tasks:
-        tree = buggy_tree(task)
-        before = {k: v.decode() for k, v in tree.items() if is_allowed_source(k, task.source_paths, task.test_paths)}
+        before = buggy_sources(task)
         after = reference_sources(task, before)
         assert after != before, task.instance_id  # the gold patch really changes something
         assert filter_patch(task.patch, task)[1] == []
-        verdict = audit_change(before, after) and audit_change(reference_sources(task, before), after)
-        if verdict:
-            refused.append((task.instance_id, verdict))
-    assert not refused
-    assert len(tasks) >= 100
+        verdict = audit_change(before, after)
+        if verdict is not None:
+            removed = [ln[1:] for ln in task.bug_patch.splitlines() if ln.startswith("-") and not ln.startswith("---")]
+            assert "getattr" in verdict and any("getattr(" in ln for ln in removed), (task.instance_id, verdict)
+            restores.append(task.instance_id)
+        assert audit_change(before, after, after) is None
+    assert len(tasks) >= 100 and len(restores) < len(tasks) // 10
