@@ -13,6 +13,7 @@ raising in the middle of a rollout; the next `reset` opens a new session.
 
 from __future__ import annotations
 
+import inspect
 import json
 from contextlib import suppress
 from typing import Any, ClassVar
@@ -24,6 +25,8 @@ from websockets.sync.client import ClientConnection, connect
 from envgym.text import text_space
 
 RESET_OPTIONS = frozenset({"difficulty", "params", "episode_id"})
+# websockets >= 17 wants `legacy=True` to return a plain connection outside a `with` block; older ones lack it
+CONNECT_EXTRA: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 
 
 class RemoteEnvError(RuntimeError):
@@ -83,7 +86,7 @@ class RemoteEnv(gym.Env[str, str]):
                 additional_headers=headers,
                 max_size=None,
                 open_timeout=self.connect_timeout,
-                legacy=True,
+                **CONNECT_EXTRA,
             )
         return self._ws
 

@@ -19,8 +19,8 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import gymnasium as gym
-import mcp_types as types
-from mcp.server import Server
+from mcp import types
+from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 RESET_TOOL = "reset_task"
@@ -44,20 +44,15 @@ class EnvToolSession:
         self._lock = anyio.Lock()
 
     def list_tools(self) -> list[types.Tool]:
-        reset = types.Tool(
-            name=RESET_TOOL,
-            description="Start a new task (call this first). Returns the task description.",
-            input_schema=RESET_SCHEMA,
-        )
-        offered = [reset]
+        described = [(RESET_TOOL, "Start a new task (call this first). Returns the task description.", RESET_SCHEMA)]
         for schema in self.tools:
             function = schema["function"]
-            offered.append(
-                types.Tool(
-                    name=function["name"], description=function.get("description"), input_schema=function["parameters"]
-                )
-            )
-        return offered
+            described.append((function["name"], function.get("description"), function["parameters"]))
+        # wire names (camelCase aliases) validate under both the 1.x and 2.x `mcp` models
+        return [
+            types.Tool.model_validate({"name": name, "description": text, "inputSchema": parameters})
+            for name, text, parameters in described
+        ]
 
     async def call(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         async with self._lock:
@@ -101,26 +96,37 @@ class EnvToolSession:
 
 
 def _text_result(text: str, structured: dict[str, Any], is_error: bool) -> types.CallToolResult:
-    return types.CallToolResult(
-        content=[types.TextContent(text=text)], structured_content=structured or None, is_error=is_error
-    )
+    result = {"content": [{"type": "text", "text": text}], "structuredContent": structured or None, "isError": is_error}
+    return types.CallToolResult.model_validate(result)
 
 
 def build_server(session: EnvToolSession, env_id: str) -> Server[Any]:
-    """An MCP server whose tools act in `session`'s env."""
+    """An MCP server whose tools act in `session`'s env (the `mcp` 1.x decorator API, or 2.x constructor hooks)."""
+    name = f"envgym {env_id}"
+    instructions = f"An envgym environment ({env_id}). Call {RESET_TOOL} first, then act with the task's tools."
 
-    async def list_tools(ctx: Any, params: Any) -> types.ListToolsResult:
+    async def list_tools_v2(ctx: Any, params: Any) -> Any:
         return types.ListToolsResult(tools=session.list_tools())
 
-    async def call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool_v2(ctx: Any, params: Any) -> types.CallToolResult:
         return await session.call(params.name, dict(params.arguments or {}))
 
-    return Server(
-        f"envgym {env_id}",
-        instructions=f"An envgym environment ({env_id}). Call {RESET_TOOL} first, then act with the task's tools.",
-        on_list_tools=list_tools,
-        on_call_tool=call_tool,
-    )
+    if not hasattr(Server, "call_tool"):  # mcp >= 2: handlers are constructor arguments
+        hooks: dict[str, Any] = {"on_list_tools": list_tools_v2, "on_call_tool": call_tool_v2}
+        return Server(name, instructions=instructions, **hooks)
+    server: Any = Server(name, instructions=instructions)  # Any: the decorators exist in 1.x only
+
+    @server.list_tools()
+    async def list_tools() -> list[types.Tool]:
+        return session.list_tools()
+
+    # no schema validation here: a malformed call is the env's to answer (feedback that costs a turn)
+    @server.call_tool(validate_input=False)
+    async def call_tool(tool: str, arguments: dict[str, Any] | None) -> types.CallToolResult:
+        return await session.call(tool, dict(arguments or {}))
+
+    typed: Server[Any] = server
+    return typed
 
 
 def run_stdio(env_id: str, env_kwargs: dict[str, Any] | None = None) -> None:

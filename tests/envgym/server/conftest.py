@@ -7,11 +7,13 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection, connect
 
+from envgym.remote import CONNECT_EXTRA
+
 
 def raw_client(base_url: str, token: str | None = None, max_size: int | None = None) -> ClientConnection:
     headers = {"Authorization": f"Bearer {token}"} if token else None
     url = base_url.replace("http://", "ws://") + "/ws"
-    return connect(url, additional_headers=headers, max_size=max_size, open_timeout=10, legacy=True)
+    return connect(url, additional_headers=headers, max_size=max_size, open_timeout=10, **CONNECT_EXTRA)
 
 
 def ask(ws: ClientConnection, frame: str | bytes | dict[str, Any]) -> dict[str, Any]:

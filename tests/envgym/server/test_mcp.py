@@ -1,24 +1,47 @@
-"""An MCP client (the official SDK's own `Client`, over stdio) acts in an envgym env through its tools."""
+"""An MCP client (the official SDK's own client session, over stdio) acts in an envgym env through its tools."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 import gymnasium as gym
-from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 
 import envgym  # noqa: F401
 
 
-def _stdio(env_id: str) -> StdioServerParameters:
-    return StdioServerParameters(command=sys.executable, args=["-m", "envgym.server.mcp_server", env_id])
+@asynccontextmanager
+async def _client(env_id: str) -> AsyncIterator[Any]:
+    """The SDK's client on `python -m envgym.server.mcp_server ENV_ID` (mcp 1.x `ClientSession`, 2.x `Client`)."""
+    params = StdioServerParameters(command=sys.executable, args=["-m", "envgym.server.mcp_server", env_id])
+    try:
+        from mcp import Client  # type: ignore[attr-defined]  # mcp >= 2
+    except ImportError:
+        from mcp import ClientSession
+        from mcp.client.stdio import stdio_client
+
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            yield session
+    else:
+        async with Client(params) as client:
+            yield client
 
 
-def _run(coro: Any) -> Any:
-    return anyio.run(coro)
+async def _call(client: Any, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """A tool result as its wire JSON (camelCase: `content`, `structuredContent`, `isError`) in either SDK."""
+    result = await client.call_tool(name, arguments)
+    wire: dict[str, Any] = result.model_dump(by_alias=True, mode="json")
+    return wire
+
+
+async def _tools(client: Any) -> dict[str, dict[str, Any]]:
+    listed = await client.list_tools()
+    return {t.name: t.model_dump(by_alias=True, mode="json")["inputSchema"] for t in listed.tools}
 
 
 def test_mcp_tools_match_the_env_tool_schemas_and_play_an_episode() -> None:
@@ -26,27 +49,25 @@ def test_mcp_tools_match_the_env_tool_schemas_and_play_an_episode() -> None:
     obs, info = local.reset(seed=8, options={"difficulty": 0.2})
 
     async def play() -> None:
-        async with Client(_stdio("envgym/Sokoban-v0")) as client:
-            listed = await client.list_tools()
-            assert [t.name for t in listed.tools] == ["reset_task"]
-            result = await client.call_tool("reset_task", {"seed": 8, "difficulty": 0.2})
-            assert result.content[0].text == obs and not result.is_error
-            assert result.structured_content["task"] == info["task"]
-            listed = await client.list_tools()
+        async with _client("envgym/Sokoban-v0") as client:
+            assert list(await _tools(client)) == ["reset_task"]
+            result = await _call(client, "reset_task", {"seed": 8, "difficulty": 0.2})
+            assert result["content"][0]["text"] == obs and not result["isError"]
+            assert result["structuredContent"]["task"] == info["task"]
             schemas = {t["function"]["name"]: t["function"]["parameters"] for t in info["tools"]}
-            assert {t.name: t.input_schema for t in listed.tools if t.name != "reset_task"} == schemas
+            assert {k: v for k, v in (await _tools(client)).items() if k != "reset_task"} == schemas
             for _ in range(200):
                 action = local.unwrapped.oracle_action()
                 obs_l, reward, terminated, truncated, step_info = local.step(action)
                 call = step_info["tool_call"]
-                result = await client.call_tool(call["name"], call["arguments"])
-                assert result.content[0].text == obs_l
-                assert result.structured_content["reward"] == reward
+                result = await _call(client, call["name"], call["arguments"])
+                assert result["content"][0]["text"] == obs_l
+                assert result["structuredContent"]["reward"] == reward
                 if terminated or truncated:
                     break
-            assert result.structured_content["solved"] is True
+            assert result["structuredContent"]["solved"] is True
 
-    _run(play)
+    anyio.run(play)
 
 
 BAD_CALLS: list[tuple[str, dict[str, Any]]] = [
@@ -63,14 +84,14 @@ BAD_CALLS: list[tuple[str, dict[str, Any]]] = [
 
 def test_bad_calls_are_tool_errors_and_the_session_goes_on() -> None:
     async def misuse() -> None:
-        async with Client(_stdio("envgym/Sokoban-v0")) as client:
-            before = await client.call_tool("move", {"direction": "up"})
-            assert before.is_error and "reset_task" in before.content[0].text
+        async with _client("envgym/Sokoban-v0") as client:
+            before = await _call(client, "move", {"direction": "up"})
+            assert before["isError"] and "reset_task" in before["content"][0]["text"]
             for name, arguments in BAD_CALLS:
-                await client.call_tool("reset_task", {"seed": 1})
-                result = await client.call_tool(name, arguments)
-                assert result.is_error, (name, result)
-            again = await client.call_tool("reset_task", {"seed": 2})
-            assert not again.is_error and again.structured_content["task"]["seed"] == 2
+                await _call(client, "reset_task", {"seed": 1})
+                result = await _call(client, name, arguments)
+                assert result["isError"], (name, result)
+            again = await _call(client, "reset_task", {"seed": 2})
+            assert not again["isError"] and again["structuredContent"]["task"]["seed"] == 2
 
-    _run(misuse)
+    anyio.run(misuse)
