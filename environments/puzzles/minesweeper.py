@@ -12,13 +12,14 @@ from __future__ import annotations
 import functools
 import random
 import re
+from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
 from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
-from envgym.core import Feedback, StepOutcome
+from envgym.core import Feedback, StepOutcome, handles
 from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 MAX_TRIES = 500
@@ -265,7 +266,18 @@ class MinesweeperEnv(PuzzleEnv):
     def hidden_safe(self) -> int:
         return self.n_safe - sum(self.revealed)
 
-    def _apply(self, call: Reveal | Flag) -> StepOutcome:  # type: ignore[override]
+    @handles(Flag)
+    def _flag(self, call: Flag) -> StepOutcome:
+        return self._on_hidden_cell(call, self._toggle_flag)
+
+    @handles(Reveal)
+    def _reveal(self, call: Reveal) -> StepOutcome:
+        return self._on_hidden_cell(call, self._open)
+
+    def _on_hidden_cell(
+        self, call: Reveal | Flag, act: Callable[[int, str, Reveal | Flag], StepOutcome]
+    ) -> StepOutcome:
+        """Reject a call naming no hidden cell; otherwise `act` on the cell's index."""
         rows, cols = self.params.rows, self.params.cols
         where = f"({call.row}, {call.col})"
         if not (1 <= call.row <= rows and 1 <= call.col <= cols):
@@ -279,15 +291,19 @@ class MinesweeperEnv(PuzzleEnv):
                 ),
                 state=self.render_board(),
             )
-        if isinstance(call, Flag):
-            if i in self.flags:
-                self.flags.discard(i)
-                summary = f"Removed the flag at {where}."
-            else:
-                self.flags.add(i)
-                summary = f"Flagged {where}."
-            summary += f" {len(self.flags)} flags placed, {self.n_mines} mines in total."
-            return StepOutcome(feedback=Feedback(summary=summary), state=self.render_board())
+        return act(i, where, call)
+
+    def _toggle_flag(self, i: int, where: str, call: Reveal | Flag) -> StepOutcome:
+        if i in self.flags:
+            self.flags.discard(i)
+            summary = f"Removed the flag at {where}."
+        else:
+            self.flags.add(i)
+            summary = f"Flagged {where}."
+        summary += f" {len(self.flags)} flags placed, {self.n_mines} mines in total."
+        return StepOutcome(feedback=Feedback(summary=summary), state=self.render_board())
+
+    def _open(self, i: int, where: str, call: Reveal | Flag) -> StepOutcome:
         if i in self.flags:
             return StepOutcome(
                 feedback=Feedback(
@@ -298,7 +314,7 @@ class MinesweeperEnv(PuzzleEnv):
             )
         if self.layout[i]:
             return self.failed(f"Boom: {where} was a mine. Game over.", self.render_board(show_mines=True))
-        opened = flood(i, self.counts, self.revealed, neighbour_table(rows, cols))
+        opened = flood(i, self.counts, self.revealed, neighbour_table(self.params.rows, self.params.cols))
         self.flags -= {j for j in self.flags if self.revealed[j]}
         left = self.hidden_safe()
         what = f"{where} shows {self.counts[i]}" if self.counts[i] else f"{where} is empty: opened {opened} cells"

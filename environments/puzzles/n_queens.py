@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
-from envgym.core import Feedback, StepOutcome
+from envgym.core import Feedback, StepOutcome, handles
 from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 
@@ -155,24 +155,34 @@ class NQueensEnv(PuzzleEnv):
     def _reject(self, summary: str, error: str) -> StepOutcome:
         return StepOutcome(feedback=Feedback(summary=summary, error=error), state=self.render_board())
 
-    def _apply(self, call: PlaceQueen | RemoveQueen) -> StepOutcome:  # type: ignore[override]
+    def _off_board(self, call: PlaceQueen | RemoveQueen) -> StepOutcome | None:
         n = self.params.n
-        where = f"({call.row}, {call.col})"
-        if not (1 <= call.row <= n and 1 <= call.col <= n):
-            return self._reject("Move rejected.", f"row and column must be in 1..{n}, got {where}")
-        r, c = call.row - 1, call.col - 1
-        if isinstance(call, RemoveQueen):
-            if self.queens.get(r) != c:
-                return self._reject(f"No queen at {where}; nothing changed.", "remove names a square with your Q")
-            if r in self.fixed:
-                return self._reject(f"The queen at {where} is pre-placed; nothing changed.", "P queens are fixed")
-            del self.queens[r]
-            self.placed_order.remove(r)
-            left = n - len(self.queens)
-            return StepOutcome(
-                feedback=Feedback(summary=f"Removed the queen at {where}. {left} queens to go."),
-                state=self.render_board(),
-            )
+        if 1 <= call.row <= n and 1 <= call.col <= n:
+            return None
+        return self._reject("Move rejected.", f"row and column must be in 1..{n}, got ({call.row}, {call.col})")
+
+    @handles(RemoveQueen)
+    def _remove(self, call: RemoveQueen) -> StepOutcome:
+        if rejected := self._off_board(call):
+            return rejected
+        n, where, r, c = self.params.n, f"({call.row}, {call.col})", call.row - 1, call.col - 1
+        if self.queens.get(r) != c:
+            return self._reject(f"No queen at {where}; nothing changed.", "remove names a square with your Q")
+        if r in self.fixed:
+            return self._reject(f"The queen at {where} is pre-placed; nothing changed.", "P queens are fixed")
+        del self.queens[r]
+        self.placed_order.remove(r)
+        left = n - len(self.queens)
+        return StepOutcome(
+            feedback=Feedback(summary=f"Removed the queen at {where}. {left} queens to go."),
+            state=self.render_board(),
+        )
+
+    @handles(PlaceQueen)
+    def _place(self, call: PlaceQueen) -> StepOutcome:
+        if rejected := self._off_board(call):
+            return rejected
+        n, where, r, c = self.params.n, f"({call.row}, {call.col})", call.row - 1, call.col - 1
         if self.queens.get(r) == c:
             return self._reject(f"There is already a queen at {where}; nothing changed.", "pick an empty square")
         attackers = [

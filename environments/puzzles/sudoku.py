@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from envgym.actions import Tool, ToolCall
-from envgym.core import Feedback, StepOutcome
+from envgym.core import Feedback, StepOutcome, handles
 from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 BOX_SHAPES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
@@ -297,27 +297,35 @@ class SudokuEnv(PuzzleEnv):
             return f"({row}, {col}) is a given ({self.givens[(row - 1) * n + col - 1]}) and cannot change"
         return None
 
-    def _apply(self, call: Place | Clear) -> StepOutcome:  # type: ignore[override]
+    def _rejected(self, error: str | None) -> StepOutcome | None:
+        if error is None:
+            return None
+        return StepOutcome(
+            feedback=Feedback(summary="Move rejected; the grid is unchanged.", error=error), state=self.render_grid()
+        )
+
+    @handles(Clear)
+    def _clear(self, call: Clear) -> StepOutcome:
+        if rejected := self._rejected(self._check_cell(call.row, call.col)):
+            return rejected
+        i = (call.row - 1) * self.params.size + call.col - 1
+        old = self.grid[i]
+        self.grid[i] = 0
+        what = f"Erased {old} at ({call.row}, {call.col})." if old else f"({call.row}, {call.col}) was already blank."
+        return StepOutcome(
+            feedback=Feedback(summary=f"{what} {self.remaining()} blanks remain."), state=self.render_grid()
+        )
+
+    @handles(Place)
+    def _place(self, call: Place) -> StepOutcome:
         n = self.params.size
         error = self._check_cell(call.row, call.col)
-        if error is None and isinstance(call, Place) and not 1 <= call.value <= n:
+        if error is None and not 1 <= call.value <= n:
             error = f"value must be a digit in 1..{n}, got {call.value}"
-        if error is not None:
-            return StepOutcome(
-                feedback=Feedback(summary="Move rejected; the grid is unchanged.", error=error),
-                state=self.render_grid(),
-            )
+        if rejected := self._rejected(error):
+            return rejected
         r, c = call.row - 1, call.col - 1
         i = r * n + c
-        if isinstance(call, Clear):
-            old = self.grid[i]
-            self.grid[i] = 0
-            what = (
-                f"Erased {old} at ({call.row}, {call.col})." if old else f"({call.row}, {call.col}) was already blank."
-            )
-            return StepOutcome(
-                feedback=Feedback(summary=f"{what} {self.remaining()} blanks remain."), state=self.render_grid()
-            )
         broken = self.conflicts(r, c, call.value)
         if broken:
             hint = None
