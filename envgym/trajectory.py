@@ -104,7 +104,8 @@ class Turn(BaseModel):
             reward_components=dict(info.get("reward_components") or {}),
             commands=[CommandRecord.model_validate(c) for c in info.get("commands") or []],
             duration_s=duration_s,
-            extra=dict(extra or {}),
+            # a patch-graded env (SWE) puts the diff its submit graded in info["patch"]: the record keeps it
+            extra={**({"patch": info["patch"]} if info.get("patch") else {}), **(extra or {})},
             infra_error=str(info["infra_error"]) if info.get("infra_error") else None,
         )
 

@@ -101,8 +101,12 @@ def test_submit_info_carries_the_graded_patch(env: SWEEnv, six_task: SWETask) ->
     assert info["patch"] == ""
     predicted = env.agent_patch()
     assert predicted.startswith("diff --git a/six.py b/six.py")
-    _, reward, _, _, info = env.step(env.oracle_action())
+    step = env.step(env.oracle_action())
+    reward, info = step[1], step[4]
     assert reward == 1.0 and info["patch"] == predicted
+    from envgym.trajectory import Turn
+
+    assert Turn.from_step(1, "submit", step).extra["patch"] == predicted  # the trajectory carries it
 
 
 def test_task_for_is_the_task_reset_faces(env: SWEEnv, bundled_tasks: list[SWETask]) -> None:
