@@ -123,7 +123,7 @@ def check(
 
     from envgym.environments.swe.env import load_tasks
     from envgym.environments.swe.grading import Grader
-    from envgym.environments.swe.sandboxing import resolve_image
+    from envgym.environments.swe.sandboxing import build_hint, resolve_image
 
     loaded = load_tasks(tasks)
     if sample:
@@ -132,8 +132,8 @@ def check(
     built = _built_images(loaded)
     missing = [t for t in loaded if not built[resolve_image(t)]]
     loaded = [t for t in loaded if built[resolve_image(t)]]
-    for project in sorted({t.project or t.image for t in missing}):
-        console.print(f"[yellow]not built[/yellow] {project}: run `envgym swe build --project {project}`")
+    for image, hint in sorted({(resolve_image(t), build_hint(t)) for t in missing}):
+        console.print(f"[yellow]not built[/yellow] {image}: {hint}", markup=True, highlight=False)
     jobs = [(t, t.patch, 1.0) for t in loaded] + ([(t, "", 0.0) for t in loaded] if null else [])
     bad: list[str] = []
     with (

@@ -99,7 +99,12 @@ def require_image(image: str, task: SWETask) -> str:
         raise SandboxInfraError(f"cannot reach the Docker engine to look for {image}: {exc}") from exc
     if not present:
         _built.cache_clear()
-        recipe = _recipe(task)
-        how = f"`envgym swe build --project {task.project}`" if recipe else f"build or `docker load` {image}"
-        raise SandboxInfraError(f"the image {image} for {task.instance_id} is not built: run {how}")
+        raise SandboxInfraError(f"the image {image} for {task.instance_id} is not built: {build_hint(task)}")
     return image
+
+
+def build_hint(task: SWETask) -> str:
+    """What to run to get `task`'s image."""
+    if _recipe(task):
+        return f"run `envgym swe build --project {task.project}`"
+    return f"build it, or `docker load` it ({task.image} is an external instance's own image)"
