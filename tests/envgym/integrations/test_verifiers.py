@@ -8,14 +8,10 @@ import json
 
 import gymnasium as gym
 import pytest
+import verifiers as vf
 
-# verifiers 0.3.x (the last with MultiTurnEnv) pins mcp<2 and pulls openai-agents (websockets<17), which clash
-# with the server extra, so it is not in the `integrations` extra: install it with
-# `pip install --no-deps verifiers==0.3.1 openai-agents==0.24.0` (see docs/integrations.md).
-vf = pytest.importorskip("verifiers", reason="verifiers is installed apart from the extras (see docs/integrations.md)")
-
-from envgym.integrations.openai_standin import serve  # noqa: E402
-from envgym.integrations.verifiers import EnvgymMultiTurnEnv, load_environment  # noqa: E402
+from envgym.integrations.openai_standin import serve
+from envgym.integrations.verifiers import EnvgymMultiTurnEnv, load_environment
 
 ENV = "envgym/GuessNumber-v0"
 
