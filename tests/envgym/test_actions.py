@@ -140,8 +140,8 @@ def test_a_text_form_that_raises_gives_feedback() -> None:
 
 
 def test_bounds_do_not_reject_ordinary_calls() -> None:
-    nested = {"direction": "up", "steps": 10**999}
-    assert parse_action(json.dumps({"name": "move", "arguments": nested}), TOOLS) == Move(**nested)
+    big = parse_action(json.dumps({"name": "move", "arguments": {"direction": "up", "steps": 10**999}}), TOOLS)
+    assert big == Move(direction="up", steps=10**999)  # 1,000 digits: at the limit, accepted
     deep_in_text = '{"name": "move", "arguments": {"direction": "' + "[" * 500 + '"}}'
     call = parse_action(deep_in_text, TOOLS)  # brackets inside a string are not nesting
     assert isinstance(call, Move) and call.direction == "[" * 500
