@@ -41,7 +41,7 @@ class RolloutConfig(BaseModel):
     hidden_text: str = "?"
     parallel_steps: bool = Field(default=True, description="step a turn's envs concurrently (a thread per env)")
     parallel_min_step_s: float = Field(
-        default=1e-3, ge=0.0, description="after a turn whose slowest step was faster, step in turn (a hop costs more)"
+        default=1e-3, ge=0.0, description="go parallel once a step takes this long (a thread hop costs more)"
     )
 
 
@@ -115,14 +115,34 @@ def _timed_step(env: gym.Env, action: str) -> tuple[StepResult | Exception, floa
     return result, time.perf_counter() - started
 
 
-def _step_all(
-    envs: Sequence[gym.Env], live: Sequence[int], actions: Sequence[str], pool: ThreadPoolExecutor | None
-) -> list[tuple[StepResult | Exception, float]]:
-    """Step `envs[live[k]]` with `actions[k]`, concurrently when there is a pool; results in order."""
-    jobs = [(envs[i], text) for i, text in zip(live, actions, strict=True)]
-    if pool is not None and len(jobs) > 1:
-        return list(pool.map(lambda job: _timed_step(*job), jobs))
-    return [_timed_step(*job) for job in jobs]
+class _EnvStepper:
+    """Steps a turn's envs: in turn while steps are fast, on a thread pool (one thread per env, created on first
+    need, owned and shut down here) once a step is seen to take `min_step_s` or more — a thread hop costs more
+    than a toy env's step, while sandbox envs spend their steps waiting on commands."""
+
+    def __init__(self, envs: Sequence[gym.Env], enabled: bool, min_step_s: float) -> None:
+        self.envs, self.enabled, self.min_step_s = envs, enabled, min_step_s
+        self.pool: ThreadPoolExecutor | None = None
+        self.slow = False
+
+    def step(self, live: Sequence[int], actions: Sequence[str]) -> list[tuple[StepResult | Exception, float]]:
+        jobs = [(self.envs[i], text) for i, text in zip(live, actions, strict=True)]
+        results: list[tuple[StepResult | Exception, float]] = []
+        if self.enabled and not self.slow and len(jobs) > 1:  # probe: is one step slow enough to go parallel?
+            results.append(_timed_step(*jobs[0]))
+            jobs = jobs[1:]
+            self.slow = results[0][1] >= self.min_step_s
+        if self.enabled and self.slow and len(jobs) > 1:
+            self.pool = self.pool or ThreadPoolExecutor(max_workers=len(self.envs))
+            results += self.pool.map(lambda job: _timed_step(*job), jobs)
+        else:
+            results += [_timed_step(*job) for job in jobs]
+        self.slow = max((seconds for _, seconds in results), default=0.0) >= self.min_step_s
+        return results
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown()
 
 
 def _start(env: gym.Env, task: TaskSpec, policy_name: str) -> tuple[Episode, str, dict[str, Any]]:
@@ -170,23 +190,19 @@ def rollout(
         contexts.append(list(prompt))
         live.append(i)
 
-    pool = ThreadPoolExecutor(max_workers=len(envs)) if cfg.parallel_steps and len(tasks) > 1 else None
+    stepper = _EnvStepper(envs, cfg.parallel_steps, cfg.parallel_min_step_s)
     try:
         with _session(policy):
-            slowest = float("inf")  # the first turn goes to the pool; fast envs then step in turn
             while live:
                 samples = policy.sample([contexts[i] for i in live])
-                use_pool = pool if slowest >= cfg.parallel_min_step_s else None
-                results = _step_all(envs, live, [s.text for s in samples], use_pool)
-                slowest = max(seconds for _, seconds in results)
+                results = stepper.step(live, [s.text for s in samples])
                 still = []
                 for i, sample, (result, seconds) in zip(live, samples, results, strict=True):
                     if _record_step(episodes[i], records[i], contexts[i], sample, result, seconds, policy, cfg):
                         still.append(i)
                 live = still
     finally:
-        if pool is not None:
-            pool.shutdown()
+        stepper.close()
 
     for ep, record in zip(episodes, records, strict=True):
         if record.outcome is None:
@@ -264,15 +280,11 @@ def rollout_text(
         elif writer is not None:
             writer.write(record)
     success = [False] * len(tasks)
-    pool = ThreadPoolExecutor(max_workers=len(envs)) if cfg.parallel_steps and len(tasks) > 1 else None
+    stepper = _EnvStepper(envs, cfg.parallel_steps, cfg.parallel_min_step_s)
     try:
-        slowest = float("inf")
         while live:
             actions = policy.act([chats[i] for i in live], [tools[i] for i in live])
-            results = _step_all(
-                envs, live, [a.text for a in actions], pool if slowest >= cfg.parallel_min_step_s else None
-            )
-            slowest = max(seconds for _, seconds in results)
+            results = stepper.step(live, [a.text for a in actions])
             still = []
             for i, action, (result, seconds) in zip(live, actions, results, strict=True):
                 record = records[i]
@@ -299,6 +311,5 @@ def rollout_text(
                     writer.write(record)
             live = still
     finally:
-        if pool is not None:
-            pool.shutdown()
+        stepper.close()
     return records

@@ -54,10 +54,11 @@ def _match_rows(cache: SamplerCache | None, contexts: Sequence[Sequence[int]]) -
     index: dict[tuple[int, ...], list[int]] = {}
     for r, row in enumerate(cache.rows):
         index.setdefault(tuple(row), []).append(r)
+    lengths = sorted({len(row) for row in cache.rows}, reverse=True)
     picked: list[int] = []
     for ctx in contexts:
         found = None
-        for length in sorted({len(row) for row in cache.rows}, reverse=True):
+        for length in lengths:
             if length < len(ctx) and index.get(tuple(ctx[:length])):
                 found = index[tuple(ctx[:length])].pop()
                 break
@@ -129,20 +130,22 @@ class TokenSampler:
                 chosen = logp.argmax(-1) if temperature == 0.0 else torch.multinomial(logp.exp(), 1)[:, 0]
                 chosen_lp = logp.gather(-1, chosen[:, None])[:, 0]
                 was_live = live.clone()
-                for i in torch.nonzero(was_live)[:, 0].tolist():
-                    tokens[i].append(int(chosen[i]))
-                    logps[i].append(float(chosen_lp[i]))
                 is_stop = torch.isin(chosen, self.stop_ids)
-                for i in torch.nonzero(was_live & is_stop)[:, 0].tolist():
-                    stopped[i] = True
+                ids_l, lps_l, live_l, stop_l = (t.tolist() for t in (chosen, chosen_lp, was_live, is_stop))
+                for i in range(n):
+                    if live_l[i]:
+                        tokens[i].append(ids_l[i])
+                        logps[i].append(lps_l[i])
+                        stopped[i] = stop_l[i]
                 live = was_live & ~is_stop
                 if not bool(live.any()) or step == max_new_tokens - 1:
                     break
                 # feed this step's tokens (a just-stopped row's stop token too: the next turn needs it cached)
                 column = torch.where(was_live, chosen, torch.full_like(chosen, self.pad_id))
                 mask = torch.cat([mask, was_live.long()[:, None]], dim=1)
-                for i in torch.nonzero(was_live)[:, 0].tolist():
-                    fed[i].append(int(chosen[i]))
+                for i in range(n):
+                    if live_l[i]:
+                        fed[i].append(ids_l[i])
                 logits = self._forward(column[:, None], mask, kv)
         rows = [SampledRow(t, lp, s) for t, lp, s in zip(tokens, logps, stopped, strict=True)]
         return rows, SamplerCache(kv=kv, rows=fed, mask=mask)

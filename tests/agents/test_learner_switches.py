@@ -145,22 +145,30 @@ def test_the_packaged_job_updates_more_than_once_per_batch_so_clip_higher_engage
     assert cfg.ppo_epochs * cfg.minibatches > 1 and cfg.clip_high > cfg.clip_low
 
 
-class _BarrierEnv(ToyGuessEnv):
-    """Every step waits until all envs of the batch are inside `step` at once: only concurrent stepping
-    gets through (a sequential loop would time out on the first env)."""
+class _SlowEnv(ToyGuessEnv):
+    """A step waits (up to 2 s) for another env to be inside `step` at the same time, and records the most
+    envs it ever saw stepping at once: above 1 only if a turn's envs really step concurrently."""
 
-    barrier: ClassVar[threading.Barrier]
+    inside: ClassVar[int] = 0
+    most: ClassVar[int] = 0
+    company: ClassVar[threading.Condition] = threading.Condition()
 
     def step(self, action: str) -> Any:
-        self.barrier.wait(timeout=20)
+        cls = type(self)
+        with cls.company:
+            cls.inside += 1
+            cls.most = max(cls.most, cls.inside)
+            cls.company.notify_all()
+            cls.company.wait_for(lambda: cls.inside > 1, timeout=2)
+            cls.inside -= 1
         return super().step(action)
 
 
-def test_a_turn_steps_its_envs_concurrently():
-    _BarrierEnv.barrier = threading.Barrier(4)
-    episodes = rollout(tiny_policy(max_new_tokens=2), [_BarrierEnv() for _ in range(4)],
-                       [TaskSpec(seed=0) for _ in range(4)], RolloutConfig(max_turns=1))  # fmt: skip
-    assert all(ep.infra_error is None and len(ep.turns) == 1 for ep in episodes)
+def test_a_turn_steps_slow_envs_concurrently():
+    episodes = rollout(tiny_policy(max_new_tokens=2), [_SlowEnv() for _ in range(5)],
+                       [TaskSpec(seed=0) for _ in range(5)], RolloutConfig(max_turns=2))  # fmt: skip
+    assert all(ep.infra_error is None and ep.turns for ep in episodes)
+    assert _SlowEnv.most >= 2
 
 
 def test_gradient_checkpointing_is_a_switch_with_the_same_gradients(tmp_path):
