@@ -227,6 +227,8 @@ class SWEEnv(TextEnv):
 
     def _path(self, path: str) -> str:
         assert self.current is not None
+        if "\x00" in path:
+            raise ValueError("the path contains a NUL character")
         return posixpath.normpath(path if path.startswith("/") else posixpath.join(self.current.workdir, path))
 
     def _exec(self, command: str, timeout: float | None = None) -> tuple[ExecResult, dict[str, Any]]:
@@ -239,6 +241,15 @@ class SWEEnv(TextEnv):
         return result, CommandRecord.from_exec(command, result).model_dump()
 
     def _apply(self, call: Tool) -> StepOutcome:
+        """Run one tool; a file the agent may not or cannot touch is feedback (infra errors still propagate)."""
+        try:
+            return self._dispatch(call)
+        except (OSError, ValueError) as exc:  # PermissionError, a fifo, a huge file, a NUL in a path, bad UTF-8
+            return StepOutcome(
+                feedback=Feedback(summary=f"{call.name} failed; nothing changed.", error=str(exc)[:1000])
+            )
+
+    def _dispatch(self, call: Tool) -> StepOutcome:
         assert self.current is not None and self.sandbox is not None
         if isinstance(call, Bash):
             return self._bash(call)
@@ -265,7 +276,7 @@ class SWEEnv(TextEnv):
         assert self.sandbox is not None
         try:
             return self.sandbox.read_file(path).decode("utf-8", errors="replace")
-        except (FileNotFoundError, IsADirectoryError, PermissionError):
+        except (FileNotFoundError, IsADirectoryError):
             return None
         except SandboxInfraError as exc:
             raise InfraError(str(exc)) from exc
@@ -331,10 +342,7 @@ class SWEEnv(TextEnv):
                 feedback=Feedback(summary="create: nothing changed.", error=f"{path} exists; use str_replace"),
                 commands=[record],
             )
-        try:
-            self._write(path, call.file_text)
-        except (PermissionError, FileNotFoundError) as exc:
-            return StepOutcome(feedback=Feedback(summary="create: nothing changed.", error=str(exc)))
+        self._write(path, call.file_text)
         return StepOutcome(
             feedback=Feedback(summary=f"Created {path} ({len(call.file_text)} characters)."), commands=[record]
         )

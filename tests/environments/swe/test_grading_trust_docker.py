@@ -151,3 +151,27 @@ def test_close_leaves_no_container_behind(six_task: SWETask) -> None:
     assert counts["during"] >= 2, counts  # an agent sandbox (+ a warm spare) and a grading one were running
     assert counts["after"] == 0, counts
     assert counts["globals"] == []
+
+
+def call(name: str, **arguments: Any) -> str:
+    return json.dumps({"name": name, "arguments": arguments})
+
+
+HOSTILE_TOOL_CALLS = {
+    "view an unreadable file": call("view", path="/etc/shadow"),
+    "str_replace outside the agent's reach": call("str_replace", path="/etc/passwd", old_str="root", new_str="x"),
+    "create in a root-owned dir": call("create", path="/usr/lib/python3/evil.py", file_text="x = 1\n"),
+    "NUL in a path": call("view", path="six\u0000.py"),
+    "NUL in a created path": call("create", path="a\u0000b.py", file_text="x\n"),
+    "lone surrogate in content": '{"name": "create", "arguments": {"path": "new.py", "file_text": "\\ud800"}}',
+    "create over a directory": call("create", path="/repo", file_text="x\n"),
+}
+
+
+@pytest.mark.parametrize("hostile", sorted(HOSTILE_TOOL_CALLS))
+def test_file_tools_answer_hostile_calls_with_feedback(env: SWEEnv, hostile: str) -> None:
+    env.reset(seed=0)
+    observation, reward, terminated, truncated, info = env.step(HOSTILE_TOOL_CALLS[hostile])
+    assert info["infra_error"] is None and not terminated and reward == 0.0, info["feedback"]
+    assert observation and info["feedback"]["summary"]
+    assert env.step(bash("cat /etc/passwd | head -1"))[4]["infra_error"] is None  # still usable
