@@ -16,14 +16,12 @@ import socket
 import subprocess
 import tarfile
 import threading
-from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal
 
 from envgym.sandboxes import lifecycle
 from envgym.sandboxes.agent_files import AgentFiles
-from envgym.sandboxes.base import ExecResult, SandboxInfo, SandboxInfraError, SandboxLimits
+from envgym.sandboxes.base import SandboxInfo, SandboxInfraError, SandboxLimits
 from envgym.sandboxes.docker_client import docker_client
 from envgym.sandboxes.shell import (
     DockerSocketTransport,
@@ -32,6 +30,7 @@ from envgym.sandboxes.shell import (
     ShellConfig,
     Transport,
 )
+from envgym.sandboxes.shell_backed import ShellBackedSandbox
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ def _read_exec_stream(sock: socket.socket) -> tuple[bytes, bytes]:
     return bytes(streams[1]), bytes(streams[2])
 
 
-class DockerSandbox:
+class DockerSandbox(ShellBackedSandbox):
     """A sandbox in its own container. `source` (a host directory) is copied into the workspace first
     and becomes the pristine state `reset()` returns to, together with what the image has there."""
 
@@ -318,14 +317,6 @@ class DockerSandbox:
 
     # -- the Sandbox protocol ----------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise SandboxInfraError("this DockerSandbox is closed; create a new one")
-
-    def exec(self, command: str, timeout: float | None = None) -> ExecResult:
-        self._check_open()
-        return self.shell.run(command, self.limits.default_timeout_s if timeout is None else timeout)
-
     def _run_as_agent(self, argv: list[str], stdin: bytes) -> tuple[int, bytes, bytes]:
         """A fresh `docker exec` as the agent's uid (never the agent's shell), stdin streamed to it."""
         import docker.errors
@@ -348,21 +339,6 @@ class DockerSandbox:
             raise self._gone(exc) from exc
         return (-1 if code is None else int(code)), out, err
 
-    def read_file(self, path: str) -> bytes:
-        return self.files.read(path, self.workspace)
-
-    def write_file(self, path: str, data: bytes) -> None:
-        self.files.write({path: data}, self.workspace)
-
-    def write_files(self, files: Mapping[str, bytes]) -> None:
-        self.files.write(files, self.workspace)
-
-    def reset(self) -> None:
-        self._check_open()
-        result = self.shell.reset()
-        if result.exit_code != 0:
-            raise SandboxInfraError(f"restoring the workspace failed: {result.output[-2000:]}")
-
     def info(self) -> SandboxInfo:
         image_id = self.container.attrs.get("Image", "") if self.container is not None else ""
         return SandboxInfo(backend="docker", image=self.image, image_id=image_id, limits=self.limits)
@@ -379,14 +355,6 @@ class DockerSandbox:
                 self.container.remove(force=True)
             except Exception as exc:  # already removed (auto_remove) or daemon gone
                 log.debug("removing %s: %s", self.container.id[:12], exc)
-
-    def __enter__(self) -> DockerSandbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def read_tree(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
         """A tar of `path` read by the engine API, never through the shell (so graders need not trust what the

@@ -25,20 +25,18 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from envgym.sandboxes.agent_files import AgentFiles
 from envgym.sandboxes.base import (
-    ExecResult,
     SandboxInfo,
     SandboxInfraError,
     SandboxLimits,
     SandboxUnavailable,
 )
 from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport
+from envgym.sandboxes.shell_backed import ShellBackedSandbox
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +123,7 @@ def cgroup_controllers() -> tuple[str, ...]:
     return tuple(found)
 
 
-class LocalSandbox:
+class LocalSandbox(ShellBackedSandbox):
     """A sandbox on this host inside a bubblewrap jail; paths are as the jail sees them (`/workspace`)."""
 
     def __init__(
@@ -411,31 +409,7 @@ class LocalSandbox:
 
     # -- the Sandbox protocol ----------------------------------------------------------------------
 
-    def _check_open(self) -> None:
-        if self._closed:
-            raise SandboxInfraError("this LocalSandbox is closed; create a new one")
-
-    def exec(self, command: str, timeout: float | None = None) -> ExecResult:
-        self._check_open()
-        return self.shell.run(command, self.limits.default_timeout_s if timeout is None else timeout)
-
-    def read_file(self, path: str) -> bytes:
-        return self.files.read(path, self.workspace)
-
-    def write_file(self, path: str, data: bytes) -> None:
-        self.files.write({path: data}, self.workspace)
-
-    def write_files(self, files: Mapping[str, bytes]) -> None:
-        self.files.write(files, self.workspace)
-
-    def reset(self) -> None:
-        self._check_open()
-        result = self.shell.reset()
-        if result.exit_code != 0:
-            raise SandboxInfraError(f"restoring the workspace failed: {result.output[-2000:]}")
-        self._restore_pristine()
-
-    def _restore_pristine(self) -> None:
+    def _after_reset(self) -> None:
         """Copy the pristine tree (never visible in the jail) back, owned by the sandbox's uid."""
         ws = self._root / "workspace"
         owner = self.host_uid if self.host_uid is not None else os.geteuid()
@@ -463,14 +437,6 @@ class LocalSandbox:
                     time.sleep(0.01)
         shutil.rmtree(self._root, ignore_errors=True)
         shutil.rmtree(self._control, ignore_errors=True)
-
-    def __enter__(self) -> LocalSandbox:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):
