@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from envgym.extras import require
+
 PANELS = [
     ("success", "success rate"),
     ("return", "mean return"),
@@ -62,6 +64,7 @@ def moving_average(values: list[float], window: int) -> list[float]:
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None, smooth: int | None = None) -> Path:
     """Render the run's curves to `out` (default RUN_DIR/curves.png); returns the path."""
+    require("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from envgym.extras import require
 from envgym.sandboxes.base import SandboxInfraError
 
 _lock = threading.Lock()
@@ -20,6 +21,7 @@ def docker_client() -> Any:
     global _client
     with _lock:
         if _client is None:
+            require("docker")  # a missing package is a missing extra, not a daemon that is down
             try:
                 import docker
 

