@@ -233,6 +233,8 @@ class SWEEnv(TextEnv):
 
     def _exec(self, command: str, timeout: float | None = None) -> tuple[ExecResult, dict[str, Any]]:
         assert self.sandbox is not None
+        if "\x00" in command:  # a shell cannot pass it on; refuse instead of stalling the shell's framing
+            raise ValueError("the command contains a NUL character")
         limit = min(timeout or self.command_timeout, self.command_timeout)
         try:
             result = self.sandbox.exec(command, timeout=limit)

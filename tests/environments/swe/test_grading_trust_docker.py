@@ -165,6 +165,8 @@ HOSTILE_TOOL_CALLS = {
     "NUL in a created path": call("create", path="a\u0000b.py", file_text="x\n"),
     "lone surrogate in content": '{"name": "create", "arguments": {"path": "new.py", "file_text": "\\ud800"}}',
     "create over a directory": call("create", path="/repo", file_text="x\n"),
+    "NUL in a command": call("bash", command="echo a\u0000b"),
+    "NUL in a test selection": call("run_tests", tests=["x\u0000y"]),
 }
 
 
@@ -174,4 +176,6 @@ def test_file_tools_answer_hostile_calls_with_feedback(env: SWEEnv, hostile: str
     observation, reward, terminated, truncated, info = env.step(HOSTILE_TOOL_CALLS[hostile])
     assert info["infra_error"] is None and not terminated and reward == 0.0, info["feedback"]
     assert observation and info["feedback"]["summary"]
+    if "NUL" in hostile:  # refused up front, not sent into the shell (where it stalls the framing)
+        assert "NUL" in (info["feedback"]["error"] or ""), info["feedback"]
     assert env.step(bash("cat /etc/passwd | head -1"))[4]["infra_error"] is None  # still usable
