@@ -185,7 +185,7 @@ def run(
                 episode = run_episode(env, scripted, seed=task_seed, options=options, env_kwargs=kwargs)
                 run_dir.write(episode)
                 tally.add(episode)
-                progress.update(bar, advance=1, stats=tally.line())
+                progress.update(bar, advance=1, stats=tally.short())
     except KeyboardInterrupt:
         saved = run_dir.saved()  # read back: the signal may have landed between a write and the tally
         say(

@@ -261,6 +261,15 @@ class RateSummary(BaseModel):
     def mean_turns(self) -> float | None:
         return self.scored_turns / self.scored if self.scored else None
 
+    def short(self) -> str:
+        """e.g. `ok 50% · 3.0 turns · 1 infra`: fits beside a progress bar on an 80-column terminal."""
+        text = (
+            "-"
+            if not self.scored
+            else f"ok {self.successes / self.scored:.0%} · {self.scored_turns / self.scored:.1f} turns"
+        )
+        return text + (f" · {self.infra_errors} infra" if self.infra_errors else "")
+
     def line(self) -> str:
         """e.g. `success rate 50.0% (1/2), mean turns 3.0, infra errors 1 (excluded)`."""
         text = "no scored episodes"
