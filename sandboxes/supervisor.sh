@@ -7,8 +7,8 @@
 # the kernel then marks it and its children non-dumpable, so the agent's processes cannot read their
 # memory (the sentinel) or open their fds (/proc/PID/fd: the host channel) even with the same uid.
 # What persists between commands is data, not code: the cwd and the scalar variables (exported or
-# not), saved by the child on exit as NUL-separated records and applied by the next child with
-# `cd`/`declare`/`export` before any agent code runs in it. A forged state file can set variables,
+# not), saved by the child on exit as NUL-separated records, read and checked by the framer after it
+# answered, and applied by the next child with `cd`/`declare`/`export` before any agent code runs in it. A forged state file can set variables,
 # nothing else. Functions, aliases, traps, shell options and arrays do not persist (they would be code).
 #
 # Args: $1 ready-sentinel  $2 control dir (output file)  $3 workspace  $4 output cap (bytes)
@@ -51,7 +51,7 @@ __eg_seen=
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
 __eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, value) of each scalar variable
-  local LC_ALL=C __eg_names __eg_a
+  local __eg_names __eg_a
   builtin shopt -s extglob
   builtin compgen -v -X "$__eg_unsaved" > "$__eg_st/names" 2>/dev/null
   mapfile -t __eg_names < "$__eg_st/names"
@@ -61,6 +61,20 @@ __eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, va
       [[ ${!__eg_a@a} == *[aA]* ]] || builtin printf '%s\0%s\0%s\0' "$__eg_a" "${!__eg_a@a}" "${!__eg_a}"
     done
   } > "$__eg_state" 2>/dev/null
+}
+
+__eg_parse_state() {  # read the saved state as data, once, after the frame went out (off the critical path)
+  local rec i k
+  __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=()
+  [ -s "$__eg_state" ] || return 0
+  mapfile -d '' rec < "$__eg_state"
+  __eg_have_state=1 __eg_cwd=${rec[0]}
+  for (( i = 1; i + 2 < ${#rec[@]}; i += 3 )); do
+    k=${rec[i]}
+    [[ $k =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $k != $__eg_unsaved ]] || continue
+    __eg_assign+=("$k=${rec[i+2]}")
+    [[ ${rec[i+1]} == *x* ]] && __eg_exported+=("$k")
+  done
 }
 
 __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one frame
@@ -161,6 +175,7 @@ if [ -n "$__eg_pending" ]; then
   __eg_hangup
   __eg_emit "$__eg_pending" -1
 fi
+__eg_parse_state  # a respawned framer picks up the state the last finished command saved
 
 while IFS=' ' builtin read -r __eg_op __eg_s __eg_n; do
   case $__eg_op in
@@ -171,33 +186,30 @@ while IFS=' ' builtin read -r __eg_op __eg_s __eg_n; do
       # code has run in this process yet, so these builtins are the real ones), then run the command.
       (
         builtin unset -v __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore
-        builtin unset -f __eg_emit __eg_read_cmd __eg_hangup __eg_holds __eg_killall
+        builtin unset -f __eg_emit __eg_read_cmd __eg_hangup __eg_holds __eg_killall __eg_parse_state
         builtin exec {__eg_nap}<&-
         trap - TERM INT HUP QUIT USR1 USR2 ALRM
-        if [ -s "$__eg_state" ]; then
+        if [ -n "$__eg_have_state" ]; then  # validated by the framer: names, values, export flags
           builtin unset -v "${__eg_initial[@]}" 2>/dev/null  # the saved state says which of these remain
-          mapfile -d '' __eg_rec < "$__eg_state"
-          builtin cd -- "${__eg_rec[0]}" 2>/dev/null
-          for (( __eg_i = 1; __eg_i + 2 < ${#__eg_rec[@]}; __eg_i += 3 )); do
-            __eg_k=${__eg_rec[__eg_i]}
-            [[ $__eg_k =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $__eg_k != $__eg_unsaved ]] || continue
-            builtin declare -g -- "$__eg_k=${__eg_rec[__eg_i+2]}" 2>/dev/null
-            [[ ${__eg_rec[__eg_i+1]} == *x* ]] && builtin export -- "$__eg_k"
-          done
-          builtin unset -v __eg_rec __eg_i __eg_k
+          builtin cd -- "$__eg_cwd" 2>/dev/null
+          (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}" 2>/dev/null
+          (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
         fi
+        builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state
         trap -- __eg_save EXIT
         builtin eval "$__eg_cmd"
       ) > "$__eg_out" 2>&1 < /dev/null
       __eg_rc=$?
       __eg_hangup
       __eg_emit "$__eg_s" "$__eg_rc"
+      __eg_parse_state
       ;;
     Z)
       __eg_killall
       ( builtin cd -- "$__eg_ws" && eval "$__eg_restore" ) > "$__eg_out" 2>&1 < /dev/null
       __eg_rc=$?
       : > "$__eg_state"
+      __eg_parse_state
       __eg_emit "$__eg_s" "$__eg_rc"
       ;;
     P)
