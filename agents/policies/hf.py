@@ -7,6 +7,7 @@ new observation appended after them, so that training sees precisely what sampli
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -55,6 +56,8 @@ def resolve_model_path(name: str) -> str:
         from envgym.agents.policies.smollm import model_dir
 
         return str(model_dir())
+    if name.startswith(("/", "./", "../", "~")) and not os.path.isdir(os.path.expanduser(name)):
+        raise FileNotFoundError(f"no model directory at {name}: give a local model dir, a hub id or smollm2-135m")
     return name
 
 
