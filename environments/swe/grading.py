@@ -359,8 +359,11 @@ class Grader:
     def _grade(self, task: SWETask, patch: str | None = None, agent: dict[str, str] | None = None) -> GradeResult:
         started = time.perf_counter()
         try:
-            with self.sandboxes.checkout(task)[0] as sandbox:
+            sandbox = self.sandboxes.checkout(task)[0]
+            try:
                 return grade_in(sandbox, task, patch=patch, agent=agent)
+            finally:
+                self.sandboxes.discard(sandbox)
         except SandboxInfraError as exc:
             return _finish(GradeResult(instance_id=task.instance_id, infra_error=str(exc)), started)
         except Exception as exc:  # a grader bug: the host's fault, reported loudly, never raised into step
