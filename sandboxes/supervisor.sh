@@ -39,14 +39,16 @@ eval "$__eg_limits"
 [ -d "$__eg_dir" ] || mkdir -p -- "$__eg_dir" || exit 98
 [ -d "$__eg_st" ] || mkdir -p -- "$__eg_st" || exit 98
 builtin cd -- "$__eg_ws" || exit 97
+# Never saved nor restored: bash's own dynamic and read-only variables, and the framer's (extglob).
+__eg_unsaved='@(BASH|BASH_*|BASHPID|BASHOPTS|SHELLOPTS|EUID|UID|PPID|FUNCNAME|GROUPS|HISTCMD|LINENO|PIPESTATUS|PWD|RANDOM|SRANDOM|SECONDS|EPOCHREALTIME|EPOCHSECONDS|DIRSTACK|COMP_WORDBREAKS|SHLVL|OPTIND|_|__eg_*)'
 # The variables a command starts with when no state was saved yet (and which a saved state replaces).
 builtin compgen -v > "$__eg_st/names" 2>/dev/null
 mapfile -t __eg_names < "$__eg_st/names"
 __eg_initial=()
-for __eg_v in "${__eg_names[@]}"; do [[ $__eg_v == __eg_* ]] || __eg_initial+=("$__eg_v"); done
+for __eg_v in "${__eg_names[@]}"; do  # bash's dynamic ones ($RANDOM...) must never be unset: they would stop working
+  [[ $__eg_v == $__eg_unsaved ]] || __eg_initial+=("$__eg_v")
+done
 unset -v __eg_v __eg_names
-# Never saved nor restored: bash's own dynamic and read-only variables, and the framer's (extglob).
-__eg_unsaved='@(BASH|BASH_*|BASHPID|BASHOPTS|SHELLOPTS|EUID|UID|PPID|FUNCNAME|GROUPS|HISTCMD|LINENO|PIPESTATUS|PWD|RANDOM|SRANDOM|SECONDS|EPOCHREALTIME|EPOCHSECONDS|DIRSTACK|COMP_WORDBREAKS|SHLVL|OPTIND|_|__eg_*)'
 __eg_seen=
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
@@ -151,17 +153,16 @@ __eg_hangup() {  # kill what the last command left holding its output; a process
   __eg_seen="${now[*]}"
 }
 
-__eg_killall() {  # kill every process but this framer, and wait (up to ~3 s) until they are gone
+__eg_killall() {  # kill every process but this framer, and wait (up to ~5 s) until they are gone
   [ "$__eg_killmode" = all ] || return 0
-  local i p left stat
-  for i in {1..60}; do
+  local i p left
+  for i in {1..100}; do
     builtin kill -9 -1 2>/dev/null
     left=0
     for p in /proc/[1-9]*; do
       p=${p#/proc/}
       [[ $p == "$$" || $p == 1 ]] && continue
-      IFS= builtin read -r stat < /proc/"$p"/stat 2>/dev/null || continue
-      [[ $stat == *") Z "* ]] && continue  # a zombie: its parent reaps it
+      # ours, alive or a zombie not yet reaped (zombies still hold their slot under the pids limit)
       builtin kill -0 "$p" 2>/dev/null && { left=1; break; }
     done
     (( left )) || return 0

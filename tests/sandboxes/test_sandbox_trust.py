@@ -129,3 +129,16 @@ def test_write_files_in_one_go(make_sandbox):
     assert sb.exec("cat d*/f*.txt | sort -n | tr '\\n' ,").output == ",".join(str(i) for i in range(30)) + ","
     with pytest.raises(PermissionError):
         sb.write_files({"ok.txt": b"1", "/etc/evil": b"2"})
+
+
+def test_saving_the_state_adds_nothing_to_it(make_sandbox):
+    sb = make_sandbox()
+    before = sb.exec("declare -p | grep -v -E '^declare -[a-zA-Z-]* (BASH|_=|PPID|SHLVL|PWD|OLDPWD)' | sort").output
+    for _ in range(3):
+        sb.exec("true")
+    r = sb.exec(
+        'echo "[${LC_ALL-unset}][${__eg_names-}][${__eg_a-}]"; [ "$RANDOM$RANDOM" != "$RANDOM$RANDOM" ] && echo random'
+    )
+    assert r.output == "[unset][][]\nrandom\n"  # bash's dynamic variables still work
+    after = sb.exec("declare -p | grep -v -E '^declare -[a-zA-Z-]* (BASH|_=|PPID|SHLVL|PWD|OLDPWD)' | sort").output
+    assert after == before
