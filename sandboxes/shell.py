@@ -228,6 +228,14 @@ class _Reader:
         return data
 
 
+def _header(op: bytes, sentinel: bytes, size: int = 0) -> bytes:
+    """A request header for supervisor.sh: fixed-size (46 bytes), so the framer reads it with one read()."""
+    header = b"%s %s %010d\n" % (op, sentinel, size)
+    if len(sentinel) != 32 or len(header) != 46:
+        raise ValueError(f"bad request header {header!r}")
+    return header
+
+
 _BEGIN = re.compile(rb" BEGIN (\d+)$")
 _END = re.compile(rb" END (-?\d+) ([01])$")
 
@@ -299,7 +307,7 @@ class PersistentShell:
                 self.start()
             payload = command.encode("utf-8", errors="replace")
             sentinel = secrets.token_hex(16)
-            message = b"R %s %d\n%s" % (sentinel.encode(), len(payload), payload)
+            message = _header(b"R", sentinel.encode(), len(payload)) + payload
             try:
                 assert self._transport is not None
                 self._transport.send(message)
@@ -368,7 +376,7 @@ class PersistentShell:
                 return False
             sentinel = secrets.token_hex(16).encode()
             try:
-                self._transport.send(b"P %s\n" % sentinel)
+                self._transport.send(_header(b"P", sentinel))
                 return self._reader.wait_line(sentinel + b" PONG", time.monotonic() + grace) is not None
             except ShellDied:
                 return False
@@ -384,7 +392,7 @@ class PersistentShell:
             sentinel = secrets.token_hex(16)
             try:
                 assert self._transport is not None
-                self._transport.send(b"Z %s\n" % sentinel.encode())
+                self._transport.send(_header(b"Z", sentinel.encode()))
                 frame = self._read_frame(sentinel.encode(), start + timeout)
             except ShellDied:
                 self._respawn()

@@ -14,10 +14,10 @@
 # Args: $1 ready-sentinel  $2 control dir (output file)  $3 workspace  $4 output cap (bytes)
 #       $5 kill mode (all|none)  $6 restore snippet (run by reset)  $7 limits snippet (run once at start)
 #       $8 pending sentinel  $9 state dir: small files rewritten per command; keep it on tmpfs
-# Host -> framer, one header line each:
-#   R <sentinel> <nbytes>\n<command bytes>   run a command (cd and variables persist)
-#   Z <sentinel>                              kill all else, restore the workspace, forget the state
-#   P <sentinel>                              answers "<s> PONG"
+# Host -> framer, one fixed-size header each (<sentinel> is 32 hex digits, <n> 10 decimal digits):
+#   R <sentinel> <n>\n<n command bytes>   run a command (cd and variables persist)
+#   Z <sentinel> 0000000000\n            kill all else, restore the workspace, forget the state
+#   P <sentinel> 0000000000\n            answers "<s> PONG"
 # Framer -> host: "<ready> READY <pid>" once, then per command
 #   "\n<s> BEGIN <n>\n" <n bytes of capped output> "<s> END <rc> <truncated>\n"
 # A command runs with stdin from /dev/null and its output written to a file, so the host never holds
@@ -49,7 +49,7 @@ for __eg_v in "${__eg_names[@]}"; do  # bash's dynamic ones ($RANDOM...) must ne
   [[ $__eg_v == $__eg_unsaved ]] || __eg_initial+=("$__eg_v")
 done
 unset -v __eg_v __eg_names
-__eg_seen=
+__eg_seen= __eg_last=
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
 __eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, value) of each scalar variable
@@ -65,15 +65,17 @@ __eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, va
   } > "$__eg_state" 2>/dev/null
 }
 
-__eg_parse_state() {  # read the saved state as data, once, after the frame went out (off the critical path)
-  local rec i k
-  __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=()
-  [ -s "$__eg_state" ] || return 0
-  mapfile -d '' rec < "$__eg_state"
+__eg_parse_state() {  # read the saved state as data, once, after the frame went out
+  local rec=() i k q
+  [ -s "$__eg_state" ] && builtin mapfile -d '' rec < "$__eg_state"
+  q="${rec[*]@Q}"  # the records, quoted: unambiguous
+  [[ $q == "$__eg_last" ]] && return 0  # the same state as last time (the usual case): already parsed
+  __eg_last=$q __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=()
+  (( ${#rec[@]} )) || return 0
   __eg_have_state=1 __eg_cwd=${rec[0]}
   for (( i = 1; i + 2 < ${#rec[@]}; i += 3 )); do
-    k=${rec[i]}
-    [[ $k =~ ^[A-Za-z_][A-Za-z0-9_]*$ && $k != $__eg_unsaved ]] || continue
+    k=${rec[i]}  # a name (letters, digits, _; not a digit first), and not one of bash's or ours
+    [[ $k == [a-zA-Z_]*([a-zA-Z0-9_]) && $k != $__eg_unsaved ]] || continue
     __eg_assign+=("$k=${rec[i+2]}")
     [[ ${rec[i+1]} == *x* ]] && __eg_exported+=("$k")
   done
@@ -82,8 +84,9 @@ __eg_parse_state() {  # read the saved state as data, once, after the frame went
 __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one frame
   local LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin buf= total marker
   IFS= builtin read -r -d '' -N $(( __eg_cap + 1 )) buf < "$__eg_out"
-  if (( ${#buf} <= __eg_cap )); then
-    builtin printf '\n%s BEGIN %d\n%s%s END %d 0\n' "$1" "${#buf}" "$buf" "$1" "$2"
+  if (( ${#buf} <= __eg_cap )); then  # one write: the host wakes up once
+    builtin printf -v buf '\n%s BEGIN %d\n%s%s END %d 0\n' "$1" "${#buf}" "$buf" "$1" "$2"
+    builtin printf '%s' "$buf"
     return 0
   fi
   total=$(stat -c %s -- "$__eg_out" 2>/dev/null || echo "?")
@@ -178,7 +181,11 @@ if [ -n "$__eg_pending" ]; then
 fi
 __eg_parse_state  # a respawned framer picks up the state the last finished command saved
 
-while IFS=' ' builtin read -r __eg_op __eg_s __eg_n; do
+# A header is 46 bytes, "<op> <32 hex sentinel> <10-digit length>\n": one read() instead of one per byte.
+while IFS= builtin read -r -N 46 __eg_h; do
+  __eg_op=${__eg_h:0:1} __eg_s=${__eg_h:2:32} __eg_n=${__eg_h:35:10}
+  [[ ${__eg_h:34:1}${__eg_h:45:1} == " "$'\n' && $__eg_n == +([0-9]) ]] || exit 96  # out of step with the host
+  __eg_n=$(( 10#$__eg_n ))
   case $__eg_op in
     R)
       __eg_read_cmd "$__eg_n"
@@ -186,16 +193,16 @@ while IFS=' ' builtin read -r __eg_op __eg_s __eg_n; do
       # The child: forget the sentinel and the framer's helpers, apply the saved state as data (no agent
       # code has run in this process yet, so these builtins are the real ones), then run the command.
       (
-        builtin unset -v __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore
+        builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_last
         builtin unset -f __eg_emit __eg_read_cmd __eg_hangup __eg_holds __eg_killall __eg_parse_state
         builtin exec {__eg_nap}<&-
         trap - TERM INT HUP QUIT USR1 USR2 ALRM
         if [ -n "$__eg_have_state" ]; then  # validated by the framer: names, values, export flags
-          builtin unset -v "${__eg_initial[@]}" 2>/dev/null  # the saved state says which of these remain
-          builtin cd -- "$__eg_cwd" 2>/dev/null
-          (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}" 2>/dev/null
+          builtin unset -v "${__eg_initial[@]}"  # the saved state says which of these remain
+          builtin cd -- "$__eg_cwd"
+          (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}"
           (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
-        fi
+        fi 2>/dev/null
         builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state
         trap -- __eg_save EXIT
         builtin eval "$__eg_cmd"
