@@ -186,7 +186,10 @@ def test_infra_at_reset_is_infra_not_divergence_and_exits_2(
     tmp_path: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/ToolUse-Compute-v0", range(2), OracleAgent())
+    from envgym.sandboxes import docker_client
+
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-such-docker.sock")  # a Docker engine that is down
+    monkeypatch.setattr(docker_client, "_client", None)  # earlier tests may have cached a client to the real one
     result = cli.invoke(app, ["replay", str(path), "--sandbox", "docker"])
     assert result.exit_code == 2, result.output  # nothing could be replayed
     assert "2 episodes: 0 ok, 0 diverged, 2 infra" in result.output
