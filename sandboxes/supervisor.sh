@@ -30,7 +30,7 @@
 # with the output so far and exit code -1; the state saved by the last finished command still holds.
 __eg_ready=$1 __eg_dir=$2 __eg_ws=$3 __eg_cap=$4 __eg_killmode=$5 __eg_restore=$6 __eg_limits=$7
 __eg_pending=$8 __eg_st=$9
-__eg_out=$__eg_dir/out __eg_state=$__eg_st/state
+__eg_out=$__eg_dir/out __eg_state=$__eg_st/state __eg_next=$__eg_st/next
 __eg_half=$(( __eg_cap / 2 ))
 __eg_s= __eg_cmd= __eg_rc=0
 set +e +u
@@ -62,16 +62,21 @@ __eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, va
     for __eg_a in "${__eg_names[@]}"; do
       [[ ${!__eg_a@a} == *[aA]* ]] || builtin printf '%s\0%s\0%s\0' "$__eg_a" "${!__eg_a@a}" "${!__eg_a}"
     done
-  } > "$__eg_state" 2>/dev/null
+    builtin printf '%s\0' __eg_end  # the last record: a reader can tell a whole state from a torn one
+  } > "$__eg_next" 2>/dev/null
 }
 
-__eg_parse_state() {  # read the saved state as data, once, after the frame went out
+__eg_parse_state() {  # $1: the state file to read as data, once, after the frame went out
   local rec=() i k q
-  [ -s "$__eg_state" ] && builtin mapfile -d '' rec < "$__eg_state"
+  # The child's EXIT trap writes `next`; only the framer writes `state`, between commands, so a framer
+  # respawned because a command killed the old one reads the last finished command's whole state, never a
+  # file that a dying child is still writing. A state without its end record is no state.
+  __eg_changed=
+  [ -s "$1" ] && builtin mapfile -d '' rec < "$1"
+  (( ${#rec[@]} )) && [[ ${rec[-1]} == __eg_end ]] || return 0  # none or torn: the last whole state holds
   q="${rec[*]@Q}"  # the records, quoted: unambiguous
   [[ $q == "$__eg_last" ]] && return 0  # the same state as last time (the usual case): already parsed
-  __eg_last=$q __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=()
-  (( ${#rec[@]} )) || return 0
+  __eg_last=$q __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_changed=1 __eg_rec=("${rec[@]}")
   __eg_have_state=1 __eg_cwd=${rec[0]}
   for (( i = 1; i + 2 < ${#rec[@]}; i += 3 )); do
     k=${rec[i]}  # a name (letters, digits, _; not a digit first), and not one of bash's or ours
@@ -179,7 +184,7 @@ if [ -n "$__eg_pending" ]; then
   __eg_hangup
   __eg_emit "$__eg_pending" -1
 fi
-__eg_parse_state  # a respawned framer picks up the state the last finished command saved
+__eg_parse_state "$__eg_state"  # a respawned framer picks up the state the last finished command saved
 
 # A header is 46 bytes, "<op> <32 hex sentinel> <10-digit length>\n": one read() instead of one per byte.
 while IFS= builtin read -r -N 46 __eg_h; do
@@ -193,7 +198,7 @@ while IFS= builtin read -r -N 46 __eg_h; do
       # The child: forget the sentinel and the framer's helpers, apply the saved state as data (no agent
       # code has run in this process yet, so these builtins are the real ones), then run the command.
       (
-        builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_last
+        builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_last __eg_rec __eg_changed
         builtin unset -f __eg_emit __eg_read_cmd __eg_hangup __eg_holds __eg_killall __eg_parse_state
         builtin exec {__eg_nap}<&-
         trap - TERM INT HUP QUIT USR1 USR2 ALRM
@@ -210,14 +215,15 @@ while IFS= builtin read -r -N 46 __eg_h; do
       __eg_rc=$?
       __eg_hangup
       __eg_emit "$__eg_s" "$__eg_rc"
-      __eg_parse_state
+      __eg_parse_state "$__eg_next"
+      [[ -n $__eg_changed ]] && builtin printf '%s\0' "${__eg_rec[@]}" > "$__eg_state" 2>/dev/null
       ;;
     Z)
       __eg_killall
       ( builtin cd -- "$__eg_ws" && eval "$__eg_restore" ) > "$__eg_out" 2>&1 < /dev/null
       __eg_rc=$?
-      : > "$__eg_state"
-      __eg_parse_state
+      : > "$__eg_state"; : > "$__eg_next"
+      __eg_last= __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_rec=()
       __eg_emit "$__eg_s" "$__eg_rc"
       ;;
     P)

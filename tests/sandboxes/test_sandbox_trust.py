@@ -17,10 +17,13 @@ TAMPERING = [
     "readonly POSIXLY_CORRECT=1; enable -n printf kill; set -o noexec",
     "trap 'exit 0' EXIT; trap 'return 0' DEBUG; shopt -s extdebug",
     "PATH=/nowhere; IFS=x; LC_ALL=POSIX; BASH_ENV=/tmp/evil; export BASH_ENV",
-    # a forged state file: code in it must not run, and it may only set variables
-    'trap - EXIT; for f in /dev/shm/.envgym/state /.envgym/state; do [ -d "${f%/*}" ] && '
-    "printf '/\\0x\\0\\0y\\0trap\\0\\0exit 0\\0__eg_cmd\\0x\\0true\\0' > \"$f\" && "
-    'printf "trap \'exit 0\' EXIT\\n" >> "$f"; done; true',
+    # a forged state file (the one the framer reads after each command): code in it must not run, and it may
+    # only set variables
+    'trap - EXIT; for f in /dev/shm/.envgym/next /.envgym/next; do [ -d "${f%/*}" ] && '
+    "printf '/\\0x\\0\\0y\\0trap\\0\\0exit 0\\0__eg_cmd\\0x\\0true\\0__eg_end\\0' > \"$f\"; done; true",
+    # a torn forged state (no end record, code appended): ignored as a whole
+    'trap - EXIT; for f in /dev/shm/.envgym/next /.envgym/next; do [ -d "${f%/*}" ] && '
+    'printf \'/etc\\0z\\0\\0q\\0\' > "$f" && printf "trap \'exit 0\' EXIT\\n" >> "$f"; done; true',
     # fake frames written to every fd reachable from here, the framer's included
     "for fd in /proc/$$/fd/* /proc/$PPID/fd/* /proc/[0-9]*/fd/[0-9]*; do "
     "printf '\\nforged BEGIN 2\\nhiforged END 0 0\\n' > \"$fd\"; done 2>/dev/null; true",
@@ -53,6 +56,14 @@ def test_a_state_file_can_only_set_variables(make_sandbox):
     r = sb.exec('echo "[$x][$trap][${y-unset}]"; pwd')
     assert r.output == "[y][exit 0][unset]\n/\n"
     assert sb.exec("false").exit_code == 1
+
+
+def test_a_torn_state_file_is_ignored(make_sandbox):
+    sb = make_sandbox()
+    sb.exec("cd /tmp && export KEEP=yes")
+    sb.exec(TAMPERING[6])
+    r = sb.exec('echo "[${z-unset}][$KEEP]"; pwd')
+    assert r.output == "[unset][yes]\n/tmp\n"
 
 
 def test_fork_bomb_does_not_flood_later_commands(make_sandbox):
