@@ -95,6 +95,21 @@ class PipeTransport:
             log.warning("shell process %s did not exit after SIGKILL", self.proc.pid)
 
 
+def split_docker_frames(raw: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+    """Docker's multiplexed exec stream cut into whole (stream, payload) frames (1 stdout, 2 stderr), plus the
+    unfinished rest. Each frame: 8-byte header (stream, 3 zero bytes, big-endian size), then the payload."""
+    frames: list[tuple[int, bytes]] = []
+    start = 0
+    while len(raw) - start >= 8:
+        size = int.from_bytes(raw[start + 4 : start + 8], "big")
+        end = start + 8 + size
+        if end > len(raw):
+            break
+        frames.append((raw[start], raw[start + 8 : end]))
+        start = end
+    return frames, raw[start:]
+
+
 class DockerSocketTransport:
     """The attached socket of a docker SDK exec: stdout frames are demultiplexed, stderr dropped."""
 
@@ -114,15 +129,8 @@ class DockerSocketTransport:
             self.sock.setblocking(False)
 
     def _demux(self) -> bytes:
-        out = bytearray()
-        while len(self._raw) >= 8:
-            stream, size = self._raw[0], int.from_bytes(self._raw[4:8], "big")
-            if len(self._raw) < 8 + size:
-                break
-            if stream == 1:
-                out += self._raw[8 : 8 + size]
-            self._raw = self._raw[8 + size :]
-        return bytes(out)
+        frames, self._raw = split_docker_frames(self._raw)
+        return b"".join(payload for stream, payload in frames if stream == 1)
 
     def recv(self, timeout: float) -> bytes | None:
         deadline = time.monotonic() + max(timeout, 0.0)

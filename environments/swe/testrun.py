@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from envgym.environments.swe.verdict import TestOutcome, VerdictReader
 from envgym.sandboxes import Sandbox, SandboxInfraError
+from envgym.sandboxes.shell import split_docker_frames
 from envgym.text import truncate_middle
 
 TESTER_UID = 2000
@@ -188,17 +189,12 @@ class _DemuxedStream:
         return True
 
     def _demux(self, data: bytes, reader: VerdictReader) -> None:
-        raw = self._raw + data
-        while len(raw) >= 8:
-            kind, size = raw[0], int.from_bytes(raw[4:8], "big")
-            if len(raw) < 8 + size:
-                break
-            frame, raw = raw[8 : 8 + size], raw[8 + size :]
+        frames, self._raw = split_docker_frames(self._raw + data)
+        for kind, frame in frames:
             if kind == 1:
                 reader.feed(frame)
             else:
                 self._keep(frame)
-        self._raw = raw
 
     def _keep(self, data: bytes) -> None:
         room = OUTPUT_LIMIT // 2 - len(self._head)
