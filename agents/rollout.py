@@ -22,7 +22,7 @@ from typing import Any, Protocol
 import gymnasium as gym
 from pydantic import BaseModel, Field
 
-from envgym.agents.policies.base import Message, Policy, TokenPolicy
+from envgym.agents.policies.base import TokenPolicy
 from envgym.trajectory import Episode, Turn
 
 
@@ -254,62 +254,3 @@ def _record_step(
         return False
     context += sample.token_ids + obs_ids
     return True
-
-
-def rollout_text(
-    policy: Policy,
-    envs: Sequence[gym.Env],
-    tasks: Sequence[TaskSpec],
-    config: RolloutConfig | None = None,
-    writer: EpisodeSink | None = None,
-) -> list[Episode]:
-    """Message-level rollout for policies without token access (e.g. `OpenAIPolicy`); evaluation only."""
-    cfg = config or RolloutConfig()
-    records: list[Episode] = []
-    chats: list[list[Message]] = []
-    tools: list[list[dict[str, Any]]] = []
-    live: list[int] = []
-    for i, task in enumerate(tasks):
-        record, obs, info = _start(envs[i], task, policy.name)
-        records.append(record)
-        make = getattr(policy, "initial_messages", None)
-        chats.append(list(make(obs)) if make else [{"role": "user", "content": obs}])
-        tools.append(list(info.get("tools", [])))
-        if record.outcome is None:
-            live.append(i)
-        elif writer is not None:
-            writer.write(record)
-    success = [False] * len(tasks)
-    stepper = _EnvStepper(envs, cfg.parallel_steps, cfg.parallel_min_step_s)
-    try:
-        while live:
-            actions = policy.act([chats[i] for i in live], [tools[i] for i in live])
-            results = stepper.step(live, [a.text for a in actions])
-            still = []
-            for i, action, (result, seconds) in zip(live, actions, results, strict=True):
-                record = records[i]
-                if isinstance(result, Exception):
-                    record.finish(success=False, terminated=False, truncated=False,
-                                  infra_error=f"step raised {result!r}")  # fmt: skip
-                else:
-                    obs, _, terminated, truncated, info = result
-                    success[i] = bool(info.get("solved", False))
-                    capped = cfg.max_turns is not None and len(record.turns) + 1 >= cfg.max_turns
-                    truncated = bool(truncated or (capped and not terminated))
-                    shown = cfg.hidden_text if cfg.hide_feedback else obs
-                    record.turns.append(
-                        Turn.from_step(len(record.turns), action.text, result, duration_s=seconds, observation=shown,
-                                       truncated=truncated, extra=dict(action.extra))
-                    )  # fmt: skip
-                    if terminated or truncated or record.turns[-1].infra_error:
-                        record.finish(success=success[i], terminated=bool(terminated), truncated=truncated)
-                    else:
-                        chats[i] += [{"role": "assistant", "content": action.text}, {"role": "user", "content": shown}]
-                        still.append(i)
-                        continue
-                if writer is not None:
-                    writer.write(record)
-            live = still
-    finally:
-        stepper.close()
-    return records
