@@ -111,7 +111,12 @@ def train(
     )
 
 
+# eval settings that do not change which episodes a run directory holds: they may differ when resuming
+NOT_RUN_IDENTITY = frozenset({"episodes", "out", "timeout", "retries", "concurrency", "probe"})
+
+
 def evaluate(
+    ctx: typer.Context,
     env: Annotated[str, typer.Option("--env", help="env id")] = "envgym/GuessNumber-v0",
     policy: Annotated[str, typer.Option(help="oracle, random, hf, openai")] = "oracle",
     model: Annotated[str | None, typer.Option(help="hf: model/dir/run checkpoint export; openai: model name")] = None,
@@ -128,7 +133,9 @@ def evaluate(
         Path | None,
         typer.Option(help="hf: take the policy settings (prompt, action prefix, ...) from this train YAML"),
     ] = None,
-    out: Annotated[Path, typer.Option(help="run directory for trajectories")] = Path("runs/eval"),
+    out: Annotated[
+        Path, typer.Option(help="run directory (trajectories.jsonl, run.json); re-running the same command resumes")
+    ] = Path("runs/eval"),
     system_prompt: Annotated[str | None, typer.Option(help="openai: system message")] = None,
     max_tokens: Annotated[int, typer.Option(min=1, help="openai: max tokens per reply")] = 512,
     tools: Annotated[bool, typer.Option("--tools/--no-tools", help="openai: send the env's tool schemas")] = True,
@@ -157,17 +164,29 @@ def evaluate(
         ),
     ] = False,
 ) -> None:
-    """Success rate of any policy on any env (same seeds for every policy)."""
+    """Success rate of any policy on any env (same seeds for every policy).
+
+    Re-running the same command with the same --out continues where it stopped; --episodes may grow.
+    """
     import json
 
     from rich.console import Console
 
     from envgym.agents.evaluation import evaluate as run_eval
     from envgym.agents.trainer import make_env
+    from envgym.run_dir import RunDir, invocation_words, shell_command
 
     agent: Any
     if probe and policy in {"oracle", "random"}:
         raise typer.BadParameter("--feedback-probe needs a model policy (hf or openai): scripted agents read the env")
+    identity = {k: str(v) if isinstance(v, Path) else v for k, v in ctx.params.items() if k not in NOT_RUN_IDENTITY}
+    resume = shell_command(invocation_words(ctx, always=("env", "policy", "episodes", "out")))
+    run_dirs = [RunDir.open(out, "eval", identity, resume)]  # refused before a model loads
+    if probe:
+        run_dirs.append(RunDir.open(out / "hidden-feedback", "eval", {**identity, "hide_feedback": True}, resume))
+    if run_dirs[0].finished:
+        done = len({e.seed for e in run_dirs[0].finished if e.seed is not None and seed <= e.seed < seed + episodes})
+        Console().print(f"resuming {out}: {done} of {episodes} episodes already recorded", soft_wrap=True)
     if policy in {"oracle", "random"}:
         from envgym.agents.policies.scripted import make_scripted_agent
 
@@ -208,15 +227,23 @@ def evaluate(
         raise typer.BadParameter(f"unknown policy {policy!r}: choose oracle, random, hf or openai")
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def run_with_bar(label: str, **kw: Any) -> Any:
+    def run_with_bar(label: str, run_dir: RunDir, **kw: Any) -> Any:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, transient=True) as bar:
-            task = bar.add_task(label, total=episodes)
-            return run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, max_turns=max_turns,
-                            batch_size=concurrency if policy == "openai" else 16,
-                            on_done=lambda n: bar.advance(task, n), **kw)  # fmt: skip
+        wanted = range(seed, seed + episodes)
+        with Progress(*columns, transient=True) as bar, run_dir:
+            task = bar.add_task(label, total=episodes, completed=sum(e.seed in wanted for e in run_dir.finished))
+            try:
+                return run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, max_turns=max_turns,
+                                batch_size=concurrency if policy == "openai" else 16, out=run_dir,
+                                on_done=lambda n: bar.advance(task, n), **kw)  # fmt: skip
+            except KeyboardInterrupt:
+                bar.stop()
+                saved = run_dir.saved()  # read back: the signal may have landed between a write and the count
+                Console().print(f"interrupted: {saved} of {episodes} episodes saved in {run_dir.trajectories}; "
+                                f"resume with: {resume}", soft_wrap=True, markup=False, highlight=False)  # fmt: skip
+                raise typer.Exit(130) from None
 
-    result = run_with_bar(f"{env} ({policy})", out=out)
+    result = run_with_bar(f"{env} ({policy})", run_dirs[0])
     Console().print(
         f"[bold]{env}[/] policy={result.policy} difficulty={difficulty}: success rate "
         f"[bold]{result.success_rate:.1%}[/] over {result.episodes} episodes, mean turns {result.mean_turns:.1f}"
@@ -226,7 +253,7 @@ def evaluate(
     )  # fmt: skip
     (out / "eval.json").write_text(json.dumps(result.model_dump(), indent=2))
     if probe:
-        hidden = run_with_bar(f"{env} ({policy}, feedback hidden)", out=out / "hidden-feedback", hide_feedback=True)
+        hidden = run_with_bar(f"{env} ({policy}, feedback hidden)", run_dirs[1], hide_feedback=True)
         gap = result.success_rate - hidden.success_rate
         verdict = "uses the feedback" if gap > 0 else "no gain from feedback: self-distillation has no teacher signal"
         Console().print(f"feedback probe: with feedback {result.success_rate:.1%}, hidden {hidden.success_rate:.1%} "

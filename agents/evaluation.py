@@ -19,6 +19,7 @@ from pydantic import BaseModel
 
 from envgym.agents.policies.base import Message
 from envgym.agents.policies.openai_policy import FAILURE_KEY
+from envgym.run_dir import RunDir
 from envgym.trajectory import Episode, TrajectoryWriter, Turn
 
 
@@ -133,7 +134,7 @@ def evaluate(
     difficulty: float | None = None,
     seed: int = 0,
     batch_size: int = 16,
-    out: str | Path | None = None,
+    out: str | Path | RunDir | None = None,
     max_turns: int | None = None,
     hide_feedback: bool = False,
     on_done: Callable[[int], None] | None = None,
@@ -142,39 +143,48 @@ def evaluate(
     `on_done(n)` is called as each batch (token policies) or episode (chat and scripted policies) of n
     episodes finishes (a progress bar). Every finished episode is written as it finishes.
 
+    `out` as a `RunDir` (what `envgym eval` passes) resumes: seeds it already holds are not run again and
+    count in the summary; a plain path appends to its trajectory file.
+
     Chat policies run `batch_size` episodes at once, each on its own env in its own thread: a slow or failed
     request holds up only its own episode."""
     done = on_done or (lambda n: None)
     from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
     from envgym.runner import run_episode
 
-    writer = TrajectoryWriter(Path(out) / "trajectories.jsonl") if out else None
+    wanted = range(seed, seed + episodes)
+    kept = {e.seed: e for e in out.finished if e.seed in wanted} if isinstance(out, RunDir) else {}
+    todo = [s for s in wanted if s not in kept]
+    own = TrajectoryWriter(Path(out) / "trajectories.jsonl") if out and not isinstance(out, RunDir) else None
+    writer = out if isinstance(out, RunDir) else own  # a RunDir is its caller's to close
     options = {"difficulty": difficulty} if difficulty is not None else {}
-    records: list[Episode] = []
+    records: list[Episode] = list(kept.values())
     try:
-        if _is_batched(policy) and hasattr(policy, "sample"):
+        if not todo:
+            pass
+        elif _is_batched(policy) and hasattr(policy, "sample"):
             cfg = RolloutConfig(max_turns=max_turns, hide_feedback=hide_feedback)
-            envs = [env_factory() for _ in range(min(batch_size, episodes))]
-            for start in range(0, episodes, len(envs)):
-                stop = min(episodes, start + len(envs))
-                tasks = [TaskSpec(seed=seed + i, difficulty=difficulty) for i in range(start, stop)]
+            envs = [env_factory() for _ in range(min(batch_size, len(todo)))]
+            for start in range(0, len(todo), len(envs)):
+                tasks = [TaskSpec(seed=s, difficulty=difficulty) for s in todo[start : start + len(envs)]]
                 eps = rollout(policy, envs, tasks, cfg, writer)
                 records += [e.record for e in eps if e.record is not None]
                 done(len(tasks))
         elif _is_batched(policy):
-            records = _evaluate_chat(env_factory, policy, episodes, seed, options, batch_size, max_turns,
-                                     hide_feedback, writer, done)  # fmt: skip
+            records += _evaluate_chat(env_factory, policy, todo, options, batch_size, max_turns,
+                                      hide_feedback, writer, done)  # fmt: skip
         else:  # scripted step agents see the env itself
             env = env_factory()
-            for i in range(episodes):
-                record = run_episode(env, policy, seed=seed + i, options=options)
+            for task_seed in todo:
+                record = run_episode(env, policy, seed=task_seed, options=options)
                 if writer is not None:
                     writer.write(record)
                 records.append(record)
                 done(1)
     finally:
-        if writer is not None:
-            writer.close()
+        if own is not None:
+            own.close()
+    records.sort(key=lambda e: e.seed if e.seed is not None else -1)
     env_id = records[0].env_id if records else "?"
     return summarise(env_id, str(getattr(policy, "name", type(policy).__name__)), difficulty, records)
 
@@ -182,26 +192,28 @@ def evaluate(
 def _evaluate_chat(
     env_factory: Callable[[], gym.Env],
     policy: Any,
-    episodes: int,
-    seed: int,
+    seeds: list[int],
     options: dict[str, Any],
     workers: int,
     max_turns: int | None,
     hide_feedback: bool,
-    writer: TrajectoryWriter | None,
+    writer: RunDir | TrajectoryWriter | None,
     done: Callable[[int], None],
 ) -> list[Episode]:
-    """Episodes on a pool of `workers` threads, one env per worker; records kept in seed order."""
-    workers = max(1, min(workers, episodes))
+    """Episodes on a pool of `workers` threads, one env per worker; records kept in seed order.
+
+    On Ctrl-C the episodes not yet started are cancelled and those in flight finish and are written, so the
+    run directory holds only whole episodes and a resumed run skips them."""
+    workers = max(1, min(workers, len(seeds)))
     envs: queue.Queue[gym.Env] = queue.Queue()
     for _ in range(workers):
         envs.put(env_factory())
     lock = threading.Lock()
 
-    def one(i: int) -> Episode:
+    def one(task_seed: int) -> Episode:
         env = envs.get()
         try:
-            record = chat_episode(env, policy, seed + i, options, max_turns, hide_feedback)
+            record = chat_episode(env, policy, task_seed, options, max_turns, hide_feedback)
         finally:
             envs.put(env)
         with lock:
@@ -210,10 +222,14 @@ def _evaluate_chat(
             done(1)
         return record
 
+    pool = ThreadPoolExecutor(max_workers=workers)
     try:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            return list(pool.map(one, range(episodes)))
+        return list(pool.map(one, seeds))
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:  # the envs are ours: free their sandboxes
+        pool.shutdown(wait=True)
         while not envs.empty():
             envs.get().close()
 

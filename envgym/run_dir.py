@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,29 @@ class RunManifest(BaseModel):
 def shell_command(words: list[str]) -> str:
     """Words joined for a shell, quoted where needed."""
     return " ".join(shlex.quote(w) for w in words)
+
+
+def invocation_words(ctx: Any, always: Collection[str] = (), prog: str = "envgym") -> list[str]:
+    """The command line that reproduces a click/typer invocation: its path, arguments and the options that are
+    not at their default, plus those named in `always` (what a reader needs to see, e.g. the env and --out).
+
+    Why from the parsed values and not `sys.argv`: the command may come from a test or a wrapper, and the
+    resume line must name every setting in a canonical spelling whatever abbreviation the user typed.
+    """
+    words = [prog, *ctx.command_path.split()[1:]]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if param.param_type_name == "argument":
+            words += [str(value)] if value is not None else []
+            continue
+        if value is None or (value == param.default and param.name not in always) or not param.opts:
+            continue
+        if getattr(param, "is_flag", False) and isinstance(value, bool):
+            flag = param.opts[0] if value else (param.secondary_opts or [None])[0]
+            words += [flag] if flag else []
+        else:
+            words += [param.opts[0], str(value)]
+    return words
 
 
 class RunDir:

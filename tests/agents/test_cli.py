@@ -1,7 +1,14 @@
 """`envgym train` / `eval` / `plot` through typer, with the tiny model (no downloads)."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 import typer
 import yaml
 from typer.testing import CliRunner
@@ -50,10 +57,10 @@ def test_train_resume_plot_and_eval(tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads((out / "eval.json").read_text())["success_rate"] == 1.0
     result = runner.invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--model", "tiny",
-                                    "--episodes", "4", "--out", str(out)])  # fmt: skip
+                                    "--episodes", "4", "--out", str(tmp_path / "eval-tiny")])  # fmt: skip
     assert result.exit_code == 0, result.output
     result = runner.invoke(_app(), ["eval", "--env", "envgym/ToyGuess-v0", "--policy", "hf", "--run", str(run),
-                                    "--episodes", "4", "--out", str(out)])  # fmt: skip
+                                    "--episodes", "4", "--out", str(tmp_path / "eval-run")])  # fmt: skip
     assert result.exit_code == 0, result.output
 
 
@@ -88,3 +95,66 @@ def test_eval_takes_policy_settings_from_a_train_config(tmp_path):
     assert result.exit_code == 0, result.output
     actions = [t.action for e in read_episodes(out / "trajectories.jsonl") for t in e.turns]
     assert actions and all(a.startswith("go ") for a in actions)
+
+
+def _seeds(out: Path) -> list[int | None]:
+    from envgym.trajectory import read_episodes
+
+    return [e.seed for e in read_episodes(out / "trajectories.jsonl")]
+
+
+def test_eval_resumes_the_same_command_and_refuses_a_different_one(tmp_path):
+    out = tmp_path / "eval"
+    base = ["eval", "--env", "envgym/GuessNumber-v0", "--policy", "oracle", "--difficulty", "0.2", "--seed", "7",
+            "--out", str(out)]  # fmt: skip
+    assert CliRunner().invoke(_app(), [*base, "--episodes", "3"]).exit_code == 0
+    result = CliRunner().invoke(_app(), [*base, "--episodes", "5"])
+    assert result.exit_code == 0, result.output
+    assert "3 of 5 episodes already recorded" in " ".join(result.output.split())
+    assert sorted(_seeds(out)) == [7, 8, 9, 10, 11]
+    assert json.loads((out / "eval.json").read_text())["episodes"] == 5  # the summary covers the resumed ones
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["command"] == "eval" and manifest["config"]["seed"] == 7
+    assert manifest["resume"].startswith("envgym eval --env envgym/GuessNumber-v0 --policy oracle")
+    assert CliRunner().invoke(_app(), [*base, "--episodes", "5"]).exit_code == 0
+    assert len(_seeds(out)) == 5
+    before = (out / "trajectories.jsonl").read_bytes()
+    refused = CliRunner().invoke(_app(), [*base[:4], "random", *base[5:], "--episodes", "2"])
+    assert refused.exit_code != 0 and "holds a different run" in str(refused.exception)
+    assert (out / "trajectories.jsonl").read_bytes() == before
+
+
+def test_eval_into_a_directory_it_did_not_make_is_refused(tmp_path):
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    refused = CliRunner().invoke(_app(), ["eval", "--policy", "oracle", "--episodes", "1", "--out", str(stray)])
+    assert refused.exit_code != 0 and "not empty" in str(refused.exception)
+    assert sorted(p.name for p in stray.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.slow
+def test_eval_ctrl_c_says_how_many_episodes_were_saved_and_how_to_resume(tmp_path):
+    out = tmp_path / "eval"
+    command = [sys.executable, "-m", "envgym.cli", "eval", "--env", "envgym/Sudoku-v0", "--policy", "random"]
+    command += ["--episodes", "100000", "--out", str(out)]
+    env = {**os.environ, "COLUMNS": "400"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        while not (out / "trajectories.jsonl").is_file() or not (out / "trajectories.jsonl").read_bytes():
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    saved = len(_seeds(out))
+    assert f"interrupted: {saved} of 100000 episodes saved" in stdout
+    assert "resume with: envgym eval --env envgym/Sudoku-v0 --policy random --episodes 100000 --out" in stdout
+    assert "Traceback" not in stdout + stderr
+    resumed = subprocess.run([*command[:-4], "--episodes", str(saved + 1), "--out", str(out)],
+                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{saved} of {saved + 1} episodes already recorded" in resumed.stdout
+    assert sorted(_seeds(out)) == list(range(10_000, 10_000 + saved + 1))
