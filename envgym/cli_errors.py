@@ -18,12 +18,27 @@ from pydantic import ValidationError
 
 from envgym.extras import explain
 
+try:  # typer >= 0.20 vendors its own click, whose main() catches only its own exception classes
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover - older typer runs click itself
+    from click import ClickException  # type: ignore[assignment]
+
 DEBUG_FLAG = "--debug"
 DEBUG_ENV = "ENVGYM_DEBUG"
 MAX_CHARS = 400
 
 # Exceptions that only a bug in envgym raises: the line asks for a bug report instead of blaming the input.
 INTERNAL = (AssertionError, AttributeError, NameError, TypeError, IndexError, ZeroDivisionError, RecursionError)
+
+
+class CommandError(ClickException):
+    """A failure a command diagnosed itself (`nothing to replay`, `set ENVGYM_TOKEN`): the message is the whole
+    line and `exit_code` the status. A click exception, so that it is one line on stderr both under this
+    handler and under click's own (a `CliRunner` in tests, a command embedded in another typer app)."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def debug_requested(args: Sequence[str]) -> bool:

@@ -16,6 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from envgym.cli_errors import CommandError
+
 console = Console(soft_wrap=True)  # one message, one line: long paths are not folded
 
 
@@ -165,23 +167,16 @@ def replay(
     from envgym.sandboxes import sandbox_kinds
 
     if sandbox is not None and sandbox not in sandbox_kinds():
-        console.print(f"[red]unknown sandbox backend {sandbox!r}; choose one of: {', '.join(sandbox_kinds())}[/red]")
-        raise typer.Exit(2)
+        raise CommandError(f"unknown sandbox backend {sandbox!r}; choose one of: {', '.join(sandbox_kinds())}", 2)
     episodes, damaged = _read(trajectory)
     if not episodes:
-        console.print(f"[red]nothing to replay: {escape(damaged or f'no episodes in {trajectory}')}[/red]")
-        raise typer.Exit(2)
+        raise CommandError(f"nothing to replay: {damaged or f'no episodes in {trajectory}'}", 2)
     if episode:
         episodes = [e for e in episodes if e.episode_id.startswith(episode)]
         if len(episodes) != 1:
-            console.print(
-                f"[red]{len(episodes)} episodes match {escape(repr(episode))} in {escape(str(trajectory))}; "
-                "give a unique id[/red]"
-            )
-            raise typer.Exit(2)
+            raise CommandError(f"{len(episodes)} episodes match {episode!r} in {trajectory}; give a unique id", 2)
     if until is not None and len(episodes) != 1:
-        console.print("[red]--until needs one episode: pass --episode ID[/red]")
-        raise typer.Exit(2)
+        raise CommandError("--until needs one episode: pass --episode ID", 2)
     tally = _Tally()
     detailed = verbose or step or until is not None
     with Progress(console=console, transient=True, disable=detailed or len(episodes) < 2) as progress:
@@ -240,8 +235,7 @@ def view(
     try:
         episodes = [e for path in trajectory for e in read_episodes(path)]
     except TrajectoryError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        raise CommandError(str(exc), 2) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render_html(episodes, title=title), encoding="utf-8")
     console.print(f"wrote {len(episodes)} episodes to {out}")

@@ -28,6 +28,7 @@ def build_base(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="print every build line"),
 ) -> None:
     """Build the base image offline (debootstrap + docker import); prints its tag."""
+    from envgym.cli_errors import CommandError
     from envgym.sandboxes.base import SandboxInfraError
     from envgym.sandboxes.images.base_image import BaseImageSpec, build_base_image
 
@@ -43,8 +44,7 @@ def build_base(
         try:
             tag = build_base_image(spec, mirror=mirror or None, log=log, force=force)
         except SandboxInfraError as exc:
-            console.print(f"[red]build failed:[/] {exc}")
-            raise typer.Exit(1) from exc
+            raise CommandError(f"build failed: {exc}") from exc
     console.print(f"[green]{tag}[/] ready ({time.monotonic() - start:.0f} s)")
 
 

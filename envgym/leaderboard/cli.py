@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from envgym.cli_errors import CommandError
+
 console = Console()
 board_app = typer.Typer(help="Run the verifying leaderboard server and manage its API tokens.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens (admin).", no_args_is_help=True)
@@ -43,16 +45,13 @@ def submit(
 
     token = os.environ.get(TOKEN_ENV, "")
     if not dry_run and not to:
-        console.print("[red]--to URL names the leaderboard server (or pass --dry-run to only build the bundle)[/red]")
-        raise typer.Exit(2)
+        raise CommandError("--to URL names the leaderboard server (or pass --dry-run to only build the bundle)", 2)
     if not token and not dry_run:
-        console.print(f"[red]set {TOKEN_ENV} to your leaderboard API token[/red]")
-        raise typer.Exit(2)
+        raise CommandError(f"set {TOKEN_ENV} to your leaderboard API token", 2)
     try:
         bundle = prepare(run_dir, split, model)
     except BundleError as exc:
-        console.print(f"[red]{escape(str(exc))}[/red]")
-        raise typer.Exit(1) from exc
+        raise CommandError(str(exc)) from exc
     packed = bundle.pack()
     target = (run_dir if run_dir.is_dir() else run_dir.parent) / "bundle.tar.gz"
     target.write_bytes(packed)
@@ -83,8 +82,7 @@ def submit(
             return
         status = wait_for_grade(to, uploaded.id, timeout=timeout)
     except SubmitError as exc:
-        console.print(f"[red]rejected: {escape(str(exc))}[/red]")  # the server's words, not markup
-        raise typer.Exit(1) from exc
+        raise CommandError(f"rejected: {exc}") from exc  # the server's words, printed as plain text
     table = Table(title=f"submission #{uploaded.id}: {status.get('status')}")
     for column in ("env", "verified success [95% CI]", "claimed success", "mean return", "graded", "diverged"):
         table.add_column(column)
@@ -99,10 +97,7 @@ def submit(
         )
     console.print(table)
     if status.get("status") != "graded":
-        console.print(
-            f"[yellow]not graded yet ({status.get('status')}); check {to}/api/submissions/{uploaded.id}[/yellow]"
-        )
-        raise typer.Exit(3)
+        raise CommandError(f"not graded yet ({status.get('status')}); check {to}/api/submissions/{uploaded.id}", 3)
 
 
 @board_app.command("serve")

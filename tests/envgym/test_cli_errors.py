@@ -9,6 +9,7 @@ import pytest
 
 from envgym.cli_errors import debug_requested, one_line, strip_debug
 
+# the inputs issue 12 lists (item 4), each of which printed a traceback
 MISTAKES = {
     "unknown agent": ["run", "envgym/GuessNumber-v0", "--agent", "gpt4", "--out", "r"],
     "misspelt param": ["run", "envgym/Sudoku-v0", "--params", '{"rowz":3}', "--out", "r", "--episodes", "1"],
@@ -19,6 +20,36 @@ MISTAKES = {
     "sandbox shell on a missing image": ["sandbox", "shell", "no-such-image"],
     "missing argument": ["run"],
 }
+# the same promise on every other sub-command (files named here are made by `workspace`)
+MORE_MISTAKES = {
+    "run on an unknown env": ["run", "envgym/Nope-v0", "--out", "r"],
+    "run into a directory it did not make": ["run", "envgym/GuessNumber-v0", "--out", "stray"],
+    "eval into a directory it did not make": ["eval", "--episodes", "1", "--out", "stray"],
+    "train config with a bad value": ["train", "--config", "bad.yaml", "--run-dir", "r"],
+    "plot a missing run": ["plot", "missing-run"],
+    "replay a missing file": ["replay", "missing.jsonl"],
+    "replay a damaged file": ["replay", "damaged.jsonl"],
+    "replay on an unknown sandbox": ["replay", "damaged.jsonl", "--sandbox", "bogus"],
+    "view a missing file": ["view", "missing.jsonl"],
+    "view a damaged file": ["view", "damaged.jsonl"],
+    "submit without --to": ["submit", "r"],
+    "submit a missing run": ["submit", "missing-run", "--dry-run"],
+    "swe list on a missing task file": ["swe", "list", "--tasks", "missing.jsonl"],
+    "swe synthesize an unknown project": ["swe", "synthesize", "--project", "nope==1.0", "--out", "x.jsonl"],
+    "serve an unknown env": ["serve", "envgym/Nope-v0"],
+    "serve off loopback without a token": ["serve", "envgym/GuessNumber-v0", "--host", "0.0.0.0"],
+    "leaderboard token on a bad database URL": ["leaderboard", "token", "create", "me", "--db", "nope://x"],
+    "unknown sub-command": ["sandbox", "nope"],
+}
+
+
+def workspace(tmp_path: Path) -> Path:
+    """A working directory holding the bad inputs the mistakes name."""
+    (tmp_path / "damaged.jsonl").write_text("{not json\n")
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "notes.txt").write_text("mine")
+    (tmp_path / "bad.yaml").write_text("steps: many\n")
+    return tmp_path
 
 
 def envgym(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -45,8 +76,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_mistake_is_one_line_and_a_non_zero_exit(args: list[str], tmp_path: Path) -> None:
     line = assert_one_line_error(envgym(args, tmp_path))
     assert len(line) <= 420
-    if args[0] == "run":  # `envgym run` writes nothing until its first episode is finished
+    if args[0] in ("run", "eval"):  # run directories are written only once the first episode is finished
         assert not (tmp_path / "r").exists(), "a run that failed on bad input left a run directory behind"
+
+
+@pytest.mark.parametrize("args", MORE_MISTAKES.values(), ids=MORE_MISTAKES.keys())
+def test_every_sub_command_fails_in_one_line_on_stderr(args: list[str], tmp_path: Path) -> None:
+    result = envgym(args, workspace(tmp_path))
+    assert len(assert_one_line_error(result)) <= 420
+    assert result.stdout.strip() == "", "an error went to stdout"
+    assert (tmp_path / "stray" / "notes.txt").read_text() == "mine" and len(list((tmp_path / "stray").iterdir())) == 1
 
 
 @pytest.mark.slow

@@ -6,14 +6,14 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import pytest
-from typer.testing import CliRunner
 
 import envgym  # noqa: F401
 from envgym.agents.policies.scripted import OracleAgent, RandomAgent
-from envgym.cli import _load_plugins, app
+from envgym.cli import app
 from envgym.replay import ReplayError, find_sandbox, normalise, replay_episode
 from envgym.runner import run_episode
 from envgym.trajectory import TrajectoryWriter, read_episodes
@@ -30,10 +30,13 @@ def record(path: Path, env_id: str, seeds: range, agent: object, options: dict |
     return path
 
 
+Runner = Any  # tests/envgym/conftest.py: EnvgymRunner (invoke -> output, exit_code, exception)
+
+
 @pytest.fixture(scope="module")
-def cli() -> CliRunner:
-    _load_plugins()
-    return CliRunner()
+def cli(envgym_cli: Runner) -> Runner:
+    """The `envgym` entry point's own handling (tests/envgym/conftest.py): a failure is one line on stderr."""
+    return envgym_cli
 
 
 @pytest.mark.parametrize("env_id", ENVS)
@@ -47,7 +50,7 @@ def test_recorded_episodes_replay_without_divergence(tmp_path: Path, env_id: str
         assert len(report.turns) == len(episode.turns) + 1  # + the reset
 
 
-def test_cli_replay_clean_exit_zero(tmp_path: Path, cli: CliRunner) -> None:
+def test_cli_replay_clean_exit_zero(tmp_path: Path, cli: Runner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/ToolUse-v0", range(2), OracleAgent())
     result = cli.invoke(app, ["replay", str(path)])
     assert result.exit_code == 0, result.output
@@ -66,7 +69,7 @@ def _edit(path: Path, episode: int, turn: int, **changes: object) -> Path:
     return edited
 
 
-def test_hand_edited_observation_reports_the_turn(tmp_path: Path, cli: CliRunner) -> None:
+def test_hand_edited_observation_reports_the_turn(tmp_path: Path, cli: Runner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/Sokoban-v0", range(1), OracleAgent())
     assert len(next(read_episodes(path)).turns) > 3
     edited = _edit(path, 0, 2, observation="I was edited by hand")
@@ -98,7 +101,7 @@ def test_volatile_fields_are_normalised_unless_strict() -> None:
     assert normalise("exit code 0") != normalise("exit code 1")
 
 
-def test_until_stops_and_prints_state(tmp_path: Path, cli: CliRunner) -> None:
+def test_until_stops_and_prints_state(tmp_path: Path, cli: Runner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/Sokoban-v0", range(1), OracleAgent())
     episode = next(read_episodes(path))
     result = cli.invoke(app, ["replay", str(path), "--episode", episode.episode_id[:8], "--until", "1"])
@@ -107,7 +110,7 @@ def test_until_stops_and_prints_state(tmp_path: Path, cli: CliRunner) -> None:
     assert episode.turns[1].observation.splitlines()[-1] in result.output
 
 
-def test_until_opens_a_shell_in_the_sandbox_state(tmp_path: Path, cli: CliRunner) -> None:
+def test_until_opens_a_shell_in_the_sandbox_state(tmp_path: Path, cli: Runner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/ToolUse-Files-v0", range(1), OracleAgent())
     episode = next(read_episodes(path))
     result = cli.invoke(app, ["replay", str(path), "--episode", episode.episode_id, "--until", "0"], input="ls\nexit\n")
@@ -154,7 +157,7 @@ def _one_line_error(result: object) -> str:
     return str(output)
 
 
-def test_empty_file_exits_2_with_one_line(tmp_path: Path, cli: CliRunner) -> None:
+def test_empty_file_exits_2_with_one_line(tmp_path: Path, cli: Runner) -> None:
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
     output = _one_line_error(cli.invoke(app, ["replay", str(empty)]))
@@ -163,7 +166,7 @@ def test_empty_file_exits_2_with_one_line(tmp_path: Path, cli: CliRunner) -> Non
     assert "no trajectory file" in missing
 
 
-def test_truncated_file_replays_what_it_can_and_exits_2(tmp_path: Path, cli: CliRunner) -> None:
+def test_truncated_file_replays_what_it_can_and_exits_2(tmp_path: Path, cli: Runner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(2), OracleAgent())
     data = path.read_text()
     path.write_text(data[: len(data) - 40])  # a run killed mid-write: the last line is torn
@@ -175,7 +178,7 @@ def test_truncated_file_replays_what_it_can_and_exits_2(tmp_path: Path, cli: Cli
     "line",
     ["{not json", "[" * 5000, '{"episode_id": "x"}', "\x00\xff garbage"],
 )
-def test_damaged_file_exits_2_without_traceback(tmp_path: Path, cli: CliRunner, line: str) -> None:
+def test_damaged_file_exits_2_without_traceback(tmp_path: Path, cli: Runner, line: str) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
     path.write_text(line + "\n" + path.read_text())
     output = _one_line_error(cli.invoke(app, ["replay", str(path)]))
@@ -183,7 +186,7 @@ def test_damaged_file_exits_2_without_traceback(tmp_path: Path, cli: CliRunner, 
 
 
 def test_infra_at_reset_is_infra_not_divergence_and_exits_2(
-    tmp_path: Path, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, cli: Runner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/ToolUse-Compute-v0", range(2), OracleAgent())
     from envgym.sandboxes import docker_client
@@ -208,7 +211,7 @@ def _forged(path: Path, **changes: object) -> Path:
 @pytest.mark.parametrize(
     "env_id", ["this:Zen-v0", "gymnasium.envs.classic_control.cartpole:CartPole-v1", "CartPole-v1", "envgym/Nope-v0"]
 )
-def test_a_file_cannot_name_a_module_or_a_foreign_env(tmp_path: Path, cli: CliRunner, env_id: str) -> None:
+def test_a_file_cannot_name_a_module_or_a_foreign_env(tmp_path: Path, cli: Runner, env_id: str) -> None:
     import sys
 
     path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
@@ -259,7 +262,7 @@ def test_hostile_seed_or_options_are_a_replay_error(tmp_path: Path) -> None:
             replay_episode(next(read_episodes(_forged(path, **changes))))
 
 
-def test_step_shows_the_observation(tmp_path: Path, cli: CliRunner) -> None:
+def test_step_shows_the_observation(tmp_path: Path, cli: Runner) -> None:
     path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
     episode = next(read_episodes(path))
     result = cli.invoke(app, ["replay", str(path), "--step"], input="\n" * 50)
@@ -268,7 +271,7 @@ def test_step_shows_the_observation(tmp_path: Path, cli: CliRunner) -> None:
     assert episode.turns[0].observation.splitlines()[0] in result.output
 
 
-def test_file_text_is_never_rich_markup(tmp_path: Path, cli: CliRunner) -> None:
+def test_file_text_is_never_rich_markup(tmp_path: Path, cli: Runner) -> None:
     """Brackets in ids and actions are shown as text: `[/x]` would otherwise crash rich (MarkupError)."""
     path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(1), OracleAgent())
     record_ = json.loads(path.read_text().splitlines()[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -127,7 +128,7 @@ def test_page_shows_intervals_dates_links_and_unranked_references(
     assert detail.text.count("envgym/Sudoku-v0@") == 3  # one row per task
 
 
-def test_submit_dry_run_needs_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_submit_dry_run_needs_no_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, envgym_cli: Any) -> None:
     from envgym.cli import _load_plugins, app
 
     run = record_run(tmp_path / "dry", "envgym/Sudoku-v0", ModelAgent())
@@ -136,8 +137,9 @@ def test_submit_dry_run_needs_no_server(tmp_path: Path, monkeypatch: pytest.Monk
     result = CliRunner().invoke(app, ["submit", str(run), "--split", "mini", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert (run / "bundle.tar.gz").is_file() and "nothing uploaded" in result.output
-    missing = CliRunner().invoke(app, ["submit", str(run), "--split", "mini"])
-    assert missing.exit_code == 2 and "--to URL" in missing.output
+    missing = envgym_cli.invoke(app, ["submit", str(run), "--split", "mini"])  # as the `envgym` command runs it
+    assert missing.exit_code == 2 and missing.stdout == "" and missing.stderr.startswith("error: --to URL")
+    assert len(missing.stderr.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
