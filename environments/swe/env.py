@@ -131,6 +131,7 @@ class SWEEnv(TextEnv):
         sandbox, pool = self._agents.checkout(task)
         self.sandbox, self._pool, self.current = sandbox, pool, task
         self.base_commit = prepare_task_repo(sandbox, task)
+        self.grader.prepare(task)  # a grading sandbox for this task is staged in the background while the agent works
         # return the previous sandbox only now: its reset must not compete with this one's preparation
         if old_sandbox is not None and old_pool is not None:
             old_pool.checkin(old_sandbox)

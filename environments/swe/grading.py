@@ -19,18 +19,22 @@ import logging
 import posixpath
 import re
 import tarfile
+import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from envgym.environments.swe import bytecode
 from envgym.environments.swe.audit import audit_change
 from envgym.environments.swe.mutations import unified_diff
 from envgym.environments.swe.recipes import is_allowed_source
 from envgym.environments.swe.repo_state import apply_patch, buggy_tree, install_buggy_tree
-from envgym.environments.swe.sandboxing import SWESandboxes
+from envgym.environments.swe.sandboxing import SWESandboxes, resolve_image
 from envgym.environments.swe.schema import InstanceReport, SWETask, TestStatus
-from envgym.environments.swe.testrun import SuiteRun, run_suite
+from envgym.environments.swe.testrun import PreparedSuite, SuiteRun, interpreter_of
 from envgym.environments.swe.trees import PatchError, apply_unified
 from envgym.sandboxes import Sandbox, SandboxInfraError
 
@@ -265,23 +269,115 @@ def _agent_stage(
         return None
 
 
+@dataclass
+class Staged:
+    """A grading sandbox made ready for one task before anything of the agent's exists there: buggy tree,
+    test patch where it touches only tests, the verdict plugin, and pytest already imported (PreparedSuite)."""
+
+    task: SWETask
+    sandbox: Sandbox
+    before: dict[str, str]
+    suite: PreparedSuite
+    test_patch_applied: bool
+    disposable: bool = False  # removed right after grading (the Grader's sandboxes always are)
+
+
+def stage(sandbox: Sandbox, task: SWETask) -> Staged:
+    """Prepare `sandbox` (fresh from the task's image, never touched by an agent) to grade `task`."""
+    install_buggy_tree(sandbox, task)
+    before = buggy_sources(task) if task.source == "synthesized" else read_sources(sandbox, task)
+    early = _touches_only_tests(task.test_patch, task)
+    if early:
+        _apply_test_patch(sandbox, task)
+    return Staged(task, sandbox, before, PreparedSuite(sandbox, task.test_command, task.workdir), early)
+
+
+def _touches_only_tests(patch: str, task: SWETask) -> bool:
+    """Whether every path of a (test) patch is test infrastructure, so it can go in before the agent's change."""
+    names = [n for paths, _ in split_diff(patch) for n in paths.split("\x00")] if patch.strip() else []
+    return bool(names) and not any(is_allowed_source(n, task.source_paths, task.test_paths) for n in names)
+
+
+def _apply_test_patch(sandbox: Sandbox, task: SWETask) -> None:
+    ok, output = apply_patch(sandbox, task.workdir, task.test_patch)
+    if not ok:
+        raise SandboxInfraError(f"the test patch of {task.instance_id} does not apply: {output[-500:]}")
+
+
+_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
+
+
+def _write_change(sandbox: Sandbox, task: SWETask, before: dict[str, str], kept: str, agent: dict[str, str]) -> bool:
+    """Write the agent's changed files in one helper process instead of `git apply` in the sandbox's shell, when
+    that is provably the same tree: plain relative paths, no deletions, and `kept` applied in memory gives
+    exactly the agent's files. False: not provable, the caller uses `git apply`."""
+    if not kept.strip():
+        return True
+    old = {name: text.encode("utf-8") for name, text in before.items()}
+    try:
+        new = apply_unified(old, kept)
+    except (PatchError, UnicodeDecodeError, IndexError, ValueError):
+        return False
+    changed = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+    for name in changed:
+        if name not in new or not _PLAIN_PATH.match(name) or ".." in name.split("/"):
+            return False
+        mine = agent.get(name)
+        if mine is None or mine.encode("utf-8") != new[name]:
+            return False
+    _upload_files(sandbox, task.workdir, {name: new[name] for name in changed})
+    return True
+
+
+def _upload_files(sandbox: Sandbox, workdir: str, files: dict[str, bytes], uid: int = 1000) -> None:
+    """Files (and their parent directories) into `workdir` owned by the agent's uid, in one engine call. Safe
+    as root here only because a grading sandbox holds nothing an agent made: no planted symlinks to follow."""
+    import docker.errors
+
+    container = getattr(sandbox, "container", None)
+    if container is None:
+        sandbox.write_files({posixpath.join(workdir, name): data for name, data in files.items()})
+        return
+    buf = io.BytesIO()
+    now = int(time.time())
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        parents = sorted({"/".join(n.split("/")[:i]) for n in files for i in range(1, n.count("/") + 1)})
+        for name in parents:
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid, info.mtime = tarfile.DIRTYPE, 0o755, uid, uid, now
+            tar.addfile(info)
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.uid, info.gid, info.mtime = len(data), 0o644, uid, uid, now
+            tar.addfile(info, io.BytesIO(data))
+    try:
+        container.put_archive(workdir, buf.getvalue())
+    except docker.errors.APIError as exc:
+        raise SandboxInfraError(f"could not write the change into the grading sandbox: {exc}") from exc
+
+
 def grade_in(
     sandbox: Sandbox, task: SWETask, patch: str | None = None, agent: dict[str, str] | None = None
 ) -> GradeResult:
     """Grade `patch` (or the agent's source files `agent`) in `sandbox`, fresh from the task's image."""
+    return grade_staged(stage(sandbox, task), patch=patch, agent=agent)
+
+
+def grade_staged(staged: Staged, patch: str | None = None, agent: dict[str, str] | None = None) -> GradeResult:
+    """Grade `patch` (or the agent's source files `agent`) in a staged sandbox; runs the suite once."""
     started = time.perf_counter()
+    task, sandbox, before = staged.task, staged.sandbox, staged.before
     result = GradeResult(
         instance_id=task.instance_id, f2p_total=len(task.FAIL_TO_PASS), p2p_total=len(task.PASS_TO_PASS)
     )
-    install_buggy_tree(sandbox, task)
-    before = buggy_sources(task) if task.source == "synthesized" else read_sources(sandbox, task)
     kept = _agent_stage(result, task, before, patch, agent)
     if kept is None:
         return _finish(result, started)
-    ok, _ = apply_patch(sandbox, task.workdir, kept)
-    if not ok:
-        result.patch_applied = False
-        return _finish(result, started)
+    if agent is None or not _write_change(sandbox, task, before, kept, agent):
+        ok, _ = apply_patch(sandbox, task.workdir, kept)
+        if not ok:
+            result.patch_applied = False
+            return _finish(result, started)
     try:  # the agent's own files are what its diff produces; a submitted patch is read back as applied
         after = dict(agent) if agent is not None else read_sources(sandbox, task)
     except TreeTooLarge as exc:
@@ -290,11 +386,9 @@ def grade_in(
     result.rejected = audit_change(before, after, reference_sources(task, before))
     if result.rejected:
         return _finish(result, started)
-    if task.test_patch.strip():
-        ok, output = apply_patch(sandbox, task.workdir, task.test_patch)
-        if not ok:
-            raise SandboxInfraError(f"the test patch of {task.instance_id} does not apply: {output[-500:]}")
-    run = run_suite(sandbox, task.test_command, task.workdir, timeout=SUITE_TIMEOUT_S)
+    if task.test_patch.strip() and not staged.test_patch_applied:
+        _apply_test_patch(sandbox, task)
+    run = staged.suite.run(timeout=SUITE_TIMEOUT_S, disposable=staged.disposable)
     if not run.report_found:
         result.verdict_problem = run.problem or "no verdict"
     _score(result, task, run)
@@ -327,10 +421,42 @@ class Grader:
     """Grades patches and agents' trees in sandboxes from its own warm pool (never shared with agents).
 
     Owned by whoever made it (the env, the CLI, the leaderboard): `close()` stops its containers. Grading
-    sandboxes are closed after one use, never recycled."""
+    sandboxes are used once, then removed, never recycled. `prepare(task)` stages one for the next grading of
+    `task` in the background (the env calls it at reset, while the agent works), so a submit starts at the
+    agent's change. Each sandbox gets the image's compiled bytecode before anything runs in it (bytecode.py)."""
 
-    def __init__(self, pool_size: int = 1, warm: bool = True) -> None:
+    def __init__(self, pool_size: int = 1, warm: bool = True, compiled: bool = True) -> None:
         self.sandboxes = SWESandboxes("grade", size=pool_size, warm=warm)
+        # a one-off grader (warm=False) uses bytecode already on disk but does not start a build it would stop
+        self.bytecode = bytecode.BytecodeCache(build=warm) if compiled else None
+        self._stager = ThreadPoolExecutor(max_workers=2, thread_name_prefix="envgym-swe-stage")
+        self._lock = threading.Lock()
+        self._next: tuple[str, Future[Staged]] | None = None
+        self._closed = False
+
+    def prepare(self, task: SWETask) -> None:
+        """Stage a grading sandbox for `task` in the background; an earlier staged one for another task is removed."""
+        with self._lock:
+            if self._closed or (self._next is not None and self._next[0] == task.instance_id):
+                return
+            old, self._next = self._next, (task.instance_id, self._stager.submit(self._stage, task))
+        if old is not None:
+            old[1].add_done_callback(self._drop)
+
+    def wait_prepared(self, timeout: float = 300.0) -> None:
+        """Block until the staged sandbox (if any) is ready, and the bytecode for its image is built; for
+        benchmarks that time a submit made after the agent has worked a while."""
+        with self._lock:
+            pending = self._next
+        if pending is None:
+            return
+        try:
+            task = pending[1].result(timeout=timeout).task
+        except Exception:
+            return
+        interpreter = interpreter_of(task.test_command)
+        if self.bytecode is not None and interpreter is not None:
+            self.bytecode.wait(resolve_image(task), interpreter, timeout)
 
     def grade_patch(self, task: SWETask, patch: str) -> GradeResult:
         """Grade a patch (a SWE-bench prediction); infra failures land in `infra_error`."""
@@ -348,22 +474,69 @@ class Grader:
         except Exception as exc:  # anything else reading the agent's tree: the archive was the agent's doing
             why = f"your source tree could not be read ({type(exc).__name__})"
             return _finish(GradeResult(instance_id=task.instance_id, rejected=why), started)
-        return self._grade(task, agent=agent)
+        return self._grade(task, agent=agent, started=started)
 
     def buggy_sources(self, task: SWETask) -> dict[str, str]:
-        """The task's library sources before any fix, rebuilt in one of the grader's sandboxes."""
+        """The task's library sources before any fix (built on the host, or rebuilt in a grading sandbox)."""
+        if task.source == "synthesized":
+            return buggy_sources(task)
         with self.sandboxes.checkout(task)[0] as sandbox:
             install_buggy_tree(sandbox, task)
             return read_sources(sandbox, task)
 
-    def _grade(self, task: SWETask, patch: str | None = None, agent: dict[str, str] | None = None) -> GradeResult:
-        started = time.perf_counter()
+    def _stage(self, task: SWETask) -> Staged:
+        sandbox = self.sandboxes.checkout(task)[0]
         try:
-            sandbox = self.sandboxes.checkout(task)[0]
+            interpreter = interpreter_of(task.test_command)
+            if self.bytecode is not None and interpreter is not None:
+                compiled = self.bytecode.get(resolve_image(task), interpreter)
+                if compiled:
+                    bytecode.install(sandbox, compiled)
+            staged = stage(sandbox, task)
+        except BaseException:
+            self.sandboxes.discard(sandbox)
+            raise
+        staged.disposable = True
+        return staged
+
+    def _drop(self, future: Future[Staged]) -> None:
+        """Remove a staged sandbox that will not be used."""
+        if future.cancelled() or future.exception() is not None:
+            return
+        staged = future.result()
+        staged.suite.abandon()
+        self.sandboxes.discard(staged.sandbox)
+
+    def _take(self, task: SWETask) -> Staged:
+        """The sandbox staged for `task`, or one staged now."""
+        with self._lock:
+            pending, self._next = self._next, None
+        if pending is not None:
+            if pending[0] == task.instance_id:
+                try:
+                    return pending[1].result()
+                except Exception as exc:  # staging failed in the background: try once more, here
+                    log.info("staging %s failed (%s); staging again", task.instance_id, exc)
+            else:
+                pending[1].add_done_callback(self._drop)
+        return self._stage(task)
+
+    def _grade(
+        self,
+        task: SWETask,
+        patch: str | None = None,
+        agent: dict[str, str] | None = None,
+        started: float | None = None,
+    ) -> GradeResult:
+        started = time.perf_counter() if started is None else started
+        try:
+            staged = self._take(task)
             try:
-                return grade_in(sandbox, task, patch=patch, agent=agent)
+                result = grade_staged(staged, patch=patch, agent=agent)
             finally:
-                self.sandboxes.discard(sandbox)
+                staged.suite.abandon()
+                self.sandboxes.discard(staged.sandbox)
+            return _finish(result, started)
         except SandboxInfraError as exc:
             return _finish(GradeResult(instance_id=task.instance_id, infra_error=str(exc)), started)
         except Exception as exc:  # a grader bug: the host's fault, reported loudly, never raised into step
@@ -372,6 +545,14 @@ class Grader:
             return _finish(GradeResult(instance_id=task.instance_id, infra_error=error), started)
 
     def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pending, self._next = self._next, None
+        if pending is not None:
+            pending[1].add_done_callback(self._drop)
+        self._stager.shutdown(wait=True)
+        if self.bytecode is not None:
+            self.bytecode.close()
         self.sandboxes.close()
 
     def __enter__(self) -> Grader:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import functools
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 from envgym.environments.swe.schema import SWETask
 from envgym.sandboxes import Sandbox, SandboxInfraError, SandboxLimits, open_sandbox
@@ -38,6 +39,7 @@ class SWESandboxes:
         self._closed = False
         # used sandboxes are removed off the caller's path (a container removal costs ~0.2-0.4 s)
         self._discards = ThreadPoolExecutor(max_workers=2, thread_name_prefix=f"envgym-swe-{role}-close")
+        self._pending: set[Future[None]] = set()
 
     def pool(self, image: str, workdir: str) -> SandboxPool:
         with self._lock:
@@ -60,9 +62,27 @@ class SWESandboxes:
     def discard(self, sandbox: Sandbox) -> None:
         """Close a used sandbox in the background (never recycled); `close()` waits for it."""
         try:
-            self._discards.submit(sandbox.close)
+            future = self._discards.submit(sandbox.close)
         except RuntimeError:  # already shut down: close it here
             sandbox.close()
+            return
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:
+        with self._lock:
+            self._pending.discard(future)
+
+    def settle(self, timeout: float = 300.0) -> None:
+        """Wait until no removal is in flight and every pool is full (benchmarks: time nothing that competes
+        with background work of an earlier measurement)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            pending, pools = list(self._pending), list(self._pools.values())
+        wait(pending, timeout=timeout)
+        for pool in pools:
+            pool.wait_ready(timeout=max(1.0, deadline - time.monotonic()))
 
     def close(self) -> None:
         with self._lock:
