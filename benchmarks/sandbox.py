@@ -3,8 +3,11 @@
     .venv/bin/python benchmarks/sandbox.py [--n 200] [--image TAG]
 
 Measures (Docker): per-command round trip of the persistent shell vs one `docker exec` per command on the
-same container (CLI and SDK); reset(); cold start vs pool checkout; 16-way concurrency throughput.
-Also the LocalSandbox round trip. Medians and p90s; machines differ, the ratios are the point.
+same container (CLI and SDK); uploading a 2,000-file source vs `docker cp` (interleaved, fresh containers);
+reset() of a 2,000-file workspace unchanged / with 10 changed files / with 5 MB of junk, vs the previous
+full-tree rsync run in the same sandbox; cold start vs pool checkout. Also the LocalSandbox round trip and
+reset. Concurrency (1/4/8/16 sandboxes vs `docker exec`) is benchmarks/sandbox_concurrency.py. Medians and
+p90s; machines differ, the ratios are the point.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -43,6 +45,42 @@ def make_repo(root: Path, files: int = 2000) -> None:
         d = root / f"pkg{i // 100}"
         d.mkdir(exist_ok=True)
         (d / f"mod{i}.py").write_text(f"VALUE_{i} = {i}\n" * 20)
+
+
+RESET_CASES = {
+    "unchanged": "true",
+    "10 files changed (edits, deletes, new, chmod)": "for i in 1 2 3; do echo x >> pkg$i/mod${i}05.py; done; "
+    "rm pkg4/mod401.py pkg5/mod502.py; touch pkg6/new.py new.txt; chmod 600 pkg7/mod703.py; "
+    "mv pkg8/mod800.py pkg8/moved.py",
+    "1 edit, 1 delete, 5 MB of junk (previous case)": "echo x >> pkg1/mod150.py; rm pkg2/mod250.py; mkdir -p junk; "
+    "head -c 5000000 /dev/urandom > junk/blob",
+}
+
+
+def upload_vs_docker_cp(image: str, repo: Path, rounds: int) -> dict[str, list[float]]:
+    """Time to put `repo` into a created (not started) container: ours, the old Python builder, `docker cp`."""
+    from envgym.sandboxes.docker import _tar_dir, _tar_stream
+    from envgym.sandboxes.docker_client import docker_client
+
+    client = docker_client()
+    ways = {
+        "envgym (GNU tar stream)": lambda c: c.put_archive("/", _tar_stream(repo, "workspace", 1000)),
+        "Python tarfile + put_archive": lambda c: c.put_archive("/", _tar_dir(repo, "workspace", 1000)),
+        "docker cp": lambda c: subprocess.run(
+            ["docker", "cp", f"{repo}/.", f"{c.id}:/workspace"], check=True, capture_output=True
+        ),
+    }
+    out: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(rounds):
+        for name, way in ways.items():
+            container = client.containers.create(image, command=["true"])
+            try:
+                start = time.perf_counter()
+                way(container)
+                out[name].append(time.perf_counter() - start)
+            finally:
+                container.remove(force=True)
+    return out
 
 
 def main() -> None:
@@ -86,18 +124,40 @@ def main() -> None:
     with TemporaryDirectory() as tmp:
         repo = Path(tmp)
         make_repo(repo)
+        uploads = upload_vs_docker_cp(image, repo, max(3, n // 20))
+        print("\n== uploading a 2,000-file source into a new container (interleaved, fresh containers) ==")
+        for name, xs in uploads.items():
+            print(f"{name:<34} {ms(xs)}")
+        print(
+            f"ratio docker cp / envgym upload:    {med(uploads['docker cp']) / med(uploads['envgym (GNU tar stream)']):6.2f}x"
+            f"   (Python tarfile, the previous builder: "
+            f"{med(uploads['docker cp']) / med(uploads['Python tarfile + put_archive']):.2f}x)"
+        )
         with docker_box(image, source=repo) as sb:
-            dirty = (
-                "echo x >> pkg1/mod150.py; rm pkg2/mod250.py; mkdir -p junk; head -c 5000000 /dev/urandom > junk/blob"
-            )
-            resets = []
-            for _ in range(max(10, n // 10)):
-                sb.exec(dirty)
-                start = time.perf_counter()
+            print("\n== reset() of a 2,000-file workspace (same sandbox) ==")
+            for label, dirty in RESET_CASES.items():
+                resets, counts = [], []
                 sb.reset()
-                resets.append(time.perf_counter() - start)
-        print("\n== reset() of a 2,000-file workspace with 5 MB of junk ==")
-        print(f"reset() (kill all + rsync from pristine)  {ms(resets)}")
+                for _ in range(max(10, n // 5)):
+                    sb.exec(dirty)
+                    start = time.perf_counter()
+                    sb.reset()
+                    resets.append(time.perf_counter() - start)
+                    counts.append(sb.last_restored)
+                print(f"{label:<44} {ms(resets)}   paths put back: {statistics.median(counts):.0f}")
+                if label.startswith("unchanged"):
+                    clean = resets
+            # The previous reset (rsync walking both trees), run by the agent's shell on a copy in /tmp.
+            sb.exec("cp -a /workspace /tmp/pristine-copy")
+            rsync = timed(
+                lambda: sb.exec("rsync -rlptD --modify-window=-1 --delete /tmp/pristine-copy/ /workspace/"),
+                max(10, n // 5),
+            )
+            true = timed(lambda: sb.exec("true"), max(10, n // 5))
+            print(
+                f"{'previous reset: rsync of the whole tree':<44} {ms(rsync)}   (+ a `true` round trip {med(true) * 1e3:.2f} ms)"
+            )
+            print(f"ratio rsync / incremental reset, unchanged:   {med(rsync) / med(clean):6.1f}x")
 
     colds = []
     for _ in range(5):
@@ -119,30 +179,6 @@ def main() -> None:
     print(f"cold start (create + start + shell)  {ms(colds)}")
     print(f"pool checkout (warm)                 {ms(checkouts)}")
     print(f"ratio cold / checkout:               {med(colds) / med(checkouts):8.0f}x")
-
-    print("\n== 16-way concurrency (16 sandboxes, 50 commands each) ==")
-    with ThreadPoolExecutor(16) as ex:
-        start = time.perf_counter()
-        boxes = list(ex.map(lambda _: docker_box(image), range(16)))
-        start_wall = time.perf_counter() - start
-        try:
-            start = time.perf_counter()
-            list(ex.map(lambda b: [b.exec("echo hi") for _ in range(50)], boxes))
-            wall = time.perf_counter() - start
-            serial_box = boxes[0]
-            start = time.perf_counter()
-            for _ in range(16 * 50):
-                serial_box.exec("echo hi")
-            serial = time.perf_counter() - start
-        finally:
-            list(ex.map(lambda b: b.close(), boxes))
-    print(f"16 parallel starts: {start_wall:.2f} s wall")
-    print(
-        f"800 commands over 16 sandboxes: {wall:.3f} s ({800 / wall:,.0f} cmd/s); one sandbox serially: "
-        f"{serial:.3f} s ({800 / serial:,.0f} cmd/s); ratio {serial / wall:.2f}x (2 cores)"
-    )
-    cli_total = med(cli) * 800
-    print(f"same 800 via docker exec (serial estimate): {cli_total:.1f} s; ratio {cli_total / wall:.0f}x")
 
     with open_sandbox("local") as lb:
         for _ in range(20):

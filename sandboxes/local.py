@@ -37,6 +37,7 @@ from envgym.sandboxes.base import (
 )
 from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport
 from envgym.sandboxes.shell_backed import ShellBackedSandbox
+from envgym.sandboxes.tree_restore import TreeRestorer
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +148,7 @@ class LocalSandbox(ShellBackedSandbox):
         self._watchdog: int | None = None
         self._ns: str | None = None
         self._init_pid: int | None = None
+        self.last_restored = 0  # paths the last reset() put back (-1: all of them); for benchmarks and tests
         self.host_uid = _free_uid() if os.geteuid() == 0 else None
         owner = self.host_uid if self.host_uid is not None else os.geteuid()
         # Host layout: <root> (0711, ours) holds the pristine copy (never mounted), the framer binary and the
@@ -185,6 +187,7 @@ class LocalSandbox(ShellBackedSandbox):
         self._control.mkdir(exist_ok=True)
         for path in (ws, *ws.rglob("*"), tmp, shm, self._control):
             os.lchown(path, owner, owner)
+        self._restorer = TreeRestorer(ws, pristine, owner, self._root)
         os.chmod(self._control, 0o700)
         # Execute-only: the kernel marks a process running a binary it cannot read as non-dumpable.
         bindir = self._root / "bin"
@@ -257,8 +260,9 @@ class LocalSandbox(ShellBackedSandbox):
         return "ulimit " + " ".join(ulimit) + " 2>/dev/null; " + f'mkdir -p "{HOME}" 2>/dev/null'
 
     def _shell_config(self) -> ShellConfig:
-        # As the agent, inside the jail: empty the workspace and /tmp (the host then copies the pristine tree).
-        dirs = f"{WORKSPACE} /tmp /dev/shm"
+        # As the agent, inside the jail: empty /tmp and /dev/shm (the host then puts back what changed in the
+        # workspace: TreeRestorer).
+        dirs = "/tmp /dev/shm"
         restore = (
             f"find {dirs} -mindepth 1 -delete 2>/dev/null || "
             f"{{ chmod -R u+rwX {dirs} 2>/dev/null; find {dirs} -mindepth 1 -delete; }} || exit 3; mkdir -p {HOME}"
@@ -409,13 +413,16 @@ class LocalSandbox(ShellBackedSandbox):
 
     # -- the Sandbox protocol ----------------------------------------------------------------------
 
+    def reset(self) -> None:
+        self._check_open()
+        with self.shell.lock:  # no command between the framer's kill and the host's restore
+            super().reset()
+
     def _after_reset(self) -> None:
-        """Copy the pristine tree (never visible in the jail) back, owned by the sandbox's uid."""
-        ws = self._root / "workspace"
-        owner = self.host_uid if self.host_uid is not None else os.geteuid()
-        shutil.copytree(self._root / "pristine", ws, symlinks=True, dirs_exist_ok=True)
-        for path in (ws, *ws.rglob("*")):
-            os.lchown(path, owner, owner)
+        """Put back what changed in the workspace from the pristine tree (never visible in the jail), as the
+        host, once nothing in the jail but its init and the idle framer is left to write it."""
+        self._kill_others(self.shell.pid)
+        self.last_restored = self._restorer.restore()
 
     def info(self) -> SandboxInfo:
         return SandboxInfo(backend="local", image="bwrap", limits=self.limits)

@@ -194,8 +194,9 @@ class ShellConfig:
         ]
 
 
-class _Reader:
-    """Accumulates channel bytes and pulls out framed answers, keeping host memory bounded."""
+class ChannelReader:
+    """Accumulates channel bytes and pulls out framed answers, keeping host memory bounded (also used by the
+    Docker backend's root restorer, which answers in lines)."""
 
     def __init__(self, transport: Transport, max_payload: int) -> None:
         self.t = transport
@@ -269,9 +270,14 @@ class PersistentShell:
         self._kill_all = kill_all
         self._lock = threading.RLock()
         self._transport: Transport | None = None
-        self._reader: _Reader | None = None
+        self._reader: ChannelReader | None = None
         self.pid = -1
         self.respawns = 0
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a command or a reset is in flight; a backend holds it across a multi-step reset."""
+        return self._lock
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -280,7 +286,7 @@ class PersistentShell:
         with self._lock:
             ready = secrets.token_hex(16)
             transport = self._spawn(self.config.argv(ready, pending))
-            reader = _Reader(transport, self.config.max_output_bytes)
+            reader = ChannelReader(transport, self.config.max_output_bytes)
             deadline = time.monotonic() + START_TIMEOUT_S
             try:
                 line = reader.wait_line(ready.encode() + b" READY ", deadline)

@@ -1,0 +1,169 @@
+"""Concurrency of Docker sandboxes: throughput and per-command p50/p99 at 1/4/8/16 sandboxes, against `docker exec`
+on the same containers in the same run, with where the CPU went (host Python, the Docker engine, the containers).
+
+    .venv/bin/python benchmarks/sandbox_concurrency.py [--per-box 200] [--levels 1,4,8,16] [--exec-per-box 10]
+
+One thread per sandbox, each running `echo hi` back to back. CPU per command is read from the kernel: this
+process (getrusage), dockerd + containerd + the shims (/proc/PID/stat), and the containers' cgroups
+(cpuacct.usage, cgroup v1 with the cgroupfs driver; absent elsewhere). Print load first: on a shared 2-core VM
+the absolute numbers move with it, the split and the ratios less so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+TICK = os.sysconf("SC_CLK_TCK")
+ENGINE_NAMES = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2", "docker-proxy")
+
+
+def engine_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text().strip()
+            except OSError:
+                continue
+            if name in ENGINE_NAMES:
+                pids.append(int(entry.name))
+    return pids
+
+
+def proc_cpu(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK  # incl. children
+    return total
+
+
+def container_cpu(ids: list[str]) -> float | None:
+    total = 0.0
+    for cid in ids:
+        path = Path(f"/sys/fs/cgroup/cpu,cpuacct/docker/{cid}/cpuacct.usage")
+        if not path.exists():
+            path = Path(f"/sys/fs/cgroup/cpuacct/docker/{cid}/cpuacct.usage")
+        if not path.exists():
+            return None
+        total += int(path.read_text()) / 1e9
+    return total
+
+
+def self_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    rc = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime + rc.ru_utime + rc.ru_stime
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * q))]
+
+
+def run_level(boxes: list[Any], per_box: int, command: Callable[[Any], None]) -> dict[str, float]:
+    """Every box runs `per_box` commands in its own thread, all released together."""
+    lat: list[list[float]] = [[] for _ in boxes]
+    gate = threading.Barrier(len(boxes) + 1)
+
+    def work(i: int) -> None:
+        box, mine = boxes[i], lat[i]
+        gate.wait()
+        for _ in range(per_box):
+            start = time.perf_counter()
+            command(box)
+            mine.append(time.perf_counter() - start)
+
+    ids = [b.container.id for b in boxes]
+    epids = engine_pids()
+    with ThreadPoolExecutor(len(boxes)) as ex:
+        futures = [ex.submit(work, i) for i in range(len(boxes))]
+        c0, e0, k0 = self_cpu(), proc_cpu(epids), container_cpu(ids)
+        gate.wait()
+        start = time.perf_counter()
+        for f in futures:
+            f.result()
+        wall = time.perf_counter() - start
+        c1, e1, k1 = self_cpu(), proc_cpu(epids), container_cpu(ids)
+    flat = [x for xs in lat for x in xs]
+    n = len(flat)
+    out = {
+        "n": n,
+        "wall": wall,
+        "rate": n / wall,
+        "p50": statistics.median(flat) * 1e3,
+        "p99": pct(flat, 0.99) * 1e3,
+        "host_ms": (c1 - c0) / n * 1e3,
+        "engine_ms": (e1 - e0) / n * 1e3,
+        "box_ms": float("nan") if k0 is None or k1 is None else (k1 - k0) / n * 1e3,
+    }
+    return out
+
+
+def row(label: str, r: dict[str, float]) -> str:
+    return (
+        f"{label:<26} {r['n']:6.0f} {r['rate']:9.0f} {r['p50']:8.2f} {r['p99']:8.2f} "
+        f"{r['host_ms']:8.2f} {r['engine_ms']:8.2f} {r['box_ms']:8.2f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--per-box", type=int, default=200)
+    parser.add_argument("--exec-per-box", type=int, default=10)
+    parser.add_argument("--levels", default="1,4,8,16")
+    parser.add_argument("--image", default="")
+    args = parser.parse_args()
+
+    from envgym.sandboxes.docker import DockerSandbox
+    from envgym.sandboxes.images import ensure_base_image
+
+    image = args.image or ensure_base_image()
+    levels = [int(x) for x in args.levels.split(",")]
+    print(f"image {image}; load average at start {os.getloadavg()}; {os.cpu_count()} CPUs")
+    with ThreadPoolExecutor(8) as ex:
+        boxes = list(ex.map(lambda _: DockerSandbox(image), range(max(levels))))
+    try:
+        for b in boxes:
+            for _ in range(10):
+                b.exec("echo warm")
+
+        def shell(box: Any) -> None:
+            box.exec("echo hi")
+
+        def docker_exec(box: Any) -> None:
+            subprocess.run(["docker", "exec", box.container.id, "echo", "hi"], capture_output=True, check=True)
+
+        print(
+            f"\n{'`echo hi`, N sandboxes':<26} {'cmds':>6} {'cmd/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'host':>8} {'engine':>8} {'boxes':>8}   (CPU ms per command)"
+        )
+        for level in levels:
+            part = boxes[:level]
+            r = run_level(part, args.per_box, shell)
+            d = run_level(part, args.exec_per_box, docker_exec)
+            print(row(f"persistent shell, N={level}", r))
+            print(row(f"docker exec CLI, N={level}", d))
+            print(
+                f"{'':<26} ratio throughput shell / docker exec: {r['rate'] / d['rate']:.0f}x; load {os.getloadavg()[0]:.2f}"
+            )
+    finally:
+        with ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda b: b.close(), boxes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""reset() against an adversarial agent, on both backends (the real Docker engine, the bubblewrap jail): whatever
+the agent did to the workspace as its uid, after reset() the tree equals the pristine one exactly (names, types,
+modes, owners, link counts, sizes, mtimes, symlink targets, file contents), as root sees it (Docker: root inside
+the container; local: the host), never through the agent's shell.
+
+The restore is incremental (it puts back only inodes whose ctime moved: sandboxes/restore.sh, tree_restore.py),
+so each case is one class of change an agent could try to hide from it. One sandbox per backend serves every
+case: resets in a row are part of what is tested, and each case asserts that the restore took the incremental
+path when it should.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# Root's view of the workspace: one line per entry (type, mode, owner, link count, size of non-directories,
+# mtime, symlink target, path), then an md5 of every regular file. Directory sizes are left out: ext4 never
+# shrinks a directory, so they say how many entries it once held, not what it holds.
+SNAPSHOT = r"""
+cd /workspace || exit 1
+find . -printf '%y %m %U:%G %n %T@ %l %p' -a \( -type d -printf ' -\n' -o -printf ' %s\n' \) | LC_ALL=C sort
+find . -type f -exec md5sum {} + | LC_ALL=C sort -k 2
+"""
+
+CASES = {
+    # content changed in place, same size, mtime set back: only the ctime says it changed
+    "same-size edit, mtime forged": "t=$(stat -c %y a/x.py); printf Z | dd of=a/x.py bs=1 seek=3 conv=notrunc "
+    '2>/dev/null; touch -d "$t" a/x.py',
+    "edit and future mtime": "echo more >> a/x.py; touch -d 2099-01-01 a/x.py b",
+    "deletions": "rm a/x.py; rm -rf b; rm .hidden",
+    "renames": "mv a/x.py a/moved.py; mv b/same.py b/.same",
+    # two directories swapped: names, sizes and mtimes inside them match, contents do not
+    "directory swap": "mv a t && mv b a && mv t b",
+    "file swap": "mv a/same.py t && mv b/same.py a/same.py && mv t b/same.py",
+    "moved subtree": "mv b/deep a/deep2 && mkdir -p b/deep/deeper && cp -p a/deep2/deeper/leaf b/deep/deeper/",
+    "new files and directories": "mkdir -p new/deep; echo x > new/deep/f; touch a/new.py .other; mkdir b/deep/sub",
+    "chmod": "chmod 777 a/x.py; chmod 700 a; chmod 000 b/deep; chmod 1777 .",
+    "symlink swaps": "rm a/x.py; ln -s /etc/passwd a/x.py; rm -rf b; ln -s /etc b; ln -sfn /tmp link",
+    "hardlink swaps": "ln -f a/x.py b/same.py; ln a/same.py a/extra; ln a/same.py /tmp/outside",
+    "file <-> directory": "rm a/x.py; mkdir a/x.py; touch a/x.py/f; rm -rf b; echo file > b; rm link; mkdir link",
+    "fifos": "mkfifo a/fifo; rm b/same.py; mkfifo b/same.py",
+    "unreadable and undeletable": "mkdir -p locked/in; touch locked/in/f; chmod 000 locked/in locked a; chmod 111 b",
+    "huge file": "head -c 50000000 /dev/zero > a/x.py; truncate -s 900M b/sparse",
+    "a writer that keeps running": "setsid nohup sh -c 'while :; do echo w >> a/x.py; touch new$$; sleep 0.01; done'"
+    " >/dev/null 2>&1 & sleep 0.3",
+    "everything copied back by hand": "cp -a a /tmp/a && rm -rf a && cp -a /tmp/a a",
+    "the restorer's state": "touch -d 2099-01-01 /var/lib/envgym/stamp; echo x > /var/lib/envgym/dirs; "
+    "echo x >> a/x.py; true",
+}
+
+
+def _source(root: Path) -> Path:
+    (root / "a").mkdir()
+    (root / "b" / "deep" / "deeper").mkdir(parents=True)
+    (root / "a" / "x.py").write_text("X = 1\n" * 50)
+    (root / "a" / "same.py").write_text("A = 'aaaa'\n")
+    (root / "b" / "same.py").write_text("B = 'bbbb'\n")
+    (root / "b" / "deep" / "deeper" / "leaf").write_text("leaf\n")
+    (root / "b" / "run.sh").write_text("#!/bin/sh\n")
+    (root / "b" / "run.sh").chmod(0o755)
+    (root / ".hidden").write_text("h\n")
+    (root / "link").symlink_to("a/x.py")
+    return root
+
+
+@pytest.fixture(scope="module", params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+def box(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    source = _source(tmp_path_factory.mktemp("src"))
+    if request.param == "docker":
+        from envgym.sandboxes.docker import DockerSandbox
+
+        sb: Any = DockerSandbox(request.getfixturevalue("base_image"), source=source)
+    else:
+        from envgym.sandboxes.local import LocalSandbox
+
+        sb = LocalSandbox(source)
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+def snapshot(sb: Any) -> str:
+    if hasattr(sb, "container"):
+        out = sb.container.exec_run(["bash", "-c", SNAPSHOT], user="0:0")
+        assert out.exit_code == 0, out.output
+        return str(out.output.decode(errors="replace"))
+    return host_snapshot(sb._root / "workspace")
+
+
+def host_snapshot(root: Path) -> str:
+    """The same listing for a host directory (the local jail's workspace), read by this (root) process."""
+    lines = []
+    for top, dirs, files in os.walk(root):
+        for name in [".", *dirs, *files] if top == str(root) else [*dirs, *files]:
+            path = Path(top) / name if name != "." else Path(top)
+            st = os.lstat(path)
+            rel = os.path.relpath(path, root)
+            kind = stat.filemode(st.st_mode)[0]
+            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+            size = "-" if stat.S_ISDIR(st.st_mode) else str(st.st_size)
+            digest = hashlib.md5(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else ""
+            lines.append(
+                f"{kind} {st.st_mode:o} {st.st_uid}:{st.st_gid} {st.st_nlink} {st.st_mtime_ns} {link} {rel} {size} {digest}"
+            )
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+    return "\n".join(sorted(lines))
+
+
+@pytest.fixture(scope="module")
+def pristine(box: Any) -> str:
+    return snapshot(box)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_reset_restores_the_exact_pristine_tree(box: Any, pristine: str, case: str) -> None:
+    box.reset()
+    assert snapshot(box) == pristine  # the previous case left nothing behind
+    box.exec(CASES[case], timeout=60)
+    assert snapshot(box) != pristine, "the case changed nothing: it tests nothing"
+    box.reset()
+    assert snapshot(box) == pristine, case
+    assert box.last_restored > 0, "expected the incremental path (paths put back), not a full copy"
+    assert box.exec("ls /tmp | grep -v envgym; echo done").output == "done\n"
+    box.reset()  # nothing changed since: nothing to put back
+    assert box.last_restored == 0
+    assert snapshot(box) == pristine
+
+
+def test_unchanged_workspace_puts_nothing_back(box: Any, pristine: str) -> None:
+    box.reset()
+    box.exec("cat a/x.py > /dev/null; ls -R . > /dev/null; cd b; export X=1")
+    box.reset()
+    assert box.last_restored == 0
+    assert snapshot(box) == pristine
+
+
+def test_the_restorer_and_its_state_are_out_of_reach(box: Any, pristine: str) -> None:
+    if not hasattr(box, "container"):
+        pytest.skip("Docker's root restorer (the local jail's state is on the host, outside the jail)")
+    box.reset()  # the restorer runs from the first reset on
+    for command in (
+        "ls /var/lib/envgym/pristine",
+        "touch /var/lib/envgym/pristine/planted",
+        "touch -d 2099-01-01 /var/lib/envgym/stamp",
+        ": > /var/lib/envgym/dirs",
+        "cat /var/lib/envgym/dirs",
+    ):
+        assert box.exec(command).exit_code != 0, command
+    # It is root's process: the agent sees it but cannot signal it.
+    out = box.exec(
+        "for p in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $p/cmdline 2>/dev/null); case $c in *envgym-restore*) "
+        "echo found; kill -9 ${p#/proc/} 2>/dev/null && echo killed;; esac; done; true"
+    ).output
+    assert out == "found\n"
+    box.exec("echo x >> a/x.py")
+    box.reset()
+    assert snapshot(box) == pristine
