@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from envgym.environments.toy import SYMBOLS, ToyBanditEnv, ToyCodeEnv, ToyGuessEnv
+from envgym.extras import needs_extra
 
 __all__ = ["ToyBanditEnv", "ToyCodeEnv", "ToyGuessEnv", "tiny_model", "tiny_policy", "tiny_tokenizer"]
 
@@ -32,8 +33,9 @@ def tiny_vocab(max_number: int = 16, words: list[str] | None = None) -> list[str
 
 def tiny_tokenizer(max_number: int = 16, compact: bool = False, words: list[str] | None = None) -> Any:
     """A whitespace word-level tokenizer over numbers 1..max_number and a few words (default: all toys')."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import PreTrainedTokenizerFast
+    with needs_extra("train", also=("tokenizers",)):
+        from tokenizers import Tokenizer, models, pre_tokenizers
+        from transformers import PreTrainedTokenizerFast
 
     vocab = {tok: i for i, tok in enumerate(tiny_vocab(max_number, words))}
     core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
@@ -47,8 +49,9 @@ def tiny_tokenizer(max_number: int = 16, compact: bool = False, words: list[str]
 
 def tiny_model(vocab_size: int, seed: int = 0, layers: int = 2, hidden: int = 64, heads: int = 4) -> Any:
     """A random-init LlamaForCausalLM small enough to train in seconds on one CPU thread."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    with needs_extra("train"):
+        import torch
+        from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
     config = LlamaConfig(

@@ -19,10 +19,13 @@ from contextlib import suppress
 from typing import Any, ClassVar
 
 import gymnasium as gym
-from websockets.exceptions import ConnectionClosed, WebSocketException
-from websockets.sync.client import ClientConnection, connect
 
+from envgym.extras import needs_extra
 from envgym.text import text_space
+
+with needs_extra("server"):  # a missing one names the extra to install
+    from websockets.exceptions import ConnectionClosed, WebSocketException
+    from websockets.sync.client import ClientConnection, connect
 
 RESET_OPTIONS = frozenset({"difficulty", "params", "episode_id"})
 # websockets >= 17 wants `legacy=True` to return a plain connection outside a `with` block; older ones lack it

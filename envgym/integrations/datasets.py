@@ -15,6 +15,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from envgym.extras import needs_extra
+
 
 def task_rows(
     env_id: str,
@@ -57,6 +59,7 @@ def task_dataset(
     env_kwargs: dict[str, Any] | None = None,
 ) -> Any:
     """`task_rows` as a `datasets.Dataset` (columns env_id, seed, difficulty, prompt, task_id, tools)."""
-    from datasets import Dataset
+    with needs_extra("integrations"):
+        from datasets import Dataset
 
     return Dataset.from_list(task_rows(env_id, tasks, seed, difficulty, env_kwargs))

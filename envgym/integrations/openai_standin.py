@@ -23,6 +23,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from envgym.extras import needs_extra
+
 Responder = Callable[[list[dict[str, Any]]], dict[str, Any]]
 """messages -> the action to answer with, {"name": ..., "arguments": {...}}."""
 
@@ -165,8 +167,9 @@ def _reply(body: dict[str, Any], state: _State) -> tuple[int, dict[str, Any]]:
 
 def make_app(config: StandinConfig | None = None, responder: Responder = binary_search) -> Any:
     """The FastAPI app; `app.state.standin.requests` holds every request body received."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    with needs_extra("server"):
+        from fastapi import FastAPI, Request
+        from fastapi.responses import JSONResponse
 
     state = _State(config or StandinConfig(), responder)
     app = FastAPI()
@@ -210,7 +213,8 @@ def make_app(config: StandinConfig | None = None, responder: Responder = binary_
 @contextmanager
 def serve(config: StandinConfig | None = None, responder: Responder = binary_search) -> Iterator[tuple[str, Any]]:
     """Run the stand-in on a free loopback port in a thread; yields (base_url ending in /v1, state)."""
-    import uvicorn
+    with needs_extra("server"):
+        import uvicorn
 
     app = make_app(config, responder)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -13,7 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import gymnasium as gym
-from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput
+
+from envgym.extras import needs_extra
+
+with needs_extra("integrations"):  # a missing one names the extra to install
+    from skyrl_gym.envs.base_text_env import BaseTextEnv, BaseTextEnvStepOutput
 
 SKYRL_ID = "envgym"
 """The id `register()` gives this env in skyrl-gym's registry (the rows' `env_class`)."""
@@ -99,7 +103,8 @@ class EnvgymTextEnv(BaseTextEnv):
 
 def register(skyrl_id: str = SKYRL_ID) -> str:
     """Register `EnvgymTextEnv` in skyrl-gym's registry (idempotent); returns the id for `env_class`."""
-    import skyrl_gym
+    with needs_extra("integrations"):
+        import skyrl_gym
 
     if skyrl_id not in skyrl_gym.registry:
         skyrl_gym.register(id=skyrl_id, entry_point=f"{__name__}:EnvgymTextEnv")

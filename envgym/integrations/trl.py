@@ -20,6 +20,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from envgym.extras import needs_extra
+
 _JSON_TYPES: dict[str, type] = {
     "integer": int, "number": float, "string": str, "boolean": bool, "array": list, "object": dict,
 }  # fmt: skip
@@ -156,7 +158,8 @@ def task_dataset(
     """`tasks` rows (env_id, seed, difficulty, prompt) per env id for `GRPOTrainer(train_dataset=...)`: the
     prompt is a chat whose last user message is empty, and `reset` appends the task's observation to it. With
     several ids the rows also carry `environment` (TRL's field for `environment_classes`), interleaved."""
-    from datasets import Dataset
+    with needs_extra("integrations"):
+        from datasets import Dataset
 
     prompt = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
         {"role": "user", "content": ""}

@@ -18,10 +18,13 @@ import json
 from typing import Any
 
 import gymnasium as gym
-import verifiers as vf
 
 from envgym.agents.policies.openai_policy import tool_call_to_action
+from envgym.extras import needs_extra
 from envgym.integrations.datasets import task_rows
+
+with needs_extra("integrations"):  # a missing one names the extra to install
+    import verifiers as vf
 
 
 def _field(message: Any, name: str) -> Any:
@@ -149,7 +152,8 @@ def load_environment(
     parameter is also called `env_id`, name the env with `envgym_id`:
     `vf.load_environment("envgym.integrations.verifiers", envgym_id="envgym/Sokoban-v0")`.
     """
-    from datasets import Dataset
+    with needs_extra("integrations"):
+        from datasets import Dataset
 
     env_id = envgym_id or env_id
 

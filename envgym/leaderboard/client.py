@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from envgym.extras import needs_extra
 from envgym.leaderboard.bundle import Bundle, BundleError, build_bundle, is_patch_env
 from envgym.leaderboard.regrade import TaskVerdict, verify_prediction
 from envgym.leaderboard.validate import validate_bundle
@@ -55,7 +56,8 @@ class Uploaded(BaseModel):
 
 
 def upload(bundle: Bundle, url: str, token: str, timeout: float = 60.0) -> Uploaded:
-    import httpx
+    with needs_extra("server"):
+        import httpx
 
     data = bundle.pack()
     try:
@@ -84,7 +86,8 @@ def _reason(response: Any) -> str:
 
 def wait_for_grade(url: str, submission_id: int, timeout: float = 600.0, poll: float = 1.0) -> dict[str, Any]:
     """Poll the status endpoint until the submission is graded or failed (or `timeout` passes)."""
-    import httpx
+    with needs_extra("server"):
+        import httpx
 
     deadline = time.monotonic() + timeout
     status: dict[str, Any] = {}

@@ -13,24 +13,27 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    LargeBinary,
-    String,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-    select,
-    update,
-)
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from envgym.extras import needs_extra
+
+with needs_extra("server"):  # a missing one names the extra to install
+    from sqlalchemy import (
+        JSON,
+        Boolean,
+        DateTime,
+        Float,
+        ForeignKey,
+        Integer,
+        LargeBinary,
+        String,
+        Text,
+        UniqueConstraint,
+        create_engine,
+        event,
+        select,
+        update,
+    )
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
 def utcnow() -> datetime:

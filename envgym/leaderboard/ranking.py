@@ -14,8 +14,12 @@ from __future__ import annotations
 import math
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+
+from envgym.extras import needs_extra
+
+with needs_extra("server"):  # a missing one names the extra to install
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
 
 from envgym.leaderboard.db import Submission, TaskResult
 

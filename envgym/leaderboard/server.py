@@ -16,13 +16,17 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from starlette.concurrency import run_in_threadpool
+
+from envgym.extras import needs_extra
+
+with needs_extra("server", also=("starlette",)):  # a missing one names the extra to install
+    from fastapi import FastAPI, HTTPException, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import HTMLResponse, JSONResponse
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import IntegrityError
+    from starlette.concurrency import run_in_threadpool
 
 from envgym.leaderboard.boundary import Boundary, BoundaryChoice, probe
 from envgym.leaderboard.bundle import Bundle, BundleError, unpack

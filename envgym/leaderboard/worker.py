@@ -15,9 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from envgym.extras import needs_extra
+
+with needs_extra("server"):  # a missing one names the extra to install
+    from sqlalchemy import select, update
+    from sqlalchemy.exc import IntegrityError
+    from sqlalchemy.orm import Session, sessionmaker
 
 from envgym.leaderboard.bundle import Prediction, unpack
 from envgym.leaderboard.db import Job, Submission, TaskResult, utcnow

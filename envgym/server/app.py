@@ -19,8 +19,12 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import gymnasium as gym
-from fastapi import FastAPI, HTTPException, Request, WebSocket
-from fastapi.responses import JSONResponse, PlainTextResponse
+
+from envgym.extras import needs_extra
+
+with needs_extra("server"):  # a missing one names the extra to install
+    from fastapi import FastAPI, HTTPException, Request, WebSocket
+    from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from envgym.server.protocol import (

@@ -11,7 +11,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import uvicorn
+from envgym.extras import needs_extra
+
+with needs_extra("server"):  # a missing one names the extra to install
+    import uvicorn
 
 from envgym.server.app import ServeConfig, create_app
 from envgym.server.cli import uvicorn_limits

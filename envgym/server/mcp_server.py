@@ -16,12 +16,16 @@ import json
 import sys
 from typing import Any
 
-import anyio
-import anyio.to_thread
 import gymnasium as gym
-from mcp import types
-from mcp.server.lowlevel import Server
-from mcp.server.stdio import stdio_server
+
+from envgym.extras import needs_extra
+
+with needs_extra("server", also=("anyio",)):  # a missing one names the extra to install
+    import anyio
+    import anyio.to_thread
+    from mcp import types
+    from mcp.server.lowlevel import Server
+    from mcp.server.stdio import stdio_server
 
 RESET_TOOL = "reset_task"
 RESET_SCHEMA: dict[str, Any] = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from envgym.extras import EXTRAS, MissingExtraError, require
+from envgym.extras import EXTRAS, MissingExtraError, needs_extra, require
 
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = sorted(EXTRAS)
@@ -142,7 +142,53 @@ API_CALLS = {
     "plot": "from envgym.agents.plotting import plot_run\nplot_run('runs/none')",
     "docker sandbox": "from envgym.sandboxes.docker_client import docker_client\ndocker_client()",
     "swe images": "from envgym.environments.swe.images import _docker\n_docker()",
+    "tiny model": "from envgym.agents.toy import tiny_policy\ntiny_policy()",
+    "leaderboard upload": "from envgym.leaderboard.client import upload\nupload(None, 'http://127.0.0.1:9', 't')",
+    "openai stand-in": "from envgym.integrations.openai_standin import make_app\nmake_app()",
+    "datasets rows": "from envgym.integrations.datasets import task_dataset\ntask_dataset('envgym/Sudoku-v0', 2)",
 }
+
+# modules that need an extra as soon as they are imported, and the extra each must name
+MODULES = {
+    "envgym.server.app": "server",
+    "envgym.server.mcp_server": "server",
+    "envgym.server.background": "server",
+    "envgym.leaderboard.server": "server",
+    "envgym.leaderboard.db": "server",
+    "envgym.leaderboard.worker": "server",
+    "envgym.leaderboard.ranking": "server",
+    "envgym.remote": "server",
+    "envgym.integrations.verifiers": "integrations",
+    "envgym.integrations.skyrl": "integrations",
+}
+
+
+@pytest.mark.parametrize(("module", "extra"), MODULES.items(), ids=MODULES.keys())
+def test_importing_a_module_without_its_extra_names_it(module: str, extra: str) -> None:
+    code = f"from envgym.extras import MissingExtraError\ntry:\n    import {module}\n"
+    code += "except MissingExtraError as exc:\n    print('MISSING', exc)\n"
+    result = run_without_extras(code)
+    assert result.returncode == 0 and "MISSING" in result.stdout, result.stdout + result.stderr
+    assert f"pip install 'envgym[{extra}]'" in result.stdout
+
+
+def test_the_modules_that_only_talk_to_a_server_import_without_extras() -> None:
+    code = "import envgym.leaderboard.cli, envgym.leaderboard.client, envgym.server.cli, envgym.integrations.trl\n"
+    result = run_without_extras(code + "print('OK')\n")
+    assert result.returncode == 0 and "OK" in result.stdout, result.stderr
+
+
+def test_needs_extra_translates_only_a_missing_optional_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "sqlalchemy", None)
+    missing = r"sqlalchemy is not installed: pip install 'envgym\[server\]'"
+    with pytest.raises(MissingExtraError, match=missing), needs_extra("server"):
+        import sqlalchemy  # noqa: F401
+    monkeypatch.setitem(sys.modules, "anyio", None)
+    with pytest.raises(MissingExtraError, match=r"anyio is not installed"), needs_extra("server", also=("anyio",)):
+        import anyio  # noqa: F401
+    with pytest.raises(ModuleNotFoundError) as raised, needs_extra("server"):  # a broken install: not the extra
+        import no_such_dependency_of_fastapi  # type: ignore[import-not-found]  # noqa: F401
+    assert not isinstance(raised.value, MissingExtraError)
 
 
 @pytest.mark.parametrize("call", API_CALLS.values(), ids=API_CALLS.keys())
