@@ -136,8 +136,13 @@ env.step(env.null_action())  # starts the grading pool too
 during = len(client.containers.list(all=True, filters=label))
 env.close()
 after = len(client.containers.list(all=True, filters=label))
+env = SWEEnv(tasks=[task])
+env.reset(seed=0)  # stages a grading sandbox in the background; closed before it is used (or even ready)
+env.close()
+staged_only = len(client.containers.list(all=True, filters=label))
 import envgym.environments.swe.sandboxing as s
-print(json.dumps({"during": during, "after": after, "globals": [n for n in vars(s) if n.startswith("_pool")]}))
+print(json.dumps({"during": during, "after": after, "staged_only": staged_only,
+                  "globals": [n for n in vars(s) if n.startswith("_pool")]}))
 """
 
 
@@ -149,8 +154,34 @@ def test_close_leaves_no_container_behind(six_task: SWETask) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert counts["during"] >= 2, counts  # an agent sandbox (+ a warm spare) and a grading one were running
-    assert counts["after"] == 0, counts
+    assert counts["after"] == 0 and counts["staged_only"] == 0, counts
     assert counts["globals"] == []
+
+
+def test_a_staged_grading_sandbox_holds_the_image_bytecode_read_only(six_task: SWETask) -> None:
+    """Staged before the agent's change exists: pytest imported, and the stdlib's compiled bytecode in place,
+    root-owned, which the test uid can use and cannot write."""
+    from envgym.environments.swe.grading import Grader
+    from envgym.environments.swe.sandboxing import resolve_image
+    from envgym.environments.swe.testrun import TESTER_UID
+
+    with Grader() as grader:
+        assert grader.bytecode is not None and grader.bytecode.wait(resolve_image(six_task), "python")
+        grader.prepare(six_task)
+        staged = grader._take(six_task)
+        try:
+            assert staged.suite.prestarted and staged.disposable
+            probe = (
+                "import json, os; d = os.path.dirname(json.__cached__); "
+                "print(os.path.exists(json.__cached__), os.stat(d).st_uid, os.access(d, os.W_OK), "
+                "os.access(json.__cached__, os.W_OK))"
+            )
+            container = staged.sandbox.container  # type: ignore[attr-defined]
+            out = container.exec_run(["python", "-c", probe], user=f"{TESTER_UID}:{TESTER_UID}")
+            assert out.output.decode().split() == ["True", "0", "False", "False"], out.output
+        finally:
+            staged.suite.abandon()
+            grader.sandboxes.discard(staged.sandbox)
 
 
 def call(name: str, **arguments: Any) -> str:

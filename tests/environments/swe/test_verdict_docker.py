@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from envgym.environments.swe.sandboxing import open_swe_sandbox
-from envgym.environments.swe.testrun import TESTER_UID, SuiteRun, run_suite
+from envgym.environments.swe.testrun import TESTER_UID, PreparedSuite, SuiteRun, run_suite
 from envgym.sandboxes import Sandbox
 
 from .conftest import CALC, CALC_TEST
@@ -18,6 +18,7 @@ from .conftest import CALC, CALC_TEST
 pytestmark = pytest.mark.docker
 FIXED = CALC.replace("a - b", "a + b")
 COMMAND = "PYTHONPATH=. python3 -m pytest -p no:cacheprovider -q tests"
+AS_WRITTEN = f"cd /repo && {COMMAND}"  # shell syntax: never prestarted, runs as written at run()
 ADD, MUL = "tests/test_calc.py::test_add", "tests/test_calc.py::test_mul"
 
 
@@ -112,3 +113,55 @@ def test_a_hang_is_cut_at_the_timeout(sandbox: Sandbox) -> None:
     run = run_with(sandbox, hang, timeout=5)
     assert run.timed_out and not run.report_found and not run.passed(ADD)
     assert live_tester_processes(sandbox) == []
+
+
+def test_a_prestarted_pytest_runs_the_code_on_disk_at_go(sandbox: Sandbox) -> None:
+    sandbox.write_file("/repo/tests/test_calc.py", CALC_TEST.encode())
+    prepared = PreparedSuite(sandbox, COMMAND, "/repo")
+    assert prepared.prestarted  # pytest is imported, the library is not
+    sandbox.write_file("/repo/calc.py", FIXED.encode())  # the change arrives after the import
+    run = prepared.run(timeout=120)
+    assert run.prestarted and run.report_found and run.passed(ADD) and run.passed(MUL), run.problem
+    assert live_tester_processes(sandbox) == []
+
+
+def test_a_project_module_imported_with_pytest_means_a_fresh_process(sandbox: Sandbox) -> None:
+    """A project that shadows something pytest imports (here a copy of iniconfig) would be tested in its
+    pre-change state by a prestarted pytest: the zygote says so and the run starts fresh instead."""
+    assert sandbox.exec("cp -r /usr/lib/python3/dist-packages/iniconfig /repo/").exit_code == 0
+    sandbox.write_file("/repo/tests/test_calc.py", CALC_TEST.encode())
+    prepared = PreparedSuite(sandbox, COMMAND, "/repo")
+    assert not prepared.prestarted
+    assert live_tester_processes(sandbox) == []  # the zygote that imported the repo's copy is gone
+    sandbox.write_file("/repo/calc.py", FIXED.encode())
+    run = prepared.run(timeout=120)
+    assert not run.prestarted and run.report_found and run.passed(ADD), run.problem
+
+
+@pytest.mark.parametrize("attack", ["forged records on every fd", "exit 0 at interpreter exit"])
+def test_a_command_run_as_written_has_the_same_protection(sandbox: Sandbox, attack: str) -> None:
+    said, code = HOSTILE[attack]
+    sandbox.write_file("/repo/calc.py", (code + CALC).encode())
+    sandbox.write_file("/repo/tests/test_calc.py", CALC_TEST.encode())
+    run = run_suite(sandbox, AS_WRITTEN, "/repo", timeout=120)
+    assert not run.prestarted and not run.passed(ADD) and said in (run.problem or ""), run.problem
+    assert live_tester_processes(sandbox) == []
+    honest = run_with_command(sandbox, FIXED, AS_WRITTEN)
+    assert honest.report_found and honest.passed(ADD) and not honest.prestarted
+
+
+@pytest.mark.parametrize("attack", sorted(HOSTILE))
+def test_a_disposable_run_still_refuses_what_it_refused(sandbox: Sandbox, attack: str) -> None:
+    """The grader skips the final kill only when pytest exited and its stream ended (the sandbox is removed
+    next); the verdict must be the same as with the kill."""
+    said, code = HOSTILE[attack]
+    sandbox.write_file("/repo/calc.py", (code if "inside the test" in attack else code + CALC).encode())
+    sandbox.write_file("/repo/tests/test_calc.py", CALC_TEST.encode())
+    run = PreparedSuite(sandbox, COMMAND, "/repo").run(timeout=120, disposable=True)
+    assert not run.passed(ADD) and said in (run.problem or ""), (attack, run.problem)
+
+
+def run_with_command(sandbox: Sandbox, library: str, command: str) -> SuiteRun:
+    sandbox.write_file("/repo/calc.py", library.encode())
+    sandbox.write_file("/repo/tests/test_calc.py", CALC_TEST.encode())
+    return run_suite(sandbox, command, "/repo", timeout=120)
