@@ -308,9 +308,10 @@ _PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9
 
 
 def _write_change(sandbox: Sandbox, task: SWETask, before: dict[str, str], kept: str, agent: dict[str, str]) -> bool:
-    """Write the agent's changed files in one helper process instead of `git apply` in the sandbox's shell, when
-    that is provably the same tree: plain relative paths, no deletions, and `kept` applied in memory gives
-    exactly the agent's files. False: not provable, the caller uses `git apply`."""
+    """Write the agent's changed files in one engine call instead of `git apply` in the sandbox's shell, when
+    that is provably the same tree: only files the buggy tree has (read the same way) are modified, under plain
+    relative paths, and `kept` applied in memory gives exactly the agent's files. False: not provable (new or
+    deleted files included: `git apply` has its own opinion about files the snapshot skipped), use `git apply`."""
     if not kept.strip():
         return True
     old = {name: text.encode("utf-8") for name, text in before.items()}
@@ -320,7 +321,7 @@ def _write_change(sandbox: Sandbox, task: SWETask, before: dict[str, str], kept:
         return False
     changed = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
     for name in changed:
-        if name not in new or not _PLAIN_PATH.match(name) or ".." in name.split("/"):
+        if name not in new or name not in old or not _PLAIN_PATH.match(name) or ".." in name.split("/"):
             return False
         mine = agent.get(name)
         if mine is None or mine.encode("utf-8") != new[name]:

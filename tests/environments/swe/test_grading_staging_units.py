@@ -128,7 +128,7 @@ class Untouchable:
 
 @pytest.mark.parametrize(
     "case",
-    ["deleted file", "agent file differs from the patch", "odd path", "patch that does not apply"],
+    ["deleted file", "new file", "agent file differs from the patch", "odd path", "patch that does not apply"],
 )
 def test_the_direct_write_steps_aside_whenever_it_is_not_provably_git_apply(case: str) -> None:
     task = SWETask.model_validate(TASK)
@@ -136,6 +136,8 @@ def test_the_direct_write_steps_aside_whenever_it_is_not_provably_git_apply(case
     agent = {"pkg/a.py": "x = 2\n", "pkg/b.py": "y = 2\n"}
     if case == "deleted file":
         agent = {"pkg/a.py": "x = 1\n"}
+    if case == "new file":
+        agent = {**agent, "pkg/c.py": "z = 3\n"}
     kept = diff_trees(before, agent)
     if case == "agent file differs from the patch":
         agent = {**agent, "pkg/a.py": "x = 3\n"}
