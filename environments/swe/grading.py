@@ -304,6 +304,9 @@ def _apply_test_patch(sandbox: Sandbox, task: SWETask) -> None:
         raise SandboxInfraError(f"the test patch of {task.instance_id} does not apply: {output[-500:]}")
 
 
+# CPython 3.11 keeps ast.parse's recursion depth per interpreter, not per thread: two threads parsing at once
+# (two gradings in `envgym swe check`) raised "SystemError: AST constructor recursion depth mismatch".
+_AUDIT_LOCK = threading.Lock()
 _PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
 
 
@@ -384,7 +387,8 @@ def grade_staged(staged: Staged, patch: str | None = None, agent: dict[str, str]
     except TreeTooLarge as exc:
         result.rejected = str(exc)
         return _finish(result, started)
-    result.rejected = audit_change(before, after, reference_sources(task, before))
+    with _AUDIT_LOCK:
+        result.rejected = audit_change(before, after, reference_sources(task, before))
     if result.rejected:
         return _finish(result, started)
     if task.test_patch.strip() and not staged.test_patch_applied:
