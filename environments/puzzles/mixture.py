@@ -20,9 +20,20 @@ def family_classes() -> dict[str, type[TextEnv]]:
     return _registered("puzzles", MIXTURE_ID, lambda env_id: env_id.split("/")[-1].removesuffix("-v0"))
 
 
+# The families this version draws from when neither `families` nor `weights` is given, in their draw order.
+# Pinned so that a new family (its module, registry entry and test) does not change the task an existing
+# seed gives here (tests/environments/puzzles/test_frozen_trajectories.py); a new family is reachable at
+# once with `families=` or `weights=`, and joins the default draw with a version bump of this env.
+DEFAULT_FAMILIES = (
+    "GuessNumber", "Sokoban", "Maze", "FrozenLake", "Mastermind", "Hanoi",
+    "Sudoku", "LightsOut", "Sliding", "Minesweeper", "NQueens",
+)  # fmt: skip
+
+
 class PuzzleMixtureEnv(MixtureEnv):
     env_id: ClassVar[str] = MIXTURE_ID
     kind: ClassVar[str] = "puzzle"
+    version: ClassVar[str] = "1"  # v1: every family's task stream changed (CounterRandom; docs/puzzles.md)
 
     def __init__(
         self,
@@ -34,7 +45,7 @@ class PuzzleMixtureEnv(MixtureEnv):
     ) -> None:
         super().__init__(
             family_classes(),
-            families,
+            families if families is not None or weights else list(DEFAULT_FAMILIES),
             weights,
             lambda cls: cls(render_mode=render_mode),
             difficulty=difficulty,

@@ -1,4 +1,4 @@
-"""Sandbox test fixtures: one `make_sandbox` factory parametrized over both backends.
+"""Sandbox test fixtures: one `make_sandbox` factory parametrized over every backend of `open_sandbox`.
 
 Docker tests skip when no engine answers, except under CI=true, where a missing engine fails them:
 CI must run them for real.
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from envgym.sandboxes import Sandbox, SandboxLimits
+from envgym.sandboxes import Sandbox, SandboxLimits, open_sandbox, sandbox_kinds
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -35,7 +35,13 @@ def base_image() -> str:
     return ensure_base_image()
 
 
-@pytest.fixture(params=["local", pytest.param("docker", marks=pytest.mark.docker)])
+# every row of the front door's table but `auto` (which picks one of them): a new backend runs the whole
+# conformance suite from its row alone; rows that need an engine carry that engine's marker
+BACKEND_MARKS = {"docker": pytest.mark.docker}
+BACKEND_PARAMS = [pytest.param(k, marks=BACKEND_MARKS.get(k, ())) for k in sandbox_kinds() if k != "auto"]
+
+
+@pytest.fixture(params=BACKEND_PARAMS)
 def backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -50,15 +56,8 @@ def make_sandbox(backend: str, request: pytest.FixtureRequest) -> Iterator[Sandb
     image = request.getfixturevalue("base_image") if backend == "docker" else ""
 
     def make(source: Any = None, **limits: Any) -> Sandbox:
-        lim = SandboxLimits(**limits)
-        if backend == "docker":
-            from envgym.sandboxes.docker import DockerSandbox
-
-            sb: Sandbox = DockerSandbox(image, source=source, limits=lim)
-        else:
-            from envgym.sandboxes.local import LocalSandbox
-
-            sb = LocalSandbox(source, limits=lim)
+        options: dict[str, Any] = {"image": image} if image else {}
+        sb = open_sandbox(backend, source=source, limits=SandboxLimits(**limits), **options)
         made.append(sb)
         return sb
 
