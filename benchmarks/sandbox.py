@@ -13,6 +13,7 @@ p90s; machines differ, the ratios are the point.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import time
@@ -20,6 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
+
+from sandbox_concurrency import container_cpu
 
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
@@ -98,7 +101,7 @@ def main() -> None:
 
     image = args.image or ensure_base_image()
     n = args.n
-    print(f"image {image}, n={n}")
+    print(f"image {image}, n={n}, load average at the start: {os.getloadavg()}")
 
     with docker_box(image) as sb:
         cid = sb.container.id
@@ -135,29 +138,44 @@ def main() -> None:
         )
         with docker_box(image, source=repo) as sb:
             print("\n== reset() of a 2,000-file workspace (same sandbox) ==")
+            cid = [sb.container.id]
             for label, dirty in RESET_CASES.items():
-                resets, counts = [], []
+                resets, counts, cpu = [], [], []
                 sb.reset()
                 for _ in range(max(10, n // 5)):
                     sb.exec(dirty)
+                    before = container_cpu(cid)
                     start = time.perf_counter()
                     sb.reset()
                     resets.append(time.perf_counter() - start)
+                    after = container_cpu(cid)
+                    cpu.append(float("nan") if before is None or after is None else after - before)
                     counts.append(sb.last_restored)
-                print(f"{label:<44} {ms(resets)}   paths put back: {statistics.median(counts):.0f}")
+                print(
+                    f"{label:<44} {ms(resets)}   container CPU {med(cpu) * 1e3:6.1f} ms   "
+                    f"paths put back: {statistics.median(counts):.0f}"
+                )
                 if label.startswith("unchanged"):
-                    clean = resets
+                    clean, clean_cpu = resets, cpu
             # The previous reset (rsync walking both trees), run by the agent's shell on a copy in /tmp.
             sb.exec("cp -a /workspace /tmp/pristine-copy")
-            rsync = timed(
-                lambda: sb.exec("rsync -rlptD --modify-window=-1 --delete /tmp/pristine-copy/ /workspace/"),
-                max(10, n // 5),
-            )
+            rsync, rsync_cpu = [], []
+            for _ in range(max(10, n // 5)):
+                before = container_cpu(cid)
+                start = time.perf_counter()
+                sb.exec("rsync -rlptD --modify-window=-1 --delete /tmp/pristine-copy/ /workspace/")
+                rsync.append(time.perf_counter() - start)
+                after = container_cpu(cid)
+                rsync_cpu.append(float("nan") if before is None or after is None else after - before)
             true = timed(lambda: sb.exec("true"), max(10, n // 5))
             print(
                 f"{'previous reset: rsync of the whole tree':<44} {ms(rsync)}   (+ a `true` round trip {med(true) * 1e3:.2f} ms)"
             )
-            print(f"ratio rsync / incremental reset, unchanged:   {med(rsync) / med(clean):6.1f}x")
+            print(f"{'':<44} container CPU {med(rsync_cpu) * 1e3:6.1f} ms")
+            print(
+                f"ratio rsync / incremental reset, unchanged:   {med(rsync) / med(clean):6.1f}x wall, "
+                f"{med(rsync_cpu) / med(clean_cpu):.1f}x container CPU"
+            )
 
     colds = []
     for _ in range(5):
@@ -184,10 +202,23 @@ def main() -> None:
         for _ in range(20):
             lb.exec("echo warm")
         local = timed(lambda: lb.exec("echo hi"), n)
-        lreset = timed(lb.reset, 20)
     print("\n== local bubblewrap jail ==")
     print(f"round trip `echo hi`  {ms(local)}")
-    print(f"reset() (empty ws)    {ms(lreset)}")
+    with TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        make_repo(repo)
+        with open_sandbox("local", source=repo) as lb:
+            for label, dirty in RESET_CASES.items():
+                resets, counts = [], []
+                lb.reset()
+                for _ in range(max(10, n // 5)):
+                    lb.exec(dirty)
+                    start = time.perf_counter()
+                    lb.reset()
+                    resets.append(time.perf_counter() - start)
+                    counts.append(lb.last_restored)
+                print(f"reset(), {label:<44} {ms(resets)}   paths put back: {statistics.median(counts):.0f}")
+    print(f"\nload average at the end: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

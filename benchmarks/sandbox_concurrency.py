@@ -4,8 +4,9 @@ on the same containers in the same run, with where the CPU went (host Python, th
     .venv/bin/python benchmarks/sandbox_concurrency.py [--per-box 200] [--levels 1,4,8,16] [--exec-per-box 10]
 
 One thread per sandbox, each running `echo hi` back to back. CPU per command is read from the kernel: this
-process (getrusage), dockerd + containerd + the shims (/proc/PID/stat), and the containers' cgroups
-(cpuacct.usage, cgroup v1 with the cgroupfs driver; absent elsewhere). Print load first: on a shared 2-core VM
+process (getrusage), dockerd + containerd + the shims (/proc/PID/stat; shared: other users of the
+same engine count too, so compare it with the idle baseline printed first), and the containers' cgroups
+(cpuacct.usage, cgroup v1 with the cgroupfs driver; absent elsewhere). Load is printed: on a shared 2-core VM
 the absolute numbers move with it, the split and the ratios less so.
 """
 
@@ -40,15 +41,21 @@ def engine_pids() -> list[int]:
     return pids
 
 
-def proc_cpu(pids: list[int]) -> float:
-    total = 0.0
+def proc_cpu(pids: list[int]) -> dict[int, float]:
+    """CPU seconds of each live pid (user + system, its waited children included)."""
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK  # incl. children
-    return total
+        out[pid] = (int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])) / TICK
+    return out
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """Summed over the pids alive at both ends (one that exited meanwhile would read as negative)."""
+    return sum(after[pid] - before[pid] for pid in before if pid in after)
 
 
 def container_cpu(ids: list[str]) -> float | None:
@@ -107,7 +114,7 @@ def run_level(boxes: list[Any], per_box: int, command: Callable[[Any], None]) ->
         "p50": statistics.median(flat) * 1e3,
         "p99": pct(flat, 0.99) * 1e3,
         "host_ms": (c1 - c0) / n * 1e3,
-        "engine_ms": (e1 - e0) / n * 1e3,
+        "engine_ms": cpu_delta(e0, e1) / n * 1e3,
         "box_ms": float("nan") if k0 is None or k1 is None else (k1 - k0) / n * 1e3,
     }
     return out
@@ -147,6 +154,11 @@ def main() -> None:
         def docker_exec(box: Any) -> None:
             subprocess.run(["docker", "exec", box.container.id, "echo", "hi"], capture_output=True, check=True)
 
+        epids = engine_pids()
+        e0 = proc_cpu(epids)
+        time.sleep(5)
+        idle = cpu_delta(e0, proc_cpu(epids)) / 5
+        print(f"engine CPU with no command of ours running: {idle * 1e3:.0f} ms per second (others' containers)")
         print(
             f"\n{'`echo hi`, N sandboxes':<26} {'cmds':>6} {'cmd/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
             f"{'host':>8} {'engine':>8} {'boxes':>8}   (CPU ms per command)"
@@ -155,6 +167,8 @@ def main() -> None:
             part = boxes[:level]
             r = run_level(part, args.per_box, shell)
             d = run_level(part, args.exec_per_box, docker_exec)
+            for res in (r, d):  # the engine's CPU net of what others used meanwhile (the idle rate)
+                res["engine_ms"] -= idle * res["wall"] / res["n"] * 1e3
             print(row(f"persistent shell, N={level}", r))
             print(row(f"docker exec CLI, N={level}", d))
             print(
