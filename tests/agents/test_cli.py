@@ -1,14 +1,8 @@
 """`envgym train` / `eval` / `plot` through typer, with the tiny model (no downloads)."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import pytest
 import typer
 import yaml
 from typer.testing import CliRunner
@@ -131,30 +125,3 @@ def test_eval_into_a_directory_it_did_not_make_is_refused(tmp_path):
     refused = CliRunner().invoke(_app(), ["eval", "--policy", "oracle", "--episodes", "1", "--out", str(stray)])
     assert refused.exit_code != 0 and "not empty" in str(refused.exception)
     assert sorted(p.name for p in stray.iterdir()) == ["notes.txt"]
-
-
-@pytest.mark.slow
-def test_eval_ctrl_c_says_how_many_episodes_were_saved_and_how_to_resume(tmp_path):
-    out = tmp_path / "eval"
-    command = [sys.executable, "-m", "envgym.cli", "eval", "--env", "envgym/Sudoku-v0", "--policy", "random"]
-    command += ["--episodes", "100000", "--out", str(out)]
-    env = {**os.environ, "COLUMNS": "400"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        while not (out / "trajectories.jsonl").is_file() or not (out / "trajectories.jsonl").read_bytes():
-            assert proc.poll() is None, proc.communicate()
-            time.sleep(0.2)
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        proc.kill()
-    assert proc.returncode == 130, stderr
-    saved = len(_seeds(out))
-    assert f"interrupted: {saved} of 100000 episodes saved" in stdout
-    assert "resume with: envgym eval --env envgym/Sudoku-v0 --policy random --episodes 100000 --out" in stdout
-    assert "Traceback" not in stdout + stderr
-    resumed = subprocess.run([*command[:-4], "--episodes", str(saved + 1), "--out", str(out)],
-                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"{saved} of {saved + 1} episodes already recorded" in resumed.stdout
-    assert sorted(_seeds(out)) == list(range(10_000, 10_000 + saved + 1))

@@ -1,4 +1,4 @@
-"""`envgym run`: resumable run directories, refusal of a different run, Ctrl-C, and honest infra accounting."""
+"""`envgym run` (and `eval`): resumable run directories, refusal of a different run, Ctrl-C, honest infra accounting."""
 
 import json
 import os
@@ -75,13 +75,20 @@ def test_reset_time_infra_errors_are_excluded_and_shown(tmp_path: Path, capsys, 
     assert len(broken) == 1 and broken[0].turns == []
 
 
+INTERRUPTED = {  # sub-command words before --episodes, and the seed of the first episode
+    "run": (["run", "envgym/Sudoku-v0", "--agent", "random"], 0),
+    "eval": (["eval", "--env", "envgym/Sudoku-v0", "--policy", "random"], 10_000),
+}
+
+
 @pytest.mark.slow
-def test_ctrl_c_says_how_many_episodes_were_saved_and_how_to_resume(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", INTERRUPTED)
+def test_ctrl_c_says_how_many_episodes_were_saved_and_how_to_resume(tmp_path: Path, command: str) -> None:
+    words, first_seed = INTERRUPTED[command]
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "envgym.cli", "run", "envgym/Sudoku-v0", "--agent", "random"]
-    command += ["--episodes", "100000", "--out", str(out)]
+    argv = [sys.executable, "-m", "envgym.cli", *words, "--episodes", "100000", "--out", str(out)]
     env = {**os.environ, "COLUMNS": "400"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         while not (out / "trajectories.jsonl").is_file() or not (out / "trajectories.jsonl").read_bytes():
             assert proc.poll() is None, proc.communicate()
@@ -93,8 +100,13 @@ def test_ctrl_c_says_how_many_episodes_were_saved_and_how_to_resume(tmp_path: Pa
     assert proc.returncode == 130, stderr
     saved = len(seeds(out))
     assert f"interrupted: {saved} of 100000 episodes saved" in stdout
-    assert "resume with: envgym run envgym/Sudoku-v0 --agent random --episodes 100000" in stdout
+    assert f"resume with: envgym {' '.join(words)} --episodes 100000" in stdout
     assert "Traceback" not in stdout + stderr
+    resumed = subprocess.run([*argv[:-4], "--episodes", str(saved + 1), "--out", str(out)],
+                             capture_output=True, text=True, env=env, timeout=300)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{saved} of {saved + 1} episodes already recorded" in resumed.stdout
+    assert sorted(seeds(out)) == list(range(first_seed, first_seed + saved + 1))  # type: ignore[type-var]
 
 
 def test_a_run_dir_from_before_run_json_is_adopted_by_the_same_command(tmp_path: Path, capsys) -> None:
