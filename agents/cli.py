@@ -76,19 +76,26 @@ def train(
     )
     history: list[dict[str, Any]] = []
     with Progress(
-        TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TextColumn("{task.fields[stats]}"), console=console,
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TextColumn("{task.fields[stats]}"), console=Console(stderr=True),
     ) as progress:  # fmt: skip
         task = progress.add_task("train", total=cfg.steps, completed=trainer.step, stats="")
+        held = progress.add_task("held-out", total=1, visible=False, stats="")
+        last = {"stats": ""}
+
+        def on_progress(phase: str, done: int, total: int) -> None:
+            if phase == "held-out":  # a second bar while the held-out seeds are scored (minutes on a CPU)
+                progress.update(held, completed=done, total=total, visible=done < total,
+                                stats=f"held-out episodes, step {trainer.step}")  # fmt: skip
+            else:
+                progress.update(task, stats=f"step {done + 1}: {phase}  {last['stats']}")
 
         def on_step(m: dict[str, Any]) -> None:
             history.append(m)
-            progress.update(
-                task, completed=m["step"],
-                stats=f"success {m['success']:.2f} entropy {m['entropy']:.2f} {m['tokens_per_s']:.0f} tok/s",
-            )  # fmt: skip
+            last["stats"] = f"success {m['success']:.2f} entropy {m['entropy']:.2f} {m['tokens_per_s']:.0f} tok/s"
+            progress.update(task, completed=m["step"], stats=last["stats"])
 
-        trainer.train(on_step)
+        trainer.train(on_step, on_progress)
     from envgym.agents.plotting import read_metrics
 
     rows = read_metrics(run_dir)
@@ -184,9 +191,9 @@ def evaluate(
     run_dirs = [RunDir.open(out, "eval", identity, resume)]  # refused before a model loads
     if probe:
         run_dirs.append(RunDir.open(out / "hidden-feedback", "eval", {**identity, "hide_feedback": True}, resume))
-    if run_dirs[0].finished:
-        done = len({e.seed for e in run_dirs[0].finished if e.seed is not None and seed <= e.seed < seed + episodes})
-        Console().print(f"resuming {out}: {done} of {episodes} episodes already recorded", soft_wrap=True)
+    wanted = range(seed, seed + episodes)
+    if (resuming := run_dirs[0].resuming_line(wanted)) is not None:
+        Console().print(resuming, soft_wrap=True, markup=False, highlight=False)
     if policy in {"oracle", "random"}:
         from envgym.agents.policies.scripted import make_scripted_agent
 
@@ -229,18 +236,15 @@ def evaluate(
 
     def run_with_bar(label: str, run_dir: RunDir, **kw: Any) -> Any:
         columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        wanted = range(seed, seed + episodes)
         with Progress(*columns, transient=True) as bar, run_dir:
-            task = bar.add_task(label, total=episodes, completed=sum(e.seed in wanted for e in run_dir.finished))
+            task = bar.add_task(label, total=episodes, completed=run_dir.recorded(wanted))
             try:
                 return run_eval(lambda: make_env(env), agent, episodes, difficulty, seed, max_turns=max_turns,
                                 batch_size=concurrency if policy == "openai" else 16, out=run_dir,
                                 on_done=lambda n: bar.advance(task, n), **kw)  # fmt: skip
             except KeyboardInterrupt:
                 bar.stop()
-                saved = run_dir.saved()  # read back: the signal may have landed between a write and the count
-                Console().print(f"interrupted: {saved} of {episodes} episodes saved in {run_dir.trajectories}; "
-                                f"resume with: {resume}", soft_wrap=True, markup=False, highlight=False)  # fmt: skip
+                Console().print(run_dir.interrupted_line(episodes), soft_wrap=True, markup=False, highlight=False)
                 raise typer.Exit(130) from None
 
     result = run_with_bar(f"{env} ({policy})", run_dirs[0])

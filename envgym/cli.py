@@ -170,8 +170,8 @@ def run(
     run_dir = RunDir.open(out, "run", config, resume=shell_command(words), same_run=same_run)
     done_seeds = {e.seed for e in run_dir.finished}
     todo = [seed + i for i in range(episodes) if seed + i not in done_seeds]
-    if run_dir.finished:
-        say(f"resuming {out}: {episodes - len(todo)} of {episodes} episodes already recorded")
+    if (resuming := run_dir.resuming_line(range(seed, seed + episodes))) is not None:
+        say(resuming)
     try:
         with console.status(f"making {env_id}", spinner="dots"):
             env = gym.make(env_id, **kwargs)
@@ -187,11 +187,7 @@ def run(
                 tally.add(episode)
                 progress.update(bar, advance=1, stats=tally.short())
     except KeyboardInterrupt:
-        saved = run_dir.saved()  # read back: the signal may have landed between a write and the tally
-        say(
-            f"interrupted: {saved} of {episodes} episodes saved in {run_dir.trajectories}; "
-            f"resume with: {run_dir.manifest.resume}"
-        )
+        say(run_dir.interrupted_line(episodes))
         raise typer.Exit(130) from None
     finally:
         env.close()

@@ -124,6 +124,24 @@ class RunDir:
         """How many whole episodes the trajectory file holds now."""
         return sum(1 for _ in read_episodes(self.trajectories)) if self.trajectories.is_file() else 0
 
+    def recorded(self, seeds: range) -> int:
+        """How many of these task seeds already have a finished episode here."""
+        return len({e.seed for e in self.finished if e.seed in seeds})
+
+    def resuming_line(self, seeds: range) -> str | None:
+        """What a resumed run says first (None for a fresh one)."""
+        if not self.finished:
+            return None
+        return f"resuming {self.out}: {self.recorded(seeds)} of {len(seeds)} episodes already recorded"
+
+    def interrupted_line(self, episodes: int) -> str:
+        """What Ctrl-C says: episodes saved (read back: the signal may have landed between a write and any
+        tally) and the command that continues."""
+        return (
+            f"interrupted: {self.saved()} of {episodes} episodes saved in {self.trajectories}; "
+            f"resume with: {self.manifest.resume}"
+        )
+
     def write(self, episode: Episode) -> None:
         """Append one finished episode; the first write creates the directory, the manifest and the file."""
         if self._writer is None:
