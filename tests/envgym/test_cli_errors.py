@@ -39,6 +39,14 @@ MORE_MISTAKES = {
     "serve an unknown env": ["serve", "envgym/Nope-v0"],
     "serve off loopback without a token": ["serve", "envgym/GuessNumber-v0", "--host", "0.0.0.0"],
     "leaderboard token on a bad database URL": ["leaderboard", "token", "create", "me", "--db", "nope://x"],
+    "leaderboard serve with an unknown boundary": [
+        "leaderboard",
+        "serve",
+        "--sandbox",
+        "bogus",
+        "--db",
+        "sqlite:///lb.db",
+    ],
     "unknown sub-command": ["sandbox", "nope"],
 }
 
