@@ -146,15 +146,18 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
   # whose entries changed: last, so that nothing extracted after them moves their mtime again.
   if (( ${#attrs[@]} )); then printf '%s\0' "${attrs[@]}"; fi > "$S/attrs"
   if (( ${#back[@]} )); then printf '%s\0' "${back[@]}"; fi > "$S/back"
-  ( builtin cd -- "$P" && tar -cf - --null -T "$S/back" --no-recursion -T "$S/attrs" ) |
+  tar -C "$P" -cf - --null -T "$S/back" --no-recursion -T "$S/attrs" |
     tar -xpf - --numeric-owner --same-owner -C "$W" || return 5
-  if (( ${#back[@]} )); then  # directories copied back are new inodes
+  local -a backdirs=()
+  for n in "${back[@]}"; do [[ -d $n && ! -L $n ]] && backdirs+=("$n"); done
+  if (( ${#backdirs[@]} )); then  # directories copied back are new inodes
     for a in "${!dino[@]}"; do
-      for n in "${back[@]}"; do
+      for n in "${backdirs[@]}"; do
         [[ $a == "$n" || $a == "$n"/* ]] && { unset -v 'dino[$a]'; break; }
       done
     done
-    while IFS= read -r -d '' rec; do dino[${rec#* }]=${rec%% *}; done < <(find "${back[@]}" -type d -printf '%i %p\0')
+    find "${backdirs[@]}" -type d -printf '%i %p\0' > "$S/changed" || return 7
+    while IFS= read -r -d '' rec; do dino[${rec#* }]=${rec%% *}; done < "$S/changed"
     save_dirs
   fi
   restored=$(( ${#remove[@]} + ${#back[@]} ))
