@@ -97,8 +97,11 @@ NOTES = """fairness notes:
     unsolvable: its episodes then run to the turn limit with valid moves); envgym's is scrambled by 3 moves.
   - actions: computed outside the timer and replayed (envgym oracle; GEM planners reading the game state;
     reasoning-gym's reference answer). GEM Sokoban has no planner here: its whole-episode cell is empty.
-  - each system in its own process and venv, one at a time, interleaved; envgym runs the unwrapped env
-    (no gymnasium checker wrappers), GEM its env as `gem.make` returns it.
+  - each system in its own process and venv, one at a time, interleaved. Wrappers: `gem.make` returns the
+    bare env (no wrappers); `gym.make` adds OrderEnforcing + PassiveEnvChecker, so the table times envgym's
+    `.unwrapped` env (bare against bare) and prints what the wrapper stack adds on a line of its own.
+  - RNG: GEM reseeds Python's and NumPy's global generators on every reset(seed) (part of its time); envgym
+    (puzzles v1) draws from a per-task counter-based generator that needs no seeding work.
   - contract work only envgym does per step: validated tool call, structured feedback and info, observation
     sanitised into the text space; GEM and reasoning-gym do a regex and a string."""
 
@@ -261,10 +264,21 @@ def time_episodes(
 def worker(system: str) -> None:
     """Serve measurement requests (one JSON line each) on stdin; plans are made once per family, untimed."""
     cache: dict[str, tuple[Callable[[int], Any], Callable[[str], Any], list[tuple[int, list[str]]]]] = {}
+    wrapped: dict[str, tuple[Callable[[int], Any], Callable[[str], Any], list[tuple[int, list[str]]]]] = {}
     for line in sys.stdin:
         request = json.loads(line)
         family, mode = request["family"], request["mode"]
         env_id, params, gem_id, gem_kwargs, rg_name, rg_config = FAMILIES[family]
+        if request.get("wrapped"):  # the same env through gym.make's wrapper stack (plans from the bare one)
+            if family not in wrapped:
+                import gymnasium as gym
+
+                wrapped_env = gym.make(env_id, params=params)
+                _, plans = envgym_plans(env_id, params)
+                wrapped[family] = (lambda s, e=wrapped_env: e.reset(seed=s), wrapped_env.step, plans)
+            reset, step, plans = wrapped[family]
+            print(json.dumps(time_episodes(reset, step, plans, mode, float(request["seconds"]))), flush=True)
+            continue
         if family not in cache:
             if system == "envgym":
                 env, plans = envgym_plans(env_id, params)
@@ -312,9 +326,10 @@ class Worker:
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
 
-    def measure(self, family: str, mode: str, seconds: float) -> dict[str, float] | None:
+    def measure(self, family: str, mode: str, seconds: float, wrapped: bool = False) -> dict[str, float] | None:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write(json.dumps({"family": family, "mode": mode, "seconds": seconds}) + "\n")
+        request = {"family": family, "mode": mode, "seconds": seconds, "wrapped": wrapped}
+        self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         return json.loads(line) if line else None
@@ -360,6 +375,11 @@ def main() -> None:
                         continue
                     results.setdefault((family, mode, w.system), []).append(got["us"])
                     lengths[(family, mode, w.system)] = got["length"]
+                    if w.system == "envgym" and mode == "first":  # right after the bare run: same conditions
+                        got = w.measure(family, mode, args.seconds, wrapped=True)
+                        if got is None:
+                            raise SystemExit(f"envgym worker died on {family} (wrapped)")
+                        results.setdefault((family, mode, "envgym-wrapped"), []).append(got["us"])
         print(f"repeat {repeat + 1}/{args.repeats} done", flush=True)
     for w in workers:
         w.close()
@@ -395,6 +415,15 @@ def _print_table(
                     for f in args.families
                 )
             )
+    print(
+        "\ngym.make's wrapper stack (OrderEnforcing + PassiveEnvChecker), reset + first step, median µs, "
+        "wrapped vs bare envgym: "
+        + "; ".join(
+            f"{f.split()[0]} {statistics.median(w):.1f} vs {statistics.median(b):.1f}"
+            for f in args.families
+            if (w := results.get((f, "first", "envgym-wrapped"))) and (b := results.get((f, "first", "envgym")))
+        )
+    )
     print("\n" + NOTES)
 
 

@@ -18,6 +18,7 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -70,14 +71,21 @@ def _schema_json(tool: type[Tool]) -> str:
     return json.dumps(tool._build_schema())
 
 
-class ToolCall(BaseModel):
-    """A parsed, validated call."""
+@dataclass(slots=True)
+class ToolCall:
+    """A call found in the text (what an env's text form returns); `parse_action` validates its arguments.
+
+    A plain slotted dataclass: text forms build one per step, and a pydantic model cost ~2 µs of it.
+    """
 
     name: str
     arguments: dict[str, Any]
 
     def to_action(self) -> str:
         return json.dumps({"name": self.name, "arguments": self.arguments})
+
+    def model_dump(self) -> dict[str, Any]:
+        return {"name": self.name, "arguments": self.arguments}
 
 
 class ActionError(BaseModel):
@@ -247,13 +255,17 @@ def _find_call(text: str) -> tuple[tuple[str, Any] | None, str]:
     return None, json_error
 
 
+# what a text form may raise on odd input (its own conversions): feedback, never an exception
+_FORM_ERRORS = (ValueError, TypeError, ArithmeticError, RecursionError, IndexError, KeyError)
+
+
 def _from_text_form(text: str, text_form: TextForm) -> tuple[tuple[str, Any] | None, str]:
     """Run an env's text form on bounded input; its own conversion errors become feedback, not exceptions."""
     if len(text) > MAX_NUMBER_CHARS and _LONG_DIGITS.search(text):
         return None, f"a number in the action has more than {MAX_NUMBER_CHARS} digits"
     try:
         call = text_form(text.strip())
-    except (ValueError, TypeError, ArithmeticError, RecursionError, IndexError, KeyError) as exc:
+    except _FORM_ERRORS as exc:
         return None, f"could not read the action: {' '.join(str(exc).split())[:200]}"
     return (None, "") if call is None else ((call.name, call.arguments), "")
 
@@ -280,6 +292,67 @@ def _arguments_help(tool: type[Tool]) -> str:
     return f"{tool.name} arguments: " + json.dumps(tool.schema_dict()["function"]["parameters"])
 
 
+_CALL_KEYS = frozenset(("name", "arguments"))
+# the C scanner: `decode` adds two whitespace regex passes around it
+_SCAN = _SHORT_DECODER.scan_once  # type: ignore[attr-defined]
+
+
+def _bare_call(text: str, tools: Mapping[str, type[Tool]]) -> Tool | None:
+    """The common case in one pass: short ASCII text that is exactly `{"name": ..., "arguments": {...}}` naming
+    a known tool with valid arguments. Returns what the full parser would return for it, or None (then the
+    full parser runs, so every refusal keeps its message and every bound stays checked)."""
+    if (
+        len(text) > MAX_NUMBER_CHARS  # the long decoder and its per-number bound: full path
+        or text[:1] != "{"
+        or text[-1:] != "}"
+        or not text.isascii()  # lone surrogates and other encoding checks: full path
+        or "\\u" in text
+        or "```" in text
+        or "<tool_call>" in text
+        or json_depth_exceeds(text)
+    ):
+        return None
+    try:
+        obj, end = _SCAN(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return None
+    if end != len(text) or type(obj) is not dict or obj.keys() != _CALL_KEYS:
+        return None
+    name, args = obj["name"], obj["arguments"]
+    if type(name) is not str or type(args) is not dict:
+        return None
+    tool = tools.get(name)
+    if tool is None:
+        return None
+    try:  # what `model_validate(args)` runs, without its Python wrapper
+        return tool.__pydantic_validator__.validate_python(args)  # type: ignore[no-any-return]
+    except (ValidationError, ValueError, TypeError, ArithmeticError, RecursionError):
+        return None
+
+
+def _short_text_form(text: str, tools: Mapping[str, type[Tool]], text_form: TextForm | None) -> Tool | None:
+    """The other common case: short ASCII text with no `{` (so no JSON candidate) that the env's text form
+    reads as a valid call. Returns what the full parser would, or None (then the full parser runs)."""
+    if text_form is None or len(text) > MAX_NUMBER_CHARS or "{" in text or not text.isascii():
+        return None
+    stripped = text.strip()
+    if not stripped:
+        return None
+    try:
+        call = text_form(stripped)
+    except _FORM_ERRORS:
+        return None
+    if call is None or type(call.arguments) is not dict:
+        return None
+    tool = tools.get(call.name)
+    if tool is None:
+        return None
+    try:
+        return tool.__pydantic_validator__.validate_python(call.arguments)  # type: ignore[no-any-return]
+    except (ValidationError, ValueError, TypeError, ArithmeticError, RecursionError):
+        return None
+
+
 def parse_action(
     text: str,
     tools: Mapping[str, type[Tool]],
@@ -287,6 +360,10 @@ def parse_action(
     text_form_help: str = "",
 ) -> Tool | ActionError:
     """Parse model output into a validated tool instance, or explain why it cannot be used. Never raises."""
+    if type(text) is str:
+        fast = _bare_call(text, tools) if text[:1] == "{" else _short_text_form(text, tools, text_form)
+        if fast is not None:
+            return fast
 
     def refuse(message: str, accepted: str | None = None) -> ActionError:
         return ActionError(message=_clip(message), accepted=accepted or _accepted(tools, text_form_help))

@@ -131,6 +131,17 @@ def _freeze(value: Any) -> Any:
 
 
 @functools.cache
+def _env_tags(env_id: str, version: str) -> tuple[str, str]:
+    """(short name for task ids, `env_id@version`), formatted once per env."""
+    return env_id.rpartition("/")[2], f"{env_id}@{version}"
+
+
+@functools.lru_cache(maxsize=256)
+def _difficulty_text(difficulty: float) -> str:
+    return f"{difficulty:g}"
+
+
+@functools.cache
 def frozen_tool_schemas(tools: tuple[type[Tool], ...]) -> list[dict[str, Any]]:
     """The OpenAI schemas of `tools`, built once per tool set and shared read-only (`info["tools"]`)."""
     return _freeze([tool.schema_dict() for tool in tools])  # type: ignore[no-any-return]
@@ -200,6 +211,9 @@ class TextEnv(gym.Env[str, str]):
     text_form_help: ClassVar[str] = ""
     default_difficulty: ClassVar[float] = 0.5
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi"], "render_fps": 1}  # type: ignore[misc]
+    # the class of `self.rng`: a family that switches (e.g. to envgym.taskrng.CounterRandom, ~10 µs cheaper per
+    # reset) changes its task stream, so it must bump `version` too
+    rng_class: ClassVar[type[random.Random]] = random.Random
     time_budget_s: float | None = None  # wall-clock budget of an episode (None: turns only)
     _handlers: ClassVar[dict[str, str]] = {}  # tool name -> method name, from @handles (inherited, overridable)
 
@@ -309,23 +323,24 @@ class TextEnv(gym.Env[str, str]):
 
     @property
     def rng(self) -> random.Random:
-        """Python generator for the current task: ~10x cheaper per draw than NumPy for scalar draws."""
+        """Python generator for the current task (`rng_class` seeded by the task seed): ~10x cheaper per draw
+        than NumPy for scalar draws."""
         if self._rng is None:
-            self._rng = random.Random(self.task_seed)
+            self._rng = self.rng_class(self.task_seed)
         return self._rng
 
     # ----- gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         if seed is not None:
-            self._env_rng, self._pending_seed = None, int(seed)
-            self._np_random_seed = int(seed)
+            seed = int(seed)
+            self._env_rng, self._pending_seed, self._np_random_seed = None, seed, seed
         if options:
             opts = dict(options)
             difficulty = self._check_difficulty(opts.pop("difficulty", self.difficulty))
             params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
         else:
             difficulty, params = self.difficulty, dict(self.param_overrides)
-        task_seed = int(seed) if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
+        task_seed = seed if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
         self.task_seed, self._task_rng, self._rng = task_seed, None, None
         self.turn = 0
         infra_error: str | None = None
@@ -334,28 +349,33 @@ class TextEnv(gym.Env[str, str]):
         except InfraError as exc:  # the host failed before the task existed: flag it, never raise mid-rollout
             infra_error = str(exc)
             intro, used_params, budget = f"Infrastructure failure (not your fault): {exc}", dict(params), 1
-        self.max_turns = int(self.max_turns_override or budget)
+        self.max_turns = max_turns = int(self.max_turns_override or budget)
         tools = self.current_tools()
         if tools is not self._tool_set:
             self._set_tools(tools)
         self.done = infra_error is not None
         self._episode_started = time.monotonic() if self.time_budget_s is not None else 0.0
-        self._task = {
-            "id": f"{self.env_id.rpartition('/')[2]}:{task_seed}:{difficulty:g}",
-            "env": f"{self.env_id}@{self.version}",
+        short, tag = _env_tags(self.env_id, self.version)
+        self._task = task = {
+            "id": f"{short}:{task_seed}:{_difficulty_text(difficulty)}",
+            "env": tag,
             "seed": task_seed,
             "difficulty": difficulty,
             "params": used_params,
         }
         self.last_observation = sanitize(intro)
-        feedback = {"summary": f"New task. You have {self.max_turns} turns.", "details": None, "error": None}
         info = {
-            "feedback": {**feedback, "hint": None},
+            "feedback": {
+                "summary": f"New task. You have {max_turns} turns.",
+                "details": None,
+                "error": None,
+                "hint": None,
+            },
             "tools": frozen_tool_schemas(tools),
-            "task": {**self._task, "params": dict(used_params)},
+            "task": {**task, "params": used_params.copy()},
             "infra_error": infra_error,
             "turn": 0,
-            "max_turns": self.max_turns,
+            "max_turns": max_turns,
         }
         return self.last_observation, info
 
@@ -400,19 +420,25 @@ class TextEnv(gym.Env[str, str]):
     ) -> tuple[str, float, bool, bool, dict]:
         """The step's return value: the observation rendered from the feedback (and state), and the info."""
         feedback = outcome.feedback
-        text = feedback.render()
+        summary, details, error, hint = feedback.summary, feedback.details, feedback.error, feedback.hint
+        text = summary if details is None and error is None and hint is None else feedback.render()
         if outcome.state:
             text = f"{text}\n\n{outcome.state}"
         observation = sanitize(text)
         if remember:
             self.last_observation = observation
+        if call is None:
+            tool_call: dict[str, Any] = {}  # always a dict: gymnasium's vector envs need one type per info key
+        elif _plain_fields(type(call)):
+            tool_call = {"name": call.name, "arguments": call.__dict__.copy()}
+        else:
+            tool_call = {"name": call.name, "arguments": call.model_dump(mode="json")}
         info = {
-            "feedback": feedback.model_dump(),
+            "feedback": {"summary": summary, "details": details, "error": error, "hint": hint},
             "reward_components": dict(outcome.reward_components),
             "solved": outcome.solved,
             "infra_error": outcome.infra_error,
-            # always a dict ({} = no valid call): gymnasium's vector envs need one type per info key
-            "tool_call": {} if call is None else {"name": call.name, "arguments": call_arguments(call)},
+            "tool_call": tool_call,
             "commands": list(outcome.commands),
             "turn": self.turn,
             "max_turns": self.max_turns,

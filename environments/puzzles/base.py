@@ -8,10 +8,12 @@ calibration script (`benchmarks/calibrate_puzzles.py`) measures that harder real
 
 from __future__ import annotations
 
+import random
 from typing import Any, ClassVar
 
 from envgym.core import Feedback, StepOutcome
 from envgym.families import FamilyParams, ProceduralEnv, lerp_int
+from envgym.taskrng import CounterRandom
 
 __all__ = ["PuzzleEnv", "PuzzleParams", "lerp_int"]
 
@@ -22,6 +24,10 @@ class PuzzleEnv(ProceduralEnv):
     """Base of the procedural puzzle families: `params_for`, `_new_puzzle`, the rules and the solver."""
 
     family: ClassVar[str] = "puzzle"
+    # v1: tasks are drawn from `CounterRandom` (no Mersenne Twister / NumPy seeding per reset): every family's
+    # task stream changed from v0 (see docs/puzzles.md, "Versions")
+    version: ClassVar[str] = "1"
+    rng_class: ClassVar[type[random.Random]] = CounterRandom
 
     def _new_puzzle(self, params: Any) -> tuple[str, int]:
         """Generate the puzzle from `self.rng` / `self.task_rng`; return (intro text, turn budget)."""

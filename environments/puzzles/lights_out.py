@@ -11,7 +11,6 @@ Difficulty raises the grid (3×3 → 7×7) and the number of distinct scramble p
 from __future__ import annotations
 
 import functools
-import random
 import re
 from typing import ClassVar
 
@@ -132,7 +131,7 @@ class LightsOutEnv(PuzzleEnv):
     def _new_puzzle(self, params: LightsOutParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.size
         masks = press_masks(n)
-        rng = random.Random(int(self.task_rng.integers(2**63)))
+        rng = self.rng
         while True:
             lights = 0
             for cell in rng.sample(range(n * n), params.presses):

@@ -10,7 +10,6 @@ and the mine density (10% → 20%).
 from __future__ import annotations
 
 import functools
-import random
 import re
 from collections.abc import Callable
 from typing import ClassVar
@@ -207,7 +206,7 @@ class MinesweeperEnv(PuzzleEnv):
         n = rows * cols
         nbrs = neighbour_table(rows, cols)
         mines = params.mines
-        rng = random.Random(int(self.task_rng.integers(2**63)))
+        rng = self.rng
         tries = 0
         while True:
             start = rng.randrange(n)

@@ -9,7 +9,6 @@ Difficulty raises N (4 → 12) and lowers the share of clues.
 
 from __future__ import annotations
 
-import random
 import re
 from typing import ClassVar
 
@@ -110,7 +109,7 @@ class NQueensEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: NQueensParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.n
-        rng = random.Random(int(self.task_rng.integers(2**63)))
+        rng = self.rng
         order = [rng.sample(range(n), n) for _ in range(n)]
         solution = complete(n, {}, order)
         assert solution is not None  # every n >= 4 has a solution

@@ -12,7 +12,6 @@ Difficulty goes from a 3-move 3×3 scramble to a ~34-move 4×4 one.
 from __future__ import annotations
 
 import functools
-import random
 import re
 from typing import ClassVar, Literal
 
@@ -206,7 +205,7 @@ class SlidingEnv(PuzzleEnv):
         """
         nbrs = neighbours(n)
         opposite = {"up": "down", "down": "up", "left": "right", "right": "left"}
-        rng = random.Random(int(self.task_rng.integers(2**63)))
+        rng = self.rng
         best: tuple[list[int], list[str]] = ([], [])
         for _ in range(12):
             state = list(self.goal)

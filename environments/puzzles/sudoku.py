@@ -233,7 +233,7 @@ class SudokuEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: SudokuParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.size
-        rng = random.Random(int(self.task_rng.integers(2**63)))  # scalar draws ~10x cheaper than NumPy's
+        rng = self.rng
         self.solution = shuffled_solution(n, rng)
         self.givens = dig(self.solution, n, params.blanks, rng)
         self.grid = list(self.givens)

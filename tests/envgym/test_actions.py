@@ -160,3 +160,59 @@ def test_load_json_bounded_is_shared_and_raises_only_value_errors() -> None:
             load_json_bounded(bad)
     with pytest.raises(json.JSONDecodeError):
         load_json_bounded("{oops")
+
+
+class _Text(str):
+    """A str subclass: `parse_action` skips its fast paths for it and runs the full parser."""
+
+
+def _bounded_form(text: str) -> ToolCall | None:
+    if text == "boom":
+        raise ValueError("no such move")
+    if text.startswith("steps "):
+        return ToolCall(name="move", arguments={"direction": "up", "steps": text[6:]})
+    return text_form(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"name": "move", "arguments": {"direction": "up"}}',
+        '{"name": "move", "arguments": {"direction": "up", "steps": 3}}',
+        '{"name": "move", "arguments": {"direction": "up", "steps": "3"}}',  # lax int: the same coercion
+        '{"name": "move", "arguments": {"direction": "up", "steps": 1.5}}',
+        '{"name": "move", "arguments": {"direction": "up", "bogus": 1}}',
+        '{"name": "move", "arguments": {}}',
+        '{"name": "jump", "arguments": {"direction": "up"}}',
+        '{"name": "move", "arguments": {"direction": "up"}} trailing',
+        '{"name": "move", "arguments": {"direction": "up"}}}',
+        '{"name": "move", "arguments": {"direction": "\\ud800"}}',
+        '{"name": "move", "arguments": {"direction": "up"}, "extra": 1}',
+        '{"name": 3, "arguments": {"direction": "up"}}',
+        '{"name": "move", "arguments": "{\\"direction\\": \\"up\\"}"}',
+        '{"name": "move", "arguments": {"direction": "up", "steps": NaN}}',
+        '{"name": "move", "arguments": {"direction": "```"}}',
+        '{"name": "move", "arguments": {"direction": "' + "[" * 40 + '"}}',
+        '{"name": "move", "arguments": {"direction": "up", "steps": ' + "9" * 1200 + "}}",
+        "{" * 50 + "}" * 50,
+        "{",
+        "{}",
+        "up",
+        "  up  ",
+        "down",
+        "left",
+        "boom",
+        "steps 4",
+        "steps x",
+        "steps " + "9" * 1100,
+        "",
+        "   ",
+        "ü up",
+        "up \ud800",
+    ],
+)
+def test_fast_paths_answer_exactly_like_the_full_parser(text: str) -> None:
+    fast = parse_action(text, TOOLS, _bounded_form, "up or down")
+    full = parse_action(_Text(text), TOOLS, _bounded_form, "up or down")
+    assert type(fast) is type(full)
+    assert fast == full

@@ -1,0 +1,88 @@
+"""CounterRandom: the per-task generator of the puzzle families (v1). Its stream is part of every puzzle task, so
+these tests pin it: a change here changes tasks and needs a version bump of the puzzle families."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+import random
+
+import pytest
+
+from envgym.taskrng import CounterRandom
+
+
+def _draws(rng: random.Random, n: int = 40) -> list[float]:
+    return [rng.random() for _ in range(n)]
+
+
+def test_known_answers_pin_the_stream() -> None:
+    # SplitMix64 of seed 0: the reference outputs of the published algorithm (first words below the twister)
+    rng = CounterRandom(0)
+    assert [rng.getrandbits(64) for _ in range(3)] == [
+        0xE220A8397B1DCDAF,
+        0x6E789E6AA1B965F4,
+        0x06C45D188009454F,
+    ]
+    assert CounterRandom(7).randint(1, 10) == 7
+    rng = CounterRandom(42)  # 8 counter draws, then the twister seeded from the stream
+    assert [rng.randrange(100) for _ in range(12)] == [94, 20, 35, 44, 4, 27, 43, 55, 80, 22, 61, 5]
+
+
+def test_same_seed_same_stream_across_the_twister_switch() -> None:
+    a, b = CounterRandom(12345), CounterRandom(12345)
+    n = CounterRandom.COUNTER_DRAWS * 4
+    assert [a.randrange(1000) for _ in range(n)] == [b.randrange(1000) for _ in range(n)]
+    assert a._twisted and not CounterRandom(1)._twisted  # past the counter draws: the C twister serves
+    assert _draws(CounterRandom(1)) != _draws(CounterRandom(2))
+
+
+def test_a_method_bound_before_the_switch_keeps_one_stream() -> None:
+    """`shuffle` holds `self._randbelow` for its whole loop: the switch must not reseed on every later draw."""
+    a, b = CounterRandom(3), CounterRandom(3)
+    items = list(range(50))
+    a.shuffle(items)
+    expected = [b._randbelow(i + 1) for i in reversed(range(1, 50))]
+    swaps = list(range(50))
+    for i, j in zip(reversed(range(1, 50)), expected, strict=True):
+        swaps[i], swaps[j] = swaps[j], swaps[i]
+    assert items == swaps
+    assert len(set(expected[CounterRandom.COUNTER_DRAWS + 2 :])) > 5  # not a constant after the switch
+
+
+@pytest.mark.parametrize("used", [0, 3, CounterRandom.COUNTER_DRAWS, 30])
+def test_state_pickle_and_copy_resume_the_stream(used: int) -> None:
+    rng = CounterRandom(99)
+    _draws(rng, used)
+    state = rng.getstate()
+    clone_p, clone_c = pickle.loads(pickle.dumps(rng)), copy.deepcopy(rng)
+    expected = _draws(rng)
+    assert _draws(clone_p) == expected
+    assert _draws(clone_c) == expected
+    rng.setstate(state)
+    assert _draws(rng) == expected
+    with pytest.raises(ValueError, match="not a CounterRandom state"):
+        rng.setstate(random.Random(1).getstate())
+
+
+def test_seed_restarts_and_big_or_negative_seeds_work() -> None:
+    rng = CounterRandom(5)
+    first = _draws(rng)
+    rng.seed(5)
+    assert _draws(rng) == first
+    assert _draws(CounterRandom(2**80)) != _draws(CounterRandom(2**80 + 1))
+    assert _draws(CounterRandom(-1)) != _draws(CounterRandom(1))
+    assert 0 <= CounterRandom(1).randrange(2**100) < 2**100
+    assert CounterRandom(1).getrandbits(130) < 2**130
+    with pytest.raises(TypeError):
+        CounterRandom("seed")  # type: ignore[arg-type]
+
+
+def test_uniform_enough() -> None:
+    counts = [0] * 6
+    for seed in range(6000):
+        counts[CounterRandom(seed).randrange(6)] += 1  # first draw of many seeds: the counter path
+    assert all(850 < c < 1150 for c in counts), counts
+    rng = CounterRandom(0)
+    mean = sum(rng.random() for _ in range(20000)) / 20000
+    assert abs(mean - 0.5) < 0.01
