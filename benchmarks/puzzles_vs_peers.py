@@ -126,7 +126,7 @@ def envgym_plans(env_id: str, params: dict[str, Any]) -> tuple[Any, list[tuple[i
 
     import envgym  # noqa: F401
 
-    env = gym.make(env_id, params=params).unwrapped
+    env: Any = gym.make(env_id, params=params).unwrapped
     plans = []
     for seed in range(PLANNED_SEEDS):
         actions = _episode(lambda s: env.reset(seed=s), env.step, env.oracle_action, seed)
@@ -261,6 +261,15 @@ def time_episodes(
             return {"us": elapsed / units * 1e6, "length": units / episodes}
 
 
+def _seeded_reset(env: Any) -> Callable[[int], Any]:
+    """`env.reset(seed=...)` as a one-argument callable (the same call shape for every system)."""
+
+    def reset(seed: int) -> Any:
+        return env.reset(seed=seed)
+
+    return reset
+
+
 def worker(system: str) -> None:
     """Serve measurement requests (one JSON line each) on stdin; plans are made once per family, untimed."""
     cache: dict[str, tuple[Callable[[int], Any], Callable[[str], Any], list[tuple[int, list[str]]]]] = {}
@@ -275,17 +284,17 @@ def worker(system: str) -> None:
 
                 wrapped_env = gym.make(env_id, params=params)
                 _, plans = envgym_plans(env_id, params)
-                wrapped[family] = (lambda s, e=wrapped_env: e.reset(seed=s), wrapped_env.step, plans)
+                wrapped[family] = (_seeded_reset(wrapped_env), wrapped_env.step, plans)
             reset, step, plans = wrapped[family]
             print(json.dumps(time_episodes(reset, step, plans, mode, float(request["seconds"]))), flush=True)
             continue
         if family not in cache:
             if system == "envgym":
                 env, plans = envgym_plans(env_id, params)
-                cache[family] = (lambda s, e=env: e.reset(seed=s), env.step, plans)
+                cache[family] = (_seeded_reset(env), env.step, plans)
             elif system == "gem":
                 env, plans = gem_plans(family, str(gem_id), gem_kwargs)
-                cache[family] = (lambda s, e=env: e.reset(seed=s), env.step, plans)
+                cache[family] = (_seeded_reset(env), env.step, plans)
             else:
                 import reasoning_gym
 
