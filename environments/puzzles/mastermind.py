@@ -26,6 +26,7 @@ COLOURS = "RGBYOPCWMK"
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "orange", "purple", "cyan", "white", "magenta", "black")
 _MEMO_LIMIT = 100_000
 _EAGER_LIMIT = 5_000  # code spaces up to this size get the solver's whole game tree at first use (<0.1 s)
+_SEPARATORS = re.compile(r"[\s,\-]")
 _TEXT_FORM = re.compile(r"(?:guess\s*:?\s*)?([A-Za-z](?:[\s,\-]*[A-Za-z]){0,11})\.?", re.I)
 
 
@@ -146,6 +147,13 @@ def code_space(pegs: int, colours: int, repeats: bool) -> CodeSpace:
     return CodeSpace(pegs, colours, repeats)
 
 
+@functools.cache
+def _palette_texts(colours: int, pegs: int) -> tuple[str, str]:
+    """The intro's palette listing and example code (the same for every task of one shape)."""
+    palette = ", ".join(f"{COLOURS[i]}={COLOUR_NAMES[i]}" for i in range(colours))
+    return palette, "".join(COLOURS[i % colours] for i in range(pegs))
+
+
 def score(guess: tuple[int, ...], secret: tuple[int, ...], pegs: int) -> int:
     """Encoded feedback black * (pegs + 1) + white of one guess against one secret."""
     blacks = sum(a == b for a, b in zip(guess, secret, strict=True))
@@ -178,8 +186,7 @@ class MastermindEnv(PuzzleEnv):
         self._consistent: np.ndarray | None = None
         self.solver_count = self.space.solver_guesses(index)
         budget = self.solver_count + params.slack
-        palette = ", ".join(f"{COLOURS[i]}={COLOUR_NAMES[i]}" for i in range(params.colours))
-        example = "".join(COLOURS[i % params.colours] for i in range(params.pegs))
+        palette, example = _palette_texts(params.colours, params.pegs)
         repeats = "may repeat colours" if params.allow_repeats else "uses each colour at most once"
         intro = (
             f"Mastermind: find the hidden code of {params.pegs} pegs in at most {budget} guesses.\n"
@@ -228,7 +235,7 @@ class MastermindEnv(PuzzleEnv):
 
     def _apply(self, call: GuessCode) -> StepOutcome:  # type: ignore[override]
         p = self.params
-        letters = re.sub(r"[\s,\-]", "", call.code).upper()
+        letters = _SEPARATORS.sub("", call.code).upper()
         palette = COLOURS[: p.colours]
         bad = sorted({ch for ch in letters if ch not in palette})
         if bad or len(letters) != p.pegs:
