@@ -309,8 +309,9 @@ class DockerSandbox(ShellBackedSandbox):
                 nano_cpus=int(lim.cpus * 1e9),
                 pids_limit=lim.pids,
                 cap_drop=["ALL"],
-                # Subset of Docker's defaults, for the root setup step only; the agent uid holds none.
-                cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER"],
+                # Subset of Docker's defaults, for root's setup and restorer only (KILL: the restorer makes sure
+                # no agent process is left before it touches the workspace); the agent uid holds none.
+                cap_add=["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL"],
                 security_opt=["no-new-privileges"],
                 ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
                 labels=lifecycle.owner_labels(lim.lifetime_s),

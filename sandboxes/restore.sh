@@ -50,17 +50,20 @@ stamp() {  # a new stamp, then wait until the clock has moved past it (timestamp
 }
 
 kill_agent() {  # $1 framer pid: SIGKILL every other process of the agent's uid, until none is left
-  local round p k v found st uid
+  # The framer's own direct children are spared: between commands that is only a child it may have forked
+  # for the next command, which has run no agent code (a command's processes are gone after the framer's
+  # kill; what they forked is re-parented to init, never to the framer).
+  local round p k v found st uid ppid
   for round in {1..100}; do
     found=0
     for p in /proc/[1-9]*; do
       p=${p#/proc/}
       [[ $p == "$1" || $p == "$$" || $p == "$BASHPID" ]] && continue
-      st= uid=
+      st= uid= ppid=
       { while read -r k v _; do
-          case $k in State:) st=$v ;; Uid:) uid=$v; break ;; esac
+          case $k in State:) st=$v ;; PPid:) ppid=$v ;; Uid:) uid=$v; break ;; esac
         done < "/proc/$p/status"; } 2>/dev/null
-      [[ $uid == "$U" && $st != Z ]] || continue
+      [[ $uid == "$U" && $st != Z && $ppid != "$1" ]] || continue
       kill -9 "$p" 2>/dev/null
       found=1
     done
