@@ -8,7 +8,7 @@ settings before and after training can. The standard error is the binomial one, 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -55,9 +55,14 @@ def heldout_success(
     rollout_config: RolloutConfig,
     difficulty: float | None,
     step: int,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> list[HeldOutResult]:
-    """Success on the held-out seeds at each configured temperature (infra-error episodes excluded)."""
+    """Success on the held-out seeds at each configured temperature (infra-error episodes excluded), in
+    chunks of `len(envs)` episodes (memory stays bounded); `on_progress(done, total)` after each chunk."""
     tasks = [TaskSpec(seed=config.seed + i, difficulty=difficulty, group=i) for i in range(config.episodes)]
+    total, done = len(tasks) * len(config.temperatures), 0
+    if on_progress is not None:
+        on_progress(done, total)
     out = []
     for temperature in config.temperatures:
         wins: list[float] = []
@@ -66,6 +71,9 @@ def heldout_success(
                 chunk = tasks[start : start + len(envs)]
                 episodes = rollout(policy, envs, chunk, rollout_config)
                 wins += [float(ep.success) for ep in episodes if ep.infra_error is None]
+                done += len(chunk)
+                if on_progress is not None:
+                    on_progress(done, total)
         n = len(wins)
         p = sum(wins) / n if n else float("nan")
         out.append(

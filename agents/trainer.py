@@ -38,13 +38,25 @@ from envgym.agents.recording import BackgroundTrajectoryWriter
 from envgym.agents.rollout import RolloutConfig, TaskSpec, TokenEpisode, rollout
 from envgym.agents.scoring import action_logprobs
 from envgym.agents.self_distillation import SelfDistillation, mix_advantages, pack_teacher, sdpo_advantages
+from envgym.agents.shared_prefix import (
+    MIN_SHARED_PREFIX,
+    can_share_prefix,
+    common_prefix_length,
+    shared_prefix_logprobs,
+)
 from envgym.curriculum import CurriculumConfig, DifficultyController, family_of
 
 if TYPE_CHECKING:
     import gymnasium as gym
     import torch
 
-__all__ = ["TrainConfig", "Trainer", "group_advantages", "make_env", "pack_episodes", "rebn_advantages"]
+__all__ = [
+    "ProgressFn", "TrainConfig", "Trainer", "group_advantages", "make_env", "pack_episodes", "rebn_advantages",
+]  # fmt: skip
+
+ProgressFn = Callable[[str, int, int], None]
+"""`on_progress(phase, done, total)`: phase 'held-out' (episodes done of this pass), 'rollout' or 'learn'
+(steps done of the run, as the phase starts). For a progress display; the trainer never prints."""
 
 
 # ----- configuration -----------------------------------------------------------------------------------
@@ -85,6 +97,9 @@ class TrainConfig(BaseModel):
     micro_batch_size: int = Field(default=16, ge=1, description="episodes per forward (gradient accumulation)")
     max_grad_norm: float = 1.0
     gradient_checkpointing: bool = Field(default=False, description="recompute activations in backward")
+    share_prefix: bool = Field(
+        default=True, description="training forwards encode the rows' common prefix once (exact; see shared_prefix)"
+    )
     shuffle_rewards: bool = Field(default=False, description="control: permute returns across the batch")
     flip_advantages: bool = Field(default=False, description="control: negate every advantage")
     record_trajectories: bool = True
@@ -229,6 +244,7 @@ class Trainer:
         )
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
+        self.on_progress: ProgressFn | None = None
         (self.run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
         self.metrics_path = self.run_dir / "metrics.jsonl"
         self.trajectories_path = self.run_dir / "trajectories.jsonl"
@@ -321,8 +337,13 @@ class Trainer:
         return self._forward_logp(model, batch)[0]
 
     def _forward_logp(self, model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        temperature = self.config.policy.temperature or 1.0
         with self.policy.autocast():
-            return action_logprobs(model, batch, self.config.policy.temperature or 1.0)
+            if self.config.share_prefix and can_share_prefix(model):
+                prefix = common_prefix_length(batch["input_ids"], batch["attention_mask"])
+                if prefix >= MIN_SHARED_PREFIX:
+                    return shared_prefix_logprobs(model, batch, prefix, temperature)
+            return action_logprobs(model, batch, temperature)
 
     def learn(
         self,
@@ -456,6 +477,7 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         cfg = self.config
         t0 = time.perf_counter()
+        self._progress("rollout", self.step, cfg.steps)
         sampled, episodes, sampling_stats = self.collect()
         t1 = time.perf_counter()
         if self.controller is not None:
@@ -469,6 +491,7 @@ class Trainer:
         per_turn, gstats, informative = self.advantages(usable)
         if cfg.dynamic_sampling:  # the no-signal meter is about the task mix, before any filtering
             gstats["zero_var_frac"] = self.advantages(self.usable(first))[1]["zero_var_frac"]
+        self._progress("learn", self.step, cfg.steps)
         learn_stats = self.learn(usable, per_turn, n_generated=len(first), informative=informative)
         t2 = time.perf_counter()
         self.step += 1
@@ -507,13 +530,26 @@ class Trainer:
     def evaluate_heldout(self) -> list[HeldOutResult]:
         """Score the held-out seeds now (no learning, no recording) and append the results to heldout.jsonl."""
         cfg = self.config
-        results = heldout_success(self.policy, self.envs, cfg.heldout, cfg.rollout, cfg.difficulty, self.step)
+        results = heldout_success(
+            self.policy, self.envs, cfg.heldout, cfg.rollout, cfg.difficulty, self.step,
+            on_progress=lambda done, total: self._progress("held-out", done, total),
+        )  # fmt: skip
         with self.heldout_path.open("a") as f:
             for r in results:
                 f.write(json.dumps(_finite(r.model_dump())) + "\n")
         return results
 
-    def train(self, on_step: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    def _progress(self, phase: str, done: int, total: int) -> None:
+        if self.on_progress is not None:
+            self.on_progress(phase, done, total)
+
+    def train(
+        self, on_step: Callable[[dict[str, Any]], None] | None = None, on_progress: ProgressFn | None = None
+    ) -> list[dict[str, Any]]:
+        """Held-out pass (if configured), the steps, a final checkpoint and held-out pass. `on_step(metrics)`
+        after each step; `on_progress` (see `ProgressFn`) as phases start and held-out chunks finish."""
+        if on_progress is not None:
+            self.on_progress = on_progress
         history = []
         heldout = self.config.heldout.episodes > 0
         if heldout and self.step == 0:

@@ -18,6 +18,7 @@ import json
 import shutil
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,21 @@ ARMS: dict[str, dict[str, Any]] = {
 }
 
 
+class HeldOutLog:
+    """One stderr line per held-out chunk at most every 60 s (and at the end of a pass): visible, not a flood."""
+
+    def __init__(self, arm: str, start: float) -> None:
+        self.arm, self.start, self.last = arm, start, 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.perf_counter()
+        if phase == "held-out" and (done == total or now - self.last >= 60):
+            self.last = now
+            print(
+                f"{self.arm} held-out {done}/{total} episodes ({now - self.start:.0f} s)", file=sys.stderr, flush=True
+            )
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--arm", choices=sorted(ARMS), default="packaged")
@@ -37,12 +53,17 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=128, help="held-out episodes per evaluation")
     p.add_argument("--run-dir", default=None)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--eval-every", type=int, default=0, help="also score the held-out seeds greedily every K steps")
+    p.add_argument(
+        "--deadline", default=None, help="UTC HH:MM: stop training after the step that ends past it (then the final "
+        "held-out evaluation runs); the steps actually done are recorded",
+    )  # fmt: skip
     a = p.parse_args()
 
     import torch
 
     from envgym.agents.cli import default_config_path
-    from envgym.agents.heldout import HeldOutConfig, read_heldout
+    from envgym.agents.heldout import HeldOutConfig, heldout_success, read_heldout
     from envgym.agents.plotting import heldout_summary, plot_run
     from envgym.agents.trainer import TrainConfig, Trainer
 
@@ -52,24 +73,59 @@ def main() -> None:
     config = base.model_copy(update={"steps": a.steps, "heldout": heldout, "checkpoint_every": 12, **ARMS[a.arm]})
     run_dir = Path(a.run_dir or f"runs/e4-{a.arm}")
     shutil.rmtree(run_dir, ignore_errors=True)
+    deadline = _deadline(a.deadline)
     start = time.perf_counter()
-    history = Trainer(config, run_dir).train(
-        on_step=lambda m: print(f"{a.arm} step {m['step']}: success {m['success']:.3f} entropy {m['entropy']:.3f} "
-                                f"zero-var {m['zero_var_frac']:.2f}", file=sys.stderr, flush=True)
-    )  # fmt: skip
-    seconds = time.perf_counter() - start
+    log = HeldOutLog(a.arm, start)
+    trainer = Trainer(config, run_dir)
+    history: list[dict[str, Any]] = []
+
+    def write(finished: bool) -> dict[str, Any]:
+        summary = {
+            "experiment": "e4_smollm_cpu", "arm": a.arm, "overrides": ARMS[a.arm], "env_id": config.env_id,
+            "difficulty": config.difficulty, "steps": trainer.step, "steps_planned": a.steps, "finished": finished,
+            "threads": a.threads, "seconds": round(time.perf_counter() - start),
+            "heldout": [r.model_dump() for r in read_heldout(run_dir)], "metrics": history,
+        }  # fmt: skip
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"e4_smollm_cpu.{a.arm}.json").write_text(json.dumps(summary))
+        return summary
+
+    def on_step(m: dict[str, Any]) -> None:
+        history.append(m)
+        print(f"{a.arm} step {m['step']}: success {m['success']:.3f} entropy {m['entropy']:.3f} "
+              f"zero-var {m['zero_var_frac']:.2f} rollout {m['rollout_s']:.0f} s learn {m['learn_s']:.0f} s",
+              file=sys.stderr, flush=True)  # fmt: skip
+        if deadline is not None and time.time() > deadline and trainer.step < a.steps:
+            print(f"{a.arm}: deadline passed, stopping after step {trainer.step}", file=sys.stderr, flush=True)
+            trainer.config.steps = trainer.step  # the loop ends; the final held-out evaluation follows
+        elif a.eval_every and trainer.step % a.eval_every == 0 and trainer.step < trainer.config.steps:
+            greedy = heldout.model_copy(update={"temperatures": [0.0]})
+            rows = heldout_success(trainer.policy, trainer.envs, greedy, config.rollout, config.difficulty,
+                                   trainer.step, on_progress=lambda d, t: log("held-out", d, t))  # fmt: skip
+            with trainer.heldout_path.open("a") as f:
+                f.writelines(r.model_dump_json() + "\n" for r in rows)
+            print(f"{a.arm} step {trainer.step}: held-out greedy {rows[0].success:.3f} ± {rows[0].stderr:.3f}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            write(finished=False)
+
+    trainer.train(on_step=on_step, on_progress=log)
     for line in heldout_summary(run_dir):
         print(line, file=sys.stderr)
     plot_run(run_dir)
-    RESULTS.mkdir(exist_ok=True)
-    summary = {
-        "experiment": "e4_smollm_cpu", "arm": a.arm, "overrides": ARMS[a.arm], "env_id": config.env_id,
-        "difficulty": config.difficulty, "steps": a.steps, "threads": a.threads, "seconds": round(seconds),
-        "heldout": [r.model_dump() for r in read_heldout(run_dir)], "metrics": history,
-    }  # fmt: skip
-    (RESULTS / f"e4_smollm_cpu.{a.arm}.json").write_text(json.dumps(summary))
+    summary = write(finished=True)
     shutil.copy(run_dir / "curves.png", RESULTS / f"e4_smollm_cpu.{a.arm}.png")
-    print(json.dumps({"arm": a.arm, "heldout": summary["heldout"], "seconds": round(seconds)}))
+    print(
+        json.dumps({"arm": a.arm, "steps": trainer.step, "heldout": summary["heldout"], "seconds": summary["seconds"]})
+    )
+
+
+def _deadline(hhmm: str | None) -> float | None:
+    """Today's HH:MM UTC as a Unix time (None: no deadline)."""
+    if hhmm is None:
+        return None
+    hour, minute = (int(x) for x in hhmm.split(":"))
+    now = datetime.now(UTC)
+    return now.replace(hour=hour, minute=minute, second=0, microsecond=0).timestamp()
 
 
 if __name__ == "__main__":

@@ -117,3 +117,34 @@ def test_training_forward_applies_the_output_head_to_action_rows_only(tmp_path):
         logits = policy.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits
     full = torch.log_softmax(logits[:, :-1], -1).gather(-1, b["labels"][..., None])[..., 0]
     assert torch.allclose(logp[b["label_mask"]], full[b["label_mask"]], atol=1e-5)
+
+
+def _grouped_episodes(policy: Any, temperature: float, seed: int = 3) -> list:
+    """Groups of episodes on the same task seed, as GRPO samples them: their first contexts are identical."""
+    policy.config = policy.config.model_copy(update={"temperature": temperature})
+    seeds = [0, 0, 0, 1, 1, 2, 2, 2]
+    torch.manual_seed(seed)
+    return rollout(policy, [ToyGuessEnv() for _ in seeds], [TaskSpec(seed=s) for s in seeds], RolloutConfig())
+
+
+def test_identical_contexts_are_encoded_once_and_sample_as_if_alone():
+    for temperature in (1.0, 0.0):
+        runs = {}
+        for dedupe in (False, True):
+            policy = tiny_policy(max_new_tokens=3, seed=6)
+            policy.sampler.dedupe = dedupe
+            fed, hook = _fed_tokens(policy)
+            try:
+                runs[dedupe] = (_grouped_episodes(policy, temperature), sum(fed))
+            finally:
+                hook.remove()
+        (plain, plain_fed), (deduped, deduped_fed) = runs[False], runs[True]
+        assert max(len(ep.turns) for ep in plain) >= 2
+        assert len({tuple(ep.turns[0].action_ids) for ep in plain}) > 3 or temperature == 0.0
+        for a, b in zip(plain, deduped, strict=True):
+            assert [t.action_ids for t in a.turns] == [t.action_ids for t in b.turns]
+            assert [t.obs_ids for t in a.turns] == [t.obs_ids for t in b.turns]
+            lp_a = torch.tensor([x for t in a.turns for x in t.action_logprobs])
+            lp_b = torch.tensor([x for t in b.turns for x in t.action_logprobs])
+            assert torch.allclose(lp_a, lp_b, atol=1e-5)
+        assert deduped_fed < plain_fed, (temperature, deduped_fed, plain_fed)
