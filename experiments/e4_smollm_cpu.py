@@ -55,10 +55,25 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--eval-every", type=int, default=0, help="also score the held-out seeds greedily every K steps")
     p.add_argument(
-        "--deadline", default=None, help="UTC HH:MM: stop training after the step that ends past it (then the final "
-        "held-out evaluation runs); the steps actually done are recorded",
-    )  # fmt: skip
-    a = p.parse_args()
+        "--deadline",
+        default=None,
+        help="UTC HH:MM: stop training after the step that ends past it (the final "
+        "held-out evaluation follows); the steps actually done are recorded",
+    )
+    p.add_argument(
+        "--no-before",
+        action="store_true",
+        help="skip the step-0 evaluation (it is the same for every arm: same "
+        "initial weights, seeds and sampling seed; take it from another arm's JSON)",
+    )
+    p.add_argument("--t1-by", default=None, help="UTC HH:MM: skip the final T=1 evaluation if it would start later")
+    p.add_argument(
+        "--only-before",
+        action="store_true",
+        help="only the step-0 evaluation, to results/e4_smollm_cpu.before.json "
+        "(run it beside arms started with --no-before)",
+    )
+    a = p.parse_args()  # fmt: skip
 
     import torch
 
@@ -70,25 +85,41 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     base = TrainConfig.from_yaml(default_config_path())
     heldout = HeldOutConfig(episodes=a.episodes, seed=10_000, temperatures=[0.0, base.policy.temperature])
-    config = base.model_copy(update={"steps": a.steps, "heldout": heldout, "checkpoint_every": 12, **ARMS[a.arm]})
-    run_dir = Path(a.run_dir or f"runs/e4-{a.arm}")
+    # the script runs the held-out evaluations itself (the trainer's own are off), so that the cheap greedy
+    # result of the final weights is written before the costly T=1 one
+    config = base.model_copy(
+        update={"steps": a.steps, "heldout": HeldOutConfig(episodes=0), "checkpoint_every": 12, **ARMS[a.arm]}
+    )
+    name = "before" if a.only_before else a.arm
+    run_dir = Path(a.run_dir or f"runs/e4-{name}")
     shutil.rmtree(run_dir, ignore_errors=True)
-    deadline = _deadline(a.deadline)
+    deadline, t1_by = _deadline(a.deadline), _deadline(a.t1_by)
     start = time.perf_counter()
     log = HeldOutLog(a.arm, start)
     trainer = Trainer(config, run_dir)
     history: list[dict[str, Any]] = []
+    skipped: list[str] = []
 
     def write(finished: bool) -> dict[str, Any]:
         summary = {
-            "experiment": "e4_smollm_cpu", "arm": a.arm, "overrides": ARMS[a.arm], "env_id": config.env_id,
+            "experiment": "e4_smollm_cpu", "arm": name, "overrides": ARMS[a.arm], "env_id": config.env_id,
             "difficulty": config.difficulty, "steps": trainer.step, "steps_planned": a.steps, "finished": finished,
-            "threads": a.threads, "seconds": round(time.perf_counter() - start),
+            "threads": a.threads, "seconds": round(time.perf_counter() - start), "skipped": skipped,
             "heldout": [r.model_dump() for r in read_heldout(run_dir)], "metrics": history,
         }  # fmt: skip
         RESULTS.mkdir(exist_ok=True)
-        (RESULTS / f"e4_smollm_cpu.{a.arm}.json").write_text(json.dumps(summary))
+        (RESULTS / f"e4_smollm_cpu.{name}.json").write_text(json.dumps(summary))
         return summary
+
+    def evaluate(temperature: float) -> None:
+        cfg = heldout.model_copy(update={"temperatures": [temperature]})
+        rows = heldout_success(trainer.policy, trainer.envs, cfg, config.rollout, config.difficulty, trainer.step,
+                               on_progress=lambda d, t: log("held-out", d, t))  # fmt: skip
+        with trainer.heldout_path.open("a") as f:
+            f.writelines(r.model_dump_json() + "\n" for r in rows)
+        print(f"{a.arm} step {trainer.step}: held-out T={temperature:g} {rows[0].success:.3f} ± {rows[0].stderr:.3f}",
+              file=sys.stderr, flush=True)  # fmt: skip
+        write(finished=False)
 
     def on_step(m: dict[str, Any]) -> None:
         history.append(m)
@@ -97,18 +128,24 @@ def main() -> None:
               file=sys.stderr, flush=True)  # fmt: skip
         if deadline is not None and time.time() > deadline and trainer.step < a.steps:
             print(f"{a.arm}: deadline passed, stopping after step {trainer.step}", file=sys.stderr, flush=True)
-            trainer.config.steps = trainer.step  # the loop ends; the final held-out evaluation follows
+            trainer.config.steps = trainer.step  # the loop ends after this step
         elif a.eval_every and trainer.step % a.eval_every == 0 and trainer.step < trainer.config.steps:
-            greedy = heldout.model_copy(update={"temperatures": [0.0]})
-            rows = heldout_success(trainer.policy, trainer.envs, greedy, config.rollout, config.difficulty,
-                                   trainer.step, on_progress=lambda d, t: log("held-out", d, t))  # fmt: skip
-            with trainer.heldout_path.open("a") as f:
-                f.writelines(r.model_dump_json() + "\n" for r in rows)
-            print(f"{a.arm} step {trainer.step}: held-out greedy {rows[0].success:.3f} ± {rows[0].stderr:.3f}",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            write(finished=False)
+            evaluate(0.0)
 
+    if a.no_before:
+        skipped.append("step-0 evaluation (identical for every arm)")
+    else:
+        for temperature in heldout.temperatures:
+            evaluate(temperature)
+    if a.only_before:
+        write(finished=True)
+        return
     trainer.train(on_step=on_step, on_progress=log)
+    evaluate(0.0)
+    if t1_by is not None and time.time() > t1_by:
+        skipped.append(f"final T={base.policy.temperature:g} evaluation (past --t1-by {a.t1_by})")
+    else:
+        evaluate(base.policy.temperature)
     for line in heldout_summary(run_dir):
         print(line, file=sys.stderr)
     plot_run(run_dir)
