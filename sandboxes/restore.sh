@@ -21,6 +21,7 @@
 # Host -> restorer: "<nonce> <framer pid>\n"; restorer -> host: "<nonce> DONE <rc> <paths put back> <note>\n".
 # rc 0: restored; anything else: the reason is in <note> (the host raises).
 set +e +u
+export LC_ALL=C  # byte order for globs, plain messages
 W=$1 U=$2 S=$3 H=$4
 P=$S/ws  # an exact copy of the workspace, inside a root-only directory
 shopt -s nullglob dotglob
@@ -99,7 +100,7 @@ full_restore() {  # the slow path: everything removed and copied back (setup sta
 restored=0 note=
 
 restore() {  # the incremental path; returns non-zero when it could not (then the caller does a full restore)
-  local rec ino typ path rest n e a
+  local rec ino typ path rest n e a hs ts
   local -a flagged=() remove=() back=() attrs=()
   local -A skip=() fix=()
   restored=0
@@ -117,12 +118,18 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
       [[ -n ${skip["$a"]} ]] && continue 2
     done
     if [[ $typ == d && ${dino["$path"]} == "$ino" ]]; then
-      # The same directory as at the last restore: compare its entries by name with the pristine one.
-      local -A here=() there=()
+      # The same directory as at the last restore: compare its entries by name with the pristine one. Both
+      # globs sort alike and no name holds a '/', so equal joined lists are equal sets (the usual case: only
+      # files in it were edited); else one pass each way.
       fix["$path"]=1
-      for e in "$path"/*; do here["/${e##*/}"]=1; done
-      for e in "$P/$path"/*; do
-        n=${e##*/}
+      local -a hl=("$path"/*) tl=("$P/$path"/*)
+      hl=("${hl[@]##*/}") tl=("${tl[@]##*/}")
+      printf -v hs '%s/' "${hl[@]}"
+      printf -v ts '%s/' "${tl[@]}"
+      [[ $hs == "$ts" ]] && continue
+      local -A here=() there=()
+      for e in "${hl[@]}"; do here["/$e"]=1; done
+      for n in "${tl[@]}"; do
         there["/$n"]=1
         [[ -n ${here["/$n"]} ]] || { back+=("$path/$n"); skip["$path/$n"]=1; }
       done
