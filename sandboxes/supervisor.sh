@@ -10,6 +10,12 @@
 # not), saved by the child on exit as NUL-separated records, read and checked by the framer after it
 # answered, and applied by the next child with `cd`/`declare`/`export` before any agent code runs in it. A forged state file can set variables,
 # nothing else. Functions, aliases, traps, shell options and arrays do not persist (they would be code).
+# Pre-fork: the child for the next command is forked right after a command is answered; it applies the
+# state and blocks reading its command from a pipe only the framer holds (a fresh one per child, created
+# with it, so a process left behind by an earlier command never holds it), so the fork and the state
+# application are off the critical path while the agent thinks. It never sees a sentinel. A child that
+# finds its variables and cwd as they were when it started (a `declare -p` before and after) writes no
+# state: the last one holds. If a pre-forked child was killed before it got its command, a fresh one runs it.
 #
 # Args: $1 ready-sentinel  $2 control dir (output file)  $3 workspace  $4 output cap (bytes)
 #       $5 kill mode (all|none)  $6 restore snippet (run by reset)  $7 limits snippet (run once at start)
@@ -34,7 +40,10 @@ __eg_out=$__eg_dir/out __eg_state=$__eg_st/state __eg_next=$__eg_st/next
 __eg_half=$(( __eg_cap / 2 ))
 __eg_s= __eg_cmd= __eg_rc=0
 set +e +u
-trap : TERM INT HUP QUIT USR1 USR2 ALRM
+# Caught, not ignored: a child starts with them at their defaults. A caught signal cuts `wait` short, so
+# the handler leaves a mark and the framer waits again (the exit code is always the child's own). PIPE:
+# writing to a pre-forked child that was killed fails instead of killing the framer.
+trap '__eg_sig=1' TERM INT HUP QUIT USR1 USR2 ALRM PIPE
 eval "$__eg_limits"
 [ -d "$__eg_dir" ] || mkdir -p -- "$__eg_dir" || exit 98
 [ -d "$__eg_st" ] || mkdir -p -- "$__eg_st" || exit 98
@@ -49,11 +58,14 @@ for __eg_v in "${__eg_names[@]}"; do  # bash's dynamic ones ($RANDOM...) must ne
   [[ $__eg_v == $__eg_unsaved ]] || __eg_initial+=("$__eg_v")
 done
 unset -v __eg_v __eg_names
-__eg_seen= __eg_last=
+__eg_seen= __eg_seen_r= __eg_pid= __eg_p= __eg_go= __eg_sig= __eg_len=0 __eg_was_reset=
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
-__eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, value) of each scalar variable
-  local __eg_names __eg_a
+__eg_save() {  # EXIT trap of a command's child (after `declare -p > end`): cwd, then (name, attributes, value) of each scalar variable
+  local __eg_names __eg_a __eg_b
+  IFS= builtin read -r -d '' __eg_a < "$__eg_st/start"
+  IFS= builtin read -r -d '' __eg_b < "$__eg_st/end"
+  [[ -n $__eg_a && $__eg_a == "$__eg_b" ]] && return 0  # nothing changed (the usual case): the last state holds
   builtin shopt -s extglob
   builtin compgen -v -X "$__eg_unsaved" > "$__eg_st/names" 2>/dev/null
   mapfile -t __eg_names < "$__eg_st/names"
@@ -67,16 +79,17 @@ __eg_save() {  # EXIT trap of a command's child: cwd, then (name, attributes, va
 }
 
 __eg_parse_state() {  # $1: the state file to read as data, once, after the frame went out
-  local rec=() i k q
-  # The child's EXIT trap writes `next`; only the framer writes `state`, between commands, so a framer
-  # respawned because a command killed the old one reads the last finished command's whole state, never a
-  # file that a dying child is still writing. A state without its end record is no state.
+  local rec=() i k
+  # The child's EXIT trap writes `next` (only when its state changed); only the framer writes `state`,
+  # between commands, so a framer respawned because a command killed the old one reads the last finished
+  # command's whole state, never a file that a dying child is still writing. A state without its end record
+  # is no state. A `next` read once is emptied, so an unchanged command costs the framer one stat.
   __eg_changed=
-  [ -s "$1" ] && builtin mapfile -d '' rec < "$1"
-  (( ${#rec[@]} )) && [[ ${rec[-1]} == __eg_end ]] || return 0  # none or torn: the last whole state holds
-  q="${rec[*]@Q}"  # the records, quoted: unambiguous
-  [[ $q == "$__eg_last" ]] && return 0  # the same state as last time (the usual case): already parsed
-  __eg_last=$q __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_changed=1 __eg_rec=("${rec[@]}")
+  [ -s "$1" ] || return 0
+  builtin mapfile -d '' rec < "$1"
+  [[ $1 == "$__eg_next" ]] && : > "$1"
+  (( ${#rec[@]} )) && [[ ${rec[-1]} == __eg_end ]] || return 0  # torn: the last whole state holds
+  __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_changed=1 __eg_rec=("${rec[@]}")
   __eg_have_state=1 __eg_cwd=${rec[0]}
   for (( i = 1; i + 2 < ${#rec[@]}; i += 3 )); do
     k=${rec[i]}  # a name (letters, digits, _; not a digit first), and not one of bash's or ours
@@ -104,9 +117,11 @@ __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one
   builtin printf '%s END %d 1\n' "$1" "$2"
 }
 
-__eg_read_cmd() {  # $1 bytes (not characters: hence the C locale)
+__eg_read_cmd() {  # $1 bytes (not characters: hence the C locale); __eg_len: the bytes kept (NULs are dropped)
   local LC_ALL=C
-  IFS= builtin read -r -d '' -N "$1" __eg_cmd
+  __eg_cmd=
+  (( $1 )) && IFS= builtin read -r -d '' -N "$1" __eg_cmd
+  __eg_len=${#__eg_cmd}
 }
 
 __eg_holds() {  # kill process $1 if it holds the last command's output; true if newly killed
@@ -123,14 +138,14 @@ __eg_holds() {  # kill process $1 if it holds the last command's output; true if
 }
 
 __eg_hangup() {  # kill what the last command left holding its output; a process factory gets kill -1
-  local now=(/proc/[1-9]*) p round found hidden still wait
-  [[ "${now[*]}" == "$__eg_seen" ]] && return 0  # no process appeared since the last clean check
+  local now=(/proc/[1-9]*) p round found hidden still wait  # $1: the process list of the last clean check
+  [[ "${now[*]}" == "$1" ]] && return 0  # no process appeared since the last clean check
   declare -A __eg_killed=()
   for round in 1 2 3 4; do
     found=0 hidden=()
     for p in /proc/[1-9]*; do
       p=${p#/proc/}
-      [[ $p == "$$" || $p == 1 ]] && continue
+      [[ $p == "$$" || $p == 1 || $p == "$__eg_pid" ]] && continue  # __eg_pid: the pre-forked child
       builtin kill -0 "$p" 2>/dev/null || continue  # not ours to signal (root's, or gone)
       if [[ -r /proc/$p/fd ]]; then __eg_holds "$p" && found=1; else hidden+=("$p"); fi
     done
@@ -181,53 +196,104 @@ __eg_killall() {  # kill every process but this framer, and wait (up to ~5 s) un
 builtin printf '%s READY %d\n' "$__eg_ready" "$$"
 if [ -n "$__eg_pending" ]; then
   [ -e "$__eg_out" ] || : > "$__eg_out"
-  __eg_hangup
+  __eg_hangup "$__eg_seen"
   __eg_emit "$__eg_pending" -1
 fi
 __eg_parse_state "$__eg_state"  # a respawned framer picks up the state the last finished command saved
 
-# A header is 46 bytes, "<op> <32 hex sentinel> <10-digit length>\n": one read() instead of one per byte.
-while IFS= builtin read -r -N 46 __eg_h; do
+__eg_drop_child() {  # the pre-forked child goes (reset, end of input): its pipe closed, killed, reaped
+  [[ -n $__eg_pid ]] || return 0
+  exec {__eg_p}>&-
+  builtin kill -9 "$__eg_pid" 2>/dev/null
+  builtin wait "$__eg_pid" 2>/dev/null
+  __eg_pid=
+}
+
+while :; do
+  # After a reset no child waits (the root restorer checks that no agent process is left): the next command forks.
+  if [[ -z $__eg_pid && ( -z $__eg_was_reset || -n $__eg_go ) ]]; then
+    __eg_was_reset=
+    # The next command's child (at the top level of the script, as a command used to run: no function frame):
+    # forget the framer's secrets and helpers, apply the saved state as data (no agent code has run in this
+    # process yet, so these builtins are the real ones), note the variables, then wait for the command.
+    exec {__eg_p}> >(
+      builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_rec __eg_changed \
+        __eg_p __eg_pid __eg_seen __eg_seen_r __eg_go __eg_sig __eg_rc __eg_len __eg_tries __eg_now __eg_was_reset
+      builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child
+      exec {__eg_nap}<&- > /dev/null 2>&1
+      trap - TERM INT HUP QUIT USR1 USR2 ALRM PIPE
+      if [ -n "$__eg_have_state" ]; then  # validated by the framer: names, values, export flags
+        builtin unset -v "${__eg_initial[@]}"  # the saved state says which of these remain
+        builtin cd -- "$__eg_cwd"
+        (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}"
+        (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
+      fi
+      builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state
+      __eg_cmd=
+      : x; builtin declare -p > "$__eg_st/start"  # compared on exit with the same `declare -p`
+      IFS= builtin read -r -N 10 __eg_n && [[ $__eg_n == +([0-9]) ]] || builtin exit 0  # no command: the framer dropped us
+      __eg_read_cmd "$(( 10#$__eg_n ))"
+      builtin unset -v __eg_n __eg_len
+      builtin unset -f __eg_read_cmd
+      exec < /dev/null > "$__eg_out" 2>&1
+      trap -- '__eg_cmd=; : x; builtin declare -p > "$__eg_st/end"; __eg_save' EXIT
+      builtin eval "$__eg_cmd"
+    )
+    __eg_pid=$!
+    __eg_now=(/proc/[1-9]*)
+    __eg_seen_r="${__eg_now[*]}"  # the clean process list, with the pre-forked child in it
+  fi
+  if [[ -n $__eg_go ]]; then  # hand the command over; a child that was killed while waiting is replaced
+    __eg_go=
+    if ! builtin printf '%010d%s' "$__eg_len" "$__eg_cmd" >&"$__eg_p" 2>/dev/null; then
+      exec {__eg_p}>&-
+      builtin wait "$__eg_pid" 2>/dev/null
+      __eg_pid=
+      (( __eg_tries++ < 3 )) && { __eg_go=1; continue; }
+      builtin printf '[envgym: the command could not be started]\n' > "$__eg_out"
+      __eg_emit "$__eg_s" 126
+      continue
+    fi
+    exec {__eg_p}>&-
+    __eg_sig=
+    builtin wait "$__eg_pid"; __eg_rc=$?
+    while [[ -n $__eg_sig ]]; do  # a caught signal cut the wait short: the child may still run
+      __eg_sig=
+      builtin wait "$__eg_pid"; __eg_rc=$?
+    done
+    __eg_pid=
+    __eg_hangup "$__eg_seen"
+    __eg_emit "$__eg_s" "$__eg_rc"
+    __eg_parse_state "$__eg_next"
+    [[ -n $__eg_changed ]] && builtin printf '%s\0' "${__eg_rec[@]}" > "$__eg_state" 2>/dev/null
+    continue
+  fi
+  # A header is 46 bytes, "<op> <32 hex sentinel> <10-digit length>\n": one read() instead of one per byte.
+  IFS= builtin read -r -N 46 __eg_h || break
   __eg_op=${__eg_h:0:1} __eg_s=${__eg_h:2:32} __eg_n=${__eg_h:35:10}
   [[ ${__eg_h:34:1}${__eg_h:45:1} == " "$'\n' && $__eg_n == +([0-9]) ]] || exit 96  # out of step with the host
   __eg_n=$(( 10#$__eg_n ))
   case $__eg_op in
     R)
       __eg_read_cmd "$__eg_n"
-      __eg_hangup  # again: anything that appeared since the last command's end (no-op if nothing did)
-      # The child: forget the sentinel and the framer's helpers, apply the saved state as data (no agent
-      # code has run in this process yet, so these builtins are the real ones), then run the command.
-      (
-        builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_last __eg_rec __eg_changed
-        builtin unset -f __eg_emit __eg_read_cmd __eg_hangup __eg_holds __eg_killall __eg_parse_state
-        builtin exec {__eg_nap}<&-
-        trap - TERM INT HUP QUIT USR1 USR2 ALRM
-        if [ -n "$__eg_have_state" ]; then  # validated by the framer: names, values, export flags
-          builtin unset -v "${__eg_initial[@]}"  # the saved state says which of these remain
-          builtin cd -- "$__eg_cwd"
-          (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}"
-          (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
-        fi 2>/dev/null
-        builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state
-        trap -- __eg_save EXIT
-        builtin eval "$__eg_cmd"
-      ) > "$__eg_out" 2>&1 < /dev/null
-      __eg_rc=$?
-      __eg_hangup
-      __eg_emit "$__eg_s" "$__eg_rc"
-      __eg_parse_state "$__eg_next"
-      [[ -n $__eg_changed ]] && builtin printf '%s\0' "${__eg_rec[@]}" > "$__eg_state" 2>/dev/null
+      __eg_hangup "$__eg_seen_r"  # again: anything that appeared since the last command's end (no-op if nothing did)
+      __eg_go=1 __eg_tries=0
       ;;
     Z)
+      __eg_drop_child  # it applied the state that is about to be forgotten
+      __eg_was_reset=1
       __eg_killall
       ( builtin cd -- "$__eg_ws" && eval "$__eg_restore" ) > "$__eg_out" 2>&1 < /dev/null
       __eg_rc=$?
       : > "$__eg_state"; : > "$__eg_next"
-      __eg_last= __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_rec=()
+      __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_rec=()
       __eg_emit "$__eg_s" "$__eg_rc"
+      __eg_now=(/proc/[1-9]*)
+      __eg_seen="${__eg_now[*]}"
       ;;
     P)
       builtin printf '%s PONG\n' "$__eg_s"
       ;;
   esac
 done
+__eg_drop_child

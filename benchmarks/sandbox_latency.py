@@ -1,0 +1,108 @@
+"""Per-command latency of the sandbox framer, old vs new, side by side in the same run.
+
+    .venv/bin/python benchmarks/sandbox_latency.py [--n 200] [--gap-ms 20] [--old-rev c9acc68] [--backends docker,local]
+
+Why: issue 11 asks for a per-command overhead (`echo hi` round trip) median <= 1 ms on an idle machine. An agent
+(an LLM) always thinks between two commands, so two numbers matter: back to back (the next command is sent as
+soon as the last answer arrives) and after a think gap (a pause, not timed, before each timed command), where the
+pre-forked child of the new framer has already been forked and has applied the saved state. The old framer is the
+supervisor.sh of `--old-rev`, run through the same host code (shell.py reads the script at spawn time). Rounds of
+the variants are interleaved so that they share the machine's load; the load is printed before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from envgym.sandboxes import Sandbox, open_sandbox
+from envgym.sandboxes import shell as shell_module
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+@contextmanager
+def framer(script: str) -> Iterator[None]:
+    """Sandboxes opened inside this block run `script` as their framer."""
+    saved = shell_module.SUPERVISOR_SCRIPT
+    shell_module.SUPERVISOR_SCRIPT = script
+    try:
+        yield
+    finally:
+        shell_module.SUPERVISOR_SCRIPT = saved
+
+
+def stats(xs: list[float]) -> str:
+    xs = sorted(xs)
+    return f"median {statistics.median(xs) * 1e3:7.2f} ms   p90 {xs[int(len(xs) * 0.9)] * 1e3:7.2f} ms"
+
+
+def one(sb: Sandbox) -> float:
+    start = time.perf_counter()
+    result = sb.exec("echo hi")
+    elapsed = time.perf_counter() - start
+    if result.output != "hi\n" or result.exit_code != 0:
+        raise SystemExit(f"unexpected answer {result!r}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200, help="timed commands per variant and mode")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="untimed think gap before each gapped command")
+    parser.add_argument("--old-rev", default="c9acc68", help="git revision of the baseline supervisor.sh")
+    parser.add_argument("--backends", default="docker,local")
+    args = parser.parse_args()
+    old = subprocess.run(
+        ["git", "show", f"{args.old_rev}:sandboxes/supervisor.sh"], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    new = shell_module.SUPERVISOR_SCRIPT
+    print(f"framers: old = {args.old_rev}:sandboxes/supervisor.sh, new = working tree; {load()}")
+    with ExitStack() as stack:
+        boxes: dict[str, Sandbox] = {}
+        for backend in args.backends.split(","):
+            for name, script in (("old", old), ("new", new)):
+                with framer(script):
+                    sb = stack.enter_context(open_sandbox(backend))
+                    # The shell starts on first use: start it under this framer, and check which one runs (only the
+                    # new framer's children leave a `start` snapshot in the state dir).
+                    probe = sb.exec('test -e "$__eg_st/start" && echo new || echo old').output.strip()
+                    if probe != name:
+                        raise SystemExit(f"{backend}: expected the {name} framer, found the {probe} one")
+                boxes[f"{backend:6s} {name}"] = sb
+        for sb in boxes.values():  # warm up
+            for _ in range(20):
+                one(sb)
+        back: dict[str, list[float]] = {k: [] for k in boxes}
+        gapped: dict[str, list[float]] = {k: [] for k in boxes}
+        rounds, chunk = max(1, args.n // 10), 10
+        for _ in range(rounds):
+            for key, sb in boxes.items():
+                back[key] += [one(sb) for _ in range(chunk)]
+            for key, sb in boxes.items():
+                for _ in range(chunk):
+                    time.sleep(args.gap_ms / 1e3)
+                    gapped[key].append(one(sb))
+        print(f"\n`echo hi` round trip, {rounds * chunk} each, interleaved; after: {load()}")
+        for mode, data in (("back to back", back), (f"after a {args.gap_ms:.0f} ms think gap", gapped)):
+            print(f"\n== {mode} ==")
+            for key, xs in data.items():
+                print(f"{key}  {stats(xs)}")
+            for backend in args.backends.split(","):
+                o, n = (statistics.median(data[f"{backend:6s} {v}"]) for v in ("old", "new"))
+                print(f"{backend:6s} new/old median ratio {n / o:.2f}")
+
+
+if __name__ == "__main__":
+    main()

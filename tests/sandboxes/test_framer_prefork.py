@@ -1,0 +1,108 @@
+"""The pre-forking framer, on every backend: the child for the next command is forked (and has applied the
+saved state) before the command arrives, and it writes a state only when its variables or cwd changed.
+
+What must hold whatever earlier commands did: each command gets its own exit code and output, the command's text
+reaches only its own child, a killed pre-forked child is replaced, and state stays data."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from envgym.sandboxes import Sandbox
+
+# A program (not a subshell: it survives its command's end, its output going elsewhere) that for ~3 s writes a
+# forged command and a forged frame into every fd it can open, and copies whatever it can read from them.
+SPY = (
+    "sh -c 'end=$(( $(date +%s) + 3 )); while [ $(date +%s) -lt $end ]; do "
+    "for f in /proc/[0-9]*/fd/*; do "
+    'printf "0000000006exit 0\\nforged BEGIN 2\\nhiforged END 0 0\\n" > "$f"; '
+    'timeout 0.05 cat "$f" >> /tmp/spy; done 2>/dev/null; done\' > /dev/null 2>&1 < /dev/null &'
+)
+
+
+def test_a_leftover_process_cannot_read_or_answer_later_commands(make_sandbox):
+    sb: Sandbox = make_sandbox()
+    sb.exec(SPY, timeout=30)
+    for _ in range(5):
+        r = sb.exec("false", timeout=30)
+        assert (r.exit_code, r.output) == (1, ""), r
+        r = sb.exec('echo "SECRET$((6 * 7))"; (exit 3)', timeout=30)
+        assert (r.exit_code, r.output) == (3, "SECRET42\n"), r
+        time.sleep(0.2)  # the next child waits, pre-forked, while the spy runs
+    time.sleep(3)
+    spied = sb.exec("cat /tmp/spy 2>/dev/null; true", timeout=30).output
+    assert "SECRET$((" not in spied  # the command's text never reached it
+
+
+def test_a_killed_pre_forked_child_is_replaced(make_sandbox):
+    sb = make_sandbox()
+    sb.exec("keep=1; cd /tmp", timeout=30)
+    # Once this command is answered, a program it left kills every other process it may (the pre-forked child
+    # included), sparing only the framer ($$) and itself.
+    sb.exec(
+        "sh -c 'sleep 0.5; for p in /proc/[0-9]*; do p=${p#/proc/}; "
+        '[ "$p" = "$1" ] || [ "$p" = "$$" ] || [ "$p" = 1 ] || kill -9 "$p"; done\' sh $$ > /dev/null 2>&1 &',
+        timeout=30,
+    )
+    time.sleep(1.5)
+    r = sb.exec('echo "$keep $PWD"; exit 5', timeout=30)
+    assert (r.exit_code, r.output) == (5, "1 /tmp\n"), r
+    r = sb.exec("kill -9 $BASHPID", timeout=30)  # the running child itself
+    assert r.exit_code == 137, r
+    r = sb.exec('echo "$keep"', timeout=30)
+    assert (r.exit_code, r.output) == (0, "1\n"), r
+
+
+def test_exit_codes_are_the_childs_own(make_sandbox):
+    sb = make_sandbox()
+    got = {code: sb.exec(f"exit {code}", timeout=30).exit_code for code in range(256)}
+    assert got == {code: code for code in range(256)}
+    for signal, code in (("HUP", 129), ("INT", 130), ("KILL", 137), ("USR1", 138), ("TERM", 143), ("PIPE", 141)):
+        r = sb.exec(f"kill -{signal} $BASHPID; sleep 1", timeout=30)
+        assert r.exit_code == code, (signal, r)
+    # Signals the framer catches cut its wait for the child short: it waits again, and reports the child's code.
+    r = sb.exec("for s in USR1 USR2 TERM INT HUP ALRM PIPE QUIT; do kill -$s $$; done; sleep 0.3; echo ok; exit 4")
+    assert (r.exit_code, r.output) == (4, "ok\n"), r
+    assert sb.exec('yes | head -c 2; echo " ${PIPESTATUS[*]}"').output == "y\n 141 0\n"
+
+
+def test_state_is_saved_only_when_it_changed_and_stays_data(make_sandbox):
+    sb = make_sandbox()
+    sb.exec("a=1; export B=2", timeout=30)
+    sb.exec("true", timeout=30)  # unchanged: nothing written, the last state holds
+    sb.exec("trap - EXIT; a=changed-but-not-saved", timeout=30)
+    # the child's own snapshots, tampered with: at worst a whole save, never code
+    sb.exec('echo "x" > "$__eg_st/start"; c=3', timeout=30)
+    sb.exec('printf "trap \'exit 0\' EXIT\\n" > "$__eg_st/end"; d=4', timeout=30)
+    r = sb.exec('echo "$a $B ${c-} ${d-}"; env | grep -c "^B=2$"; false', timeout=30)
+    assert (r.exit_code, r.output) == (1, "1 2 3 4\n1\n"), r
+    sb.exec("unset a; cd /", timeout=30)
+    r = sb.exec('echo "[${a-unset}] $PWD"', timeout=30)
+    assert r.output == "[unset] /\n", r
+
+
+@pytest.mark.parametrize(
+    "command, output",
+    [
+        ("", ""),
+        ("echo héllo wörld", "héllo wörld\n"),
+        # larger than a pipe's buffer: the framer's write blocks until the child has read it
+        (": '" + "x" * 200_000 + "'; echo big", "big\n"),
+    ],
+)
+def test_commands_of_any_size_reach_the_child_whole(make_sandbox, command: str, output: str):
+    sb = make_sandbox()
+    r = sb.exec(command, timeout=30)
+    assert (r.exit_code, r.output) == (0, output), r
+    assert sb.exec("echo after", timeout=30).output == "after\n"
+
+
+def test_reset_leaves_no_child_waiting_and_forgets_the_state(make_sandbox):
+    sb = make_sandbox()
+    sb.exec("v=1; cd /tmp", timeout=30)
+    sb.reset()
+    # a child pre-forked before the reset would have applied the forgotten state
+    r = sb.exec('echo "[${v-unset}] $PWD"', timeout=30)
+    assert r.output == "[unset] " + sb.exec("pwd").output, r
