@@ -23,7 +23,7 @@ import gymnasium as gym
 from pydantic import BaseModel, Field
 
 from envgym.agents.policies.base import TokenPolicy
-from envgym.trajectory import Episode, Turn
+from envgym.trajectory import Episode, Outcome, Turn
 
 
 class EpisodeSink(Protocol):
@@ -72,16 +72,36 @@ class TokenTurn:
 
 @dataclass
 class TokenEpisode:
-    """One episode as token ids, with its outcome and the recorded trajectory."""
+    """One episode as token ids; its outcome (return, success, truncation, infra error) lives in the
+    trajectory record (`record.outcome`, set when the rollout finishes) and is read through properties, so
+    the two can never disagree."""
 
     task: TaskSpec
     prompt_ids: list[int]
+    record: Episode
     turns: list[TokenTurn] = field(default_factory=list)
-    return_: float = 0.0
-    success: bool = False
-    truncated: bool = False
-    infra_error: str | None = None
-    record: Episode | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.record.outcome is None:
+            raise RuntimeError("the episode's outcome is read before its rollout finished")
+        return self.record.outcome
+
+    @property
+    def return_(self) -> float:
+        return self.outcome.return_
+
+    @property
+    def success(self) -> bool:
+        return self.outcome.success
+
+    @property
+    def truncated(self) -> bool:
+        return self.outcome.truncated
+
+    @property
+    def infra_error(self) -> str | None:
+        return self.outcome.infra_error
 
     def flatten(self) -> tuple[list[int], list[bool], list[int]]:
         """(ids, action_mask, turn_index): the mask is True on sampled action tokens at their own positions;
@@ -173,20 +193,20 @@ def rollout(
         raise ValueError(f"need one env per task: {len(envs)} envs for {len(tasks)} tasks")
     episodes: list[TokenEpisode] = []
     contexts: list[list[int]] = []
-    records: list[Episode] = []
+    states: list[_Progress] = []
     live: list[int] = []
     for i, task in enumerate(tasks):
         record, obs, info = _start(envs[i], task, policy.name)
-        records.append(record)
-        if record.outcome is not None:  # infra error at reset
-            episodes.append(TokenEpisode(task=task, prompt_ids=[], infra_error=record.outcome.infra_error))
+        states.append(_Progress())
+        if record.outcome is not None:  # infra error at reset: the record is already finished
+            episodes.append(TokenEpisode(task=task, prompt_ids=[], record=record))
             contexts.append([])
             continue
         messages = policy.initial_messages(obs) if hasattr(policy, "initial_messages") else [
             {"role": "user", "content": obs}
         ]  # fmt: skip
         prompt = policy.encode_prompt(messages, info.get("tools"))
-        episodes.append(TokenEpisode(task=task, prompt_ids=prompt))
+        episodes.append(TokenEpisode(task=task, prompt_ids=prompt, record=record))
         contexts.append(list(prompt))
         live.append(i)
 
@@ -198,25 +218,34 @@ def rollout(
                 results = stepper.step(live, [s.text for s in samples])
                 still = []
                 for i, sample, (result, seconds) in zip(live, samples, results, strict=True):
-                    if _record_step(episodes[i], records[i], contexts[i], sample, result, seconds, policy, cfg):
+                    if _record_step(episodes[i], states[i], contexts[i], sample, result, seconds, policy, cfg):
                         still.append(i)
                 live = still
     finally:
         stepper.close()
 
-    for ep, record in zip(episodes, records, strict=True):
-        if record.outcome is None:
-            record.finish(success=ep.success, terminated=not ep.truncated and ep.infra_error is None,
-                          truncated=ep.truncated, infra_error=ep.infra_error)  # fmt: skip
-        ep.record = record
+    for ep, st in zip(episodes, states, strict=True):
+        if ep.record.outcome is None:
+            ep.record.finish(success=st.success, terminated=not st.truncated and st.infra_error is None,
+                             truncated=st.truncated, infra_error=st.infra_error)  # fmt: skip
         if writer is not None:
-            writer.write(record)
+            writer.write(ep.record)
     return episodes
+
+
+@dataclass
+class _Progress:
+    """An episode's outcome while it runs (the record's `outcome` is written once, at the end; its return
+    is the sum of the recorded turns' rewards)."""
+
+    success: bool = False
+    truncated: bool = False
+    infra_error: str | None = None
 
 
 def _record_step(
     ep: TokenEpisode,
-    record: Episode,
+    st: _Progress,
     context: list[int],
     sample: Any,
     result: StepResult | Exception,
@@ -226,29 +255,28 @@ def _record_step(
 ) -> bool:
     """Book one step into the token episode and its record; extend `context`; True while the episode goes on."""
     if isinstance(result, Exception):
-        ep.infra_error = f"step raised {result!r}"
+        st.infra_error = f"step raised {result!r}"
         ep.turns.append(TokenTurn(sample.token_ids, sample.logprobs, [], 0.0, sample.stopped))
         return False
     obs, reward, terminated, truncated, info = result
-    ep.return_ += float(reward)
-    ep.success = bool(info.get("solved", False))
+    st.success = bool(info.get("solved", False))
     if info.get("infra_error"):
-        ep.infra_error = str(info["infra_error"])
+        st.infra_error = str(info["infra_error"])
     shown = cfg.hidden_text if cfg.hide_feedback else obs
-    done = terminated or truncated or ep.infra_error is not None
+    done = terminated or truncated or st.infra_error is not None
     obs_ids: list[int] = []
     if not done:
         obs_ids = policy.encode_observation(shown, sample.stopped)
         too_long = len(context) + len(sample.token_ids) + len(obs_ids) > cfg.max_context_tokens
         if too_long or (cfg.max_turns is not None and len(ep.turns) + 1 >= cfg.max_turns):
             truncated, done, obs_ids = True, True, []
-    ep.truncated = bool(truncated and not terminated)
+    st.truncated = bool(truncated and not terminated)
     ep.turns.append(TokenTurn(sample.token_ids, sample.logprobs, obs_ids, float(reward), sample.stopped))
     extra = {"action_tokens": len(sample.token_ids), "obs_tokens": len(obs_ids),
              "logprob_sum": float(sum(sample.logprobs)), "stopped": sample.stopped}  # fmt: skip
-    record.turns.append(
-        Turn.from_step(len(record.turns), sample.text, result, duration_s=seconds, observation=shown,
-                       truncated=ep.truncated, extra=extra)
+    ep.record.turns.append(
+        Turn.from_step(len(ep.record.turns), sample.text, result, duration_s=seconds, observation=shown,
+                       truncated=st.truncated, extra=extra)
     )  # fmt: skip
     if done:
         return False

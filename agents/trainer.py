@@ -183,10 +183,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _group_std(episodes: list[TokenEpisode]) -> dict[int, float]:
+def _group_std(episodes: list[TokenEpisode], returns: list[float]) -> dict[int, float]:
     by_group: dict[int, list[float]] = defaultdict(list)
-    for ep in episodes:
-        by_group[ep.task.group].append(ep.return_)
+    for ep, r in zip(episodes, returns, strict=True):
+        by_group[ep.task.group].append(r)
     return {g: float(np.std(v)) for g, v in by_group.items()}
 
 
@@ -290,7 +290,8 @@ class Trainer:
         return every, batch, stats
 
     def _informative_groups(self, episodes: list[TokenEpisode]) -> list[int]:
-        stds = _group_std(self.usable(episodes))
+        usable = self.usable(episodes)
+        stds = _group_std(usable, [self.episode_return(ep) for ep in usable])
         return [g for g, s in stds.items() if s >= 1e-6]
 
     def usable(self, episodes: list[TokenEpisode]) -> list[TokenEpisode]:
@@ -298,17 +299,21 @@ class Trainer:
         keep = [ep for ep in episodes if ep.infra_error is None and ep.turns]
         if self.config.truncated == "mask":
             keep = [ep for ep in keep if not ep.truncated]
-        elif self.config.truncated_reward is not None:
-            for ep in keep:
-                if ep.truncated:
-                    ep.return_ = self.config.truncated_reward
         return keep
+
+    def episode_return(self, ep: TokenEpisode) -> float:
+        """The return the learner credits: the recorded one, or `truncated_reward` for a truncated episode
+        (the record keeps what the env gave)."""
+        cfg = self.config
+        if ep.truncated and cfg.truncated == "score" and cfg.truncated_reward is not None:
+            return cfg.truncated_reward
+        return ep.return_
 
     def advantages(self, episodes: list[TokenEpisode]) -> tuple[list[list[float]], dict[str, float], list[bool]]:
         """Per episode, per turn advantages (from `ESTIMATORS[config.advantage]`), group statistics, and
         whether each episode's group has any reward variance."""
         cfg = self.config
-        returns = [ep.return_ for ep in episodes]
+        returns = [self.episode_return(ep) for ep in episodes]
         turn_rewards = [[t.reward for t in ep.turns] for ep in episodes]
         if cfg.shuffle_rewards:  # control: move whole episodes' outcomes around the batch
             order = self.rng.permutation(len(episodes))

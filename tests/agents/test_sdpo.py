@@ -30,7 +30,7 @@ def _setup(tmp_path, **kw: Any) -> tuple[Trainer, list[TokenEpisode], list[list[
     tasks = [TaskSpec(seed=100 + g, group=g) for g in range(2) for _ in range(GROUP)]
     episodes = rollout(policy, [ToyGuessEnv() for _ in tasks], tasks, RolloutConfig())
     if not any(ep.success for ep in episodes[:GROUP]):  # make sure group 0 has a successful sibling
-        episodes[1].success = True
+        episodes[1].outcome.success = True
     per_turn = [[0.9 - 0.25 * i] * len(ep.turns) for i, ep in enumerate(episodes)]
     return trainer, episodes, per_turn
 

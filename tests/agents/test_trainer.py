@@ -94,7 +94,27 @@ def test_truncated_episodes_masked_or_scored(tmp_path):
     scored = Trainer(_config(truncated="score", truncated_reward=-1.0, record_trajectories=False), tmp_path / "b",
                      policy=policy, env_factory=ToyGuessEnv)  # fmt: skip
     kept = scored.usable(episodes)
-    assert all(ep.return_ == -1.0 for ep in kept if ep.truncated)
+    truncated = [ep for ep in kept if ep.truncated]
+    assert truncated and all(scored.episode_return(ep) == -1.0 for ep in truncated)
+    assert all(ep.return_ == ep.record.outcome.return_ != -1.0 for ep in truncated)  # the record keeps the env's
+
+
+def test_token_episodes_read_their_outcome_from_the_trajectory_record():
+    policy = tiny_policy()
+    episodes = rollout(policy, [ToyGuessEnv() for _ in range(4)], [TaskSpec(seed=s) for s in range(4)],
+                       RolloutConfig(max_turns=2))  # fmt: skip
+    for ep in episodes:
+        out = ep.record.outcome
+        assert out is not None and ep.outcome is out
+        assert (ep.return_, ep.success, ep.truncated, ep.infra_error) == (
+            out.return_,
+            out.success,
+            out.truncated,
+            out.infra_error,
+        )
+        assert out.return_ == sum(t.reward for t in ep.turns)
+        out.success = not out.success  # one source of truth: a change to the record is what the learner sees
+        assert ep.success == out.success
 
 
 def test_curriculum_drives_difficulty(tmp_path):
