@@ -34,7 +34,6 @@ class PuzzleMixtureEnv(MixtureEnv):
     env_id: ClassVar[str] = MIXTURE_ID
     kind: ClassVar[str] = "puzzle"
     version: ClassVar[str] = "1"  # v1: every family's task stream changed (CounterRandom; docs/puzzles.md)
-    version: ClassVar[str] = "1"  # v1: every family's task stream changed (CounterRandom; docs/puzzles.md)
 
     def __init__(
         self,
