@@ -57,6 +57,13 @@ def one(sb: Sandbox) -> float:
     return elapsed
 
 
+def framer_cpu_s(sb: Sandbox) -> float:
+    """CPU seconds the framer and the children it reaped have used so far (utime, stime, cutime, cstime): a
+    number the machine's load does not inflate, unlike wall-clock latency on a shared machine."""
+    fields = sb.exec("cat /proc/$$/stat").output.rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="timed commands per variant and mode")
@@ -84,6 +91,7 @@ def main() -> None:
         for sb in boxes.values():  # warm up
             for _ in range(20):
                 one(sb)
+        cpu_before = {key: framer_cpu_s(sb) for key, sb in boxes.items()}
         back: dict[str, list[float]] = {k: [] for k in boxes}
         gapped: dict[str, list[float]] = {k: [] for k in boxes}
         rounds, chunk = max(1, args.n // 10), 10
@@ -94,7 +102,11 @@ def main() -> None:
                 for _ in range(chunk):
                     time.sleep(args.gap_ms / 1e3)
                     gapped[key].append(one(sb))
+        cpu = {key: (framer_cpu_s(sb) - cpu_before[key]) / (2 * rounds * chunk + 1) for key, sb in boxes.items()}
         print(f"\n`echo hi` round trip, {rounds * chunk} each, interleaved; after: {load()}")
+        print("\n== CPU per command: the framer and its children (clock ticks over the whole run) ==")
+        for key, seconds in cpu.items():
+            print(f"{key}  {seconds * 1e3:7.2f} ms")
         for mode, data in (("back to back", back), (f"after a {args.gap_ms:.0f} ms think gap", gapped)):
             print(f"\n== {mode} ==")
             for key, xs in data.items():

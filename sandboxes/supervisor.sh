@@ -62,10 +62,10 @@ __eg_seen= __eg_seen_r= __eg_pid= __eg_p= __eg_go= __eg_sig= __eg_len=0 __eg_was
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
 __eg_save() {  # EXIT trap of a command's child (after `declare -p > end`): cwd, then (name, attributes, value) of each scalar variable
-  local __eg_names __eg_a __eg_b
-  IFS= builtin read -r -d '' __eg_a < "$__eg_st/start"
-  IFS= builtin read -r -d '' __eg_b < "$__eg_st/end"
-  [[ -n $__eg_a && $__eg_a == "$__eg_b" ]] && return 0  # nothing changed (the usual case): the last state holds
+  local __eg_names __eg_a __eg_s0=() __eg_s1=()
+  builtin mapfile -d '' __eg_s0 < "$__eg_st/start"  # one element each: `declare -p` writes no NUL
+  builtin mapfile -d '' __eg_s1 < "$__eg_st/end"
+  [[ -n ${__eg_s0[0]} && ${__eg_s0[0]} == "${__eg_s1[0]}" ]] && return 0  # nothing changed (the usual case): the last state holds
   builtin shopt -s extglob
   builtin compgen -v -X "$__eg_unsaved" > "$__eg_st/names" 2>/dev/null
   mapfile -t __eg_names < "$__eg_st/names"
@@ -118,9 +118,14 @@ __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one
 }
 
 __eg_read_cmd() {  # $1 bytes (not characters: hence the C locale); __eg_len: the bytes kept (NULs are dropped)
-  local LC_ALL=C
+  local LC_ALL=C part
   __eg_cmd=
-  (( $1 )) && IFS= builtin read -r -d '' -N "$1" __eg_cmd
+  while (( ${#__eg_cmd} < $1 )); do  # a caught signal ends a read that got nothing yet: read again
+    __eg_sig=
+    IFS= builtin read -r -d '' -N $(( $1 - ${#__eg_cmd} )) part
+    __eg_cmd+=$part
+    [[ -z $part && -n $__eg_sig ]] || break
+  done
   __eg_len=${#__eg_cmd}
 }
 
@@ -218,7 +223,7 @@ while :; do
     # process yet, so these builtins are the real ones), note the variables, then wait for the command.
     exec {__eg_p}> >(
       builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_rec __eg_changed \
-        __eg_p __eg_pid __eg_seen __eg_seen_r __eg_go __eg_sig __eg_rc __eg_len __eg_tries __eg_now __eg_was_reset
+        __eg_p __eg_pid __eg_seen __eg_seen_r __eg_go __eg_sig __eg_rc __eg_len __eg_tries __eg_now __eg_was_reset __eg_part
       builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child
       exec {__eg_nap}<&- > /dev/null 2>&1
       trap - TERM INT HUP QUIT USR1 USR2 ALRM PIPE
@@ -228,7 +233,7 @@ while :; do
         (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}"
         (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
       fi
-      builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state
+      builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state BASH_EXECUTION_STRING  # this script: 14 kB to compare
       __eg_cmd=
       : x; builtin declare -p > "$__eg_st/start"  # compared on exit with the same `declare -p`
       IFS= builtin read -r -N 10 __eg_n && [[ $__eg_n == +([0-9]) ]] || builtin exit 0  # no command: the framer dropped us
@@ -269,7 +274,14 @@ while :; do
     continue
   fi
   # A header is 46 bytes, "<op> <32 hex sentinel> <10-digit length>\n": one read() instead of one per byte.
-  IFS= builtin read -r -N 46 __eg_h || break
+  __eg_h=
+  while (( ${#__eg_h} < 46 )); do  # a caught signal (a leftover's kill -USR1 $$) ends a read that got nothing yet
+    __eg_sig=
+    IFS= builtin read -r -N $(( 46 - ${#__eg_h} )) __eg_part
+    __eg_h+=$__eg_part
+    [[ -z $__eg_part && -n $__eg_sig ]] || break
+  done
+  (( ${#__eg_h} == 46 )) || break  # end of input
   __eg_op=${__eg_h:0:1} __eg_s=${__eg_h:2:32} __eg_n=${__eg_h:35:10}
   [[ ${__eg_h:34:1}${__eg_h:45:1} == " "$'\n' && $__eg_n == +([0-9]) ]] || exit 96  # out of step with the host
   __eg_n=$(( 10#$__eg_n ))

@@ -106,3 +106,18 @@ def test_reset_leaves_no_child_waiting_and_forgets_the_state(make_sandbox):
     # a child pre-forked before the reset would have applied the forgotten state
     r = sb.exec('echo "[${v-unset}] $PWD"', timeout=30)
     assert r.output == "[unset] " + sb.exec("pwd").output, r
+
+
+def test_signals_to_the_framer_between_commands_change_nothing(make_sandbox):
+    sb = make_sandbox()
+    sb.exec("keep=1", timeout=30)
+    # A leftover sends the signals the framer catches while it waits for the next command's header.
+    sb.exec(
+        "sh -c 'for i in $(seq 40); do for s in USR1 USR2 TERM INT HUP ALRM PIPE QUIT; do kill -$s $1; done; "
+        "sleep 0.05; done' sh $$ > /dev/null 2>&1 &",
+        timeout=30,
+    )
+    for _ in range(3):
+        time.sleep(0.4)
+        r = sb.exec('echo "ok $keep"; exit 6', timeout=30)
+        assert (r.exit_code, r.output) == (6, "ok 1\n"), r
