@@ -238,7 +238,7 @@ while :; do
       : x; builtin declare -p > "$__eg_st/start"  # compared on exit with the same `declare -p`
       IFS= builtin read -r -N 10 __eg_n && [[ $__eg_n == +([0-9]) ]] || builtin exit 0  # no command: the framer dropped us
       __eg_read_cmd "$(( 10#$__eg_n ))"
-      builtin unset -v __eg_n __eg_len
+      builtin unset -v __eg_n __eg_len __eg_sig  # set while reading: not in the start snapshot
       builtin unset -f __eg_read_cmd
       exec < /dev/null > "$__eg_out" 2>&1
       trap -- '__eg_cmd=; : x; builtin declare -p > "$__eg_st/end"; __eg_save' EXIT
