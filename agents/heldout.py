@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from envgym.agents.rollout import RolloutConfig, TaskSpec, rollout
 
@@ -23,6 +23,8 @@ HELDOUT_SEED = 2_000_000_000
 
 class HeldOutConfig(BaseModel):
     """How the trainer scores held-out tasks at the start and the end of a run (episodes 0: off)."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     episodes: int = Field(default=0, ge=0, description="held-out tasks (one episode each); 0 turns it off")
     seed: int = Field(default=HELDOUT_SEED, description="first task seed; seeds seed..seed+episodes-1")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import gymnasium as gym
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from envgym.agents.policies.base import TokenPolicy
 from envgym.trajectory import Episode, Outcome, Turn
@@ -34,6 +34,8 @@ class EpisodeSink(Protocol):
 
 class RolloutConfig(BaseModel):
     """Episode limits and observation handling for a rollout."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     max_turns: int | None = Field(default=None, ge=1, description="cap on turns (None: the env's own budget)")
     max_context_tokens: int = Field(default=4096, ge=8, description="stop an episode (truncated) beyond this")

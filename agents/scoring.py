@@ -36,7 +36,7 @@ def rows_logprobs(
     return zeros.masked_scatter(label_mask, chosen), zeros.masked_scatter(label_mask, entropy)
 
 
-def _head_only_safe(model: Any) -> bool:
+def head_only_safe(model: Any) -> bool:
     """Models whose logits are more than `lm_head(hidden)` (soft-capping, a logit scale) take the full path."""
     config = getattr(model, "config", None)
     return (
@@ -53,7 +53,7 @@ def action_logprobs(
     """(log π, entropy) at the batch's action label positions, [B, T−1] each, zeros elsewhere; the entropy
     keeps its graph (an entropy bonus needs it), callers detach it for logging."""
     mask = batch["label_mask"]
-    if not _head_only_safe(model):
+    if not head_only_safe(model):
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         return label_logprobs(logits, batch["labels"], mask, temperature)
     hidden = model.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from envgym.agents.policies.sampling import cache_kwarg
-from envgym.agents.scoring import _head_only_safe, rows_logprobs
+from envgym.agents.scoring import head_only_safe, rows_logprobs
 
 if TYPE_CHECKING:
     import torch
@@ -36,7 +36,7 @@ def can_share_prefix(model: Any) -> bool:
     checkpointing = getattr(model, "is_activation_checkpointing", None)
     if checkpointing is None:  # transformers before the rename
         checkpointing = getattr(model, "is_gradient_checkpointing", False)
-    return _head_only_safe(model) and not checkpointing
+    return head_only_safe(model) and not checkpointing
 
 
 def shared_prefix_logprobs(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from envgym.agents.advantages import ESTIMATORS, AdvantageBatch, group_advantages, rebn_advantages
 from envgym.agents.batching import pack_episodes
@@ -62,6 +62,8 @@ ProgressFn = Callable[[str, int, int], None]
 # ----- configuration -----------------------------------------------------------------------------------
 class TrainConfig(BaseModel):
     """Everything a run needs; load from YAML with `TrainConfig.from_yaml`."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     env_id: str = "envgym/GuessNumber-v0"
     env_kwargs: dict[str, Any] = Field(default_factory=dict)

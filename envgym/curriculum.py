@@ -13,11 +13,13 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class CurriculumConfig(BaseModel):
     """Ladder, thresholds and replay; defaults follow NOTES-RL §11.5."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     levels: list[float] = Field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     ema: float = Field(default=0.1, gt=0.0, le=1.0, description="weight of a new success sample")

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from envgym.agents.policies.base import ActionSample, Message
 from envgym.agents.policies.chat_encoding import ChatEncoder, ChatTemplatePolicy
@@ -22,6 +22,8 @@ from envgym.extras import require
 
 class HFPolicyConfig(BaseModel):
     """How to load and sample from a transformers model."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     model: str = Field(default="smollm2-135m", description="'smollm2-135m', a local directory or a hub id")
     device: str = Field(default="auto", description="'auto' (cuda if available), 'cpu' or 'cuda[:n]'")

@@ -26,6 +26,7 @@ MORE_MISTAKES = {
     "run into a directory it did not make": ["run", "envgym/GuessNumber-v0", "--out", "stray"],
     "eval into a directory it did not make": ["eval", "--episodes", "1", "--out", "stray"],
     "train config with a bad value": ["train", "--config", "bad.yaml", "--run-dir", "r"],
+    "train config with a misspelt key": ["train", "--config", "misspelt.yaml", "--run-dir", "r"],
     "plot a missing run": ["plot", "missing-run"],
     "replay a missing file": ["replay", "missing.jsonl"],
     "replay a damaged file": ["replay", "damaged.jsonl"],
@@ -57,6 +58,7 @@ def workspace(tmp_path: Path) -> Path:
     (tmp_path / "stray").mkdir()
     (tmp_path / "stray" / "notes.txt").write_text("mine")
     (tmp_path / "bad.yaml").write_text("steps: many\n")
+    (tmp_path / "misspelt.yaml").write_text("stepz: 3\nheldout:\n  episodez: 4\n")
     return tmp_path
 
 
@@ -104,6 +106,9 @@ def test_a_missing_model_directory_is_one_line(tmp_path: Path) -> None:
 
 def test_the_messages_say_what_was_wrong(tmp_path: Path) -> None:
     assert "gpt4" in assert_one_line_error(envgym(MISTAKES["unknown agent"], tmp_path))
+    assert "stepz" in assert_one_line_error(
+        envgym(MORE_MISTAKES["train config with a misspelt key"], workspace(tmp_path))
+    )
     assert "rowz" in assert_one_line_error(envgym(MISTAKES["misspelt param"], tmp_path))
 
 
