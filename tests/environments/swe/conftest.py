@@ -78,3 +78,24 @@ def external_instances(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = ctx / "instances.jsonl"
     path.write_text(json.dumps(instance) + "\n")
     return path
+
+
+MINIMAL_TASK = {
+    "instance_id": "o__r.1.abc",
+    "repo": "o/r",
+    "problem_statement": "x",
+    "patch": "",
+    "FAIL_TO_PASS": json.dumps(["tests/test_a.py::test_x"]),
+    "PASS_TO_PASS": "[]",
+    "image": "img",
+    "source_paths": ["pkg"],
+    "test_paths": ["tests"],
+}
+
+
+@pytest.fixture
+def minimal_task():  # type: ignore[no-untyped-def]
+    """A one-test task in SWE-bench's shape (JSON-encoded id lists), for tests that need no image."""
+    from envgym.environments.swe.schema import SWETask
+
+    return SWETask.model_validate(MINIMAL_TASK)

@@ -5,7 +5,6 @@ the agent's change is written directly instead of through `git apply`."""
 from __future__ import annotations
 
 import io
-import json
 import sys
 import tarfile
 from pathlib import Path
@@ -106,19 +105,6 @@ def test_a_bytecode_archive_keeps_only_pycache_contents_root_owned() -> None:
     assert clean_archive(b"") == b"" and clean_archive(_tar([("a.py", b"x", "file")])) == b""
 
 
-TASK: dict[str, Any] = {
-    "instance_id": "o__r.1.abc",
-    "repo": "o/r",
-    "problem_statement": "x",
-    "patch": "",
-    "FAIL_TO_PASS": json.dumps(["tests/test_a.py::test_x"]),
-    "PASS_TO_PASS": "[]",
-    "image": "img",
-    "source_paths": ["pkg"],
-    "test_paths": ["tests"],
-}
-
-
 class Untouchable:
     """A sandbox that must not be used: every refusal below happens before anything is written."""
 
@@ -130,8 +116,8 @@ class Untouchable:
     "case",
     ["deleted file", "new file", "agent file differs from the patch", "odd path", "patch that does not apply"],
 )
-def test_the_direct_write_steps_aside_whenever_it_is_not_provably_git_apply(case: str) -> None:
-    task = SWETask.model_validate(TASK)
+def test_the_direct_write_steps_aside_whenever_it_is_not_provably_git_apply(case: str, minimal_task: SWETask) -> None:
+    task = minimal_task
     before = {"pkg/a.py": "x = 1\n", "pkg/b.py": "y = 2\n"}
     agent = {"pkg/a.py": "x = 2\n", "pkg/b.py": "y = 2\n"}
     if case == "deleted file":
@@ -150,8 +136,8 @@ def test_the_direct_write_steps_aside_whenever_it_is_not_provably_git_apply(case
     assert _write_change(Untouchable(), task, before, "", before) is True  # type: ignore[arg-type]
 
 
-def test_a_test_patch_goes_in_early_only_when_it_touches_tests_alone() -> None:
-    task = SWETask.model_validate(TASK)
+def test_a_test_patch_goes_in_early_only_when_it_touches_tests_alone(minimal_task: SWETask) -> None:
+    task = minimal_task
     tests_only = diff_trees({"tests/test_a.py": "a\n"}, {"tests/test_a.py": "b\n"})
     mixed = tests_only + diff_trees({"pkg/a.py": "a\n"}, {"pkg/a.py": "b\n"})
     assert _touches_only_tests(tests_only, task)

@@ -9,21 +9,9 @@ from envgym.environments.swe.grading import diff_trees, filter_patch, split_diff
 from envgym.environments.swe.recipes import RECIPES, is_allowed_source, is_test_infra
 from envgym.environments.swe.schema import SWETask, read_jsonl, read_predictions, write_jsonl
 
-TASK = {
-    "instance_id": "o__r.1.abc",
-    "repo": "o/r",
-    "problem_statement": "x",
-    "patch": "",
-    "FAIL_TO_PASS": json.dumps(["tests/test_a.py::test_x"]),
-    "PASS_TO_PASS": "[]",
-    "image": "img",
-    "source_paths": ["pkg"],
-    "test_paths": ["tests"],
-}
 
-
-def test_swebench_json_encoded_lists_and_roundtrip(tmp_path: Path) -> None:
-    task = SWETask.model_validate(TASK)
+def test_swebench_json_encoded_lists_and_roundtrip(tmp_path: Path, minimal_task: SWETask) -> None:
+    task = minimal_task
     assert task.FAIL_TO_PASS == ["tests/test_a.py::test_x"]
     write_jsonl(tmp_path / "t.jsonl", [task])
     assert read_jsonl(tmp_path / "t.jsonl") == [task]
@@ -49,8 +37,8 @@ def test_test_infrastructure_is_never_agent_editable() -> None:
     assert RECIPES["toolz"].is_test_path("toolz/tests/test_itertoolz.py")
 
 
-def test_filter_patch_keeps_only_library_source() -> None:
-    task = SWETask.model_validate(TASK)
+def test_filter_patch_keeps_only_library_source(minimal_task: SWETask) -> None:
+    task = minimal_task
     patch = diff_trees(
         {"pkg/a.py": "x = 1\n", "tests/test_a.py": "assert 0\n"},
         {"pkg/a.py": "x = 2\n", "tests/test_a.py": "assert 1\n", "pkg/conftest.py": "import pytest\n"},
