@@ -42,7 +42,9 @@ def _loaded_from(root: str) -> bool:
     for module in list(sys.modules.values()):
         if _under(getattr(module, "__file__", None), root):
             return True
-        if any(_under(p, root) for p in list(getattr(module, "__path__", None) or [])):
+        paths = getattr(module, "__path__", None)
+        is_path_list = isinstance(paths, (list, tuple)) or type(paths).__name__ == "_NamespacePath"
+        if is_path_list and any(_under(p, root) for p in list(paths)):  # type: ignore[arg-type]
             return True
     return False
 

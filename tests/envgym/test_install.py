@@ -117,7 +117,7 @@ def test_the_wheel_installs_alone_into_a_fresh_venv(tmp_path: Path) -> None:
     code = (
         "import sys, gymnasium as gym, envgym\n"
         "env = gym.make('envgym/Sudoku-v0'); obs, info = env.reset(seed=0)\n"
-        "assert info['task']['env'] == 'envgym/Sudoku-v0@0' and envgym.__file__.startswith(sys.prefix)\n"
+        "assert info['task']['env'] == 'envgym/Sudoku-v0@1' and envgym.__file__.startswith(sys.prefix)\n"
         "heavy = [m for m in ('torch', 'docker', 'transformers', 'fastapi') if m in sys.modules]\n"
         "print('OK', heavy)\n"
     )

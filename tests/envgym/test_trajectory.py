@@ -35,7 +35,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert all(e.outcome is not None and e.outcome.success for e in back)
     raw = json.loads(path.read_text().splitlines()[0])
     assert raw["outcome"]["return"] == 1.0 and raw["env_id"] == "envgym/GuessNumber-v0"
-    assert raw["task"]["env"] == "envgym/GuessNumber-v0@0"
+    assert raw["task"]["env"] == "envgym/GuessNumber-v0@1"
 
 
 def test_appends_across_writers(tmp_path: Path) -> None:
