@@ -94,8 +94,16 @@ def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
             plain = text.replace("\n", " ")
             if plain.isprintable() or ("\t" in plain and plain.replace("\t", " ").isprintable()):
                 return text
-        elif not outside_charset().search(text):
-            return text
+        else:
+            # printable BMP text is in the charset (`isprintable` refuses every excluded category; UTF-16 without
+            # surrogate pairs means no astral character): ~1 µs cheaper than the regex scan below
+            plain = text.replace("\n", " ")
+            if "\t" in plain:
+                plain = plain.replace("\t", " ")
+            if plain.isprintable() and len(text.encode("utf-16-le")) == 2 * len(text):
+                return text
+            if not outside_charset().search(text):
+                return text
     text = _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
     if text.isascii():  # fast path: almost every observation is plain ASCII
         text = _ASCII_CONTROL.sub("", text)

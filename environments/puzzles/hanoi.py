@@ -8,6 +8,7 @@ position, so the oracle works from wherever the agent left the discs.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import ClassVar
@@ -20,6 +21,10 @@ from envgym.core import Feedback, StepOutcome
 from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 PEG_LETTERS = "ABC"
+_TEXT_FORM = re.compile(
+    r"(?:move\s*:?\s*)?(?:from\s+)?(?:peg\s*)?([0-2abc])\s*(?:->|→|to|,|\s)\s*(?:peg\s*)?([0-2abc])\.?", re.I
+)
+_VIEW_CACHE_LIMIT = 50_000  # (board, optimal length) per position; 3**discs positions per (discs, target)
 
 
 class MoveDisc(Tool):
@@ -61,6 +66,13 @@ def optimal_moves(pos: list[int], k: int, target: int) -> int:
     return total
 
 
+@functools.cache
+def _views(discs: int, target: int) -> dict[tuple[int, ...], tuple[str, int]]:
+    """Position -> (board text, optimal moves left), per (discs, target): both are pure functions of the
+    position, and an episode revisits few of them, so each is computed once (bounded: cleared when full)."""
+    return {}
+
+
 class HanoiEnv(PuzzleEnv):
     env_id: ClassVar[str] = "envgym/Hanoi-v0"
     family: ClassVar[str] = "hanoi"
@@ -83,14 +95,15 @@ class HanoiEnv(PuzzleEnv):
         if all(p == self.target for p in self.pos[1:]):
             self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle
         self._stacks = self._build_stacks()
-        self.optimal = optimal_moves(self.pos, n, self.target)
+        self._view_table = _views(n, self.target)
+        self.optimal = self._view()[1]
         budget = self.optimal + max(1, math.ceil(self.optimal * params.slack_ratio))
         intro = (
             f"Tower of Hanoi with {n} discs (1 = smallest, {n} = largest) on pegs 0, 1, 2 (also A, B, C).\n"
             f"Goal: move all discs onto peg {self.target} in at most {budget} moves.\n"
             "Rules: move one top disc at a time; never put a larger disc on a smaller one.\n"
             'Act with {"name": "move", "arguments": {"from_peg": 0, "to_peg": 2}} or the short form '
-            "`move 0 2` (pegs as 0-2 or A-C).\n\n" + self.board()
+            "`move 0 2` (pegs as 0-2 or A-C).\n\n" + self._view()[0]
         )
         return intro, budget
 
@@ -105,7 +118,21 @@ class HanoiEnv(PuzzleEnv):
             stacks[self.pos[disc]].append(disc)
         return stacks
 
+    def _view(self) -> tuple[str, int]:
+        """(board text, optimal moves left) of the current position, from the per-shape table."""
+        key = tuple(self.pos)
+        view = self._view_table.get(key)
+        if view is None:
+            if len(self._view_table) >= _VIEW_CACHE_LIMIT:
+                self._view_table.clear()
+            view = self._view_table[key] = (self._render(), optimal_moves(self.pos, self.params.discs, self.target))
+        return view
+
     def board(self) -> str:
+        """The pegs as text (what every observation shows)."""
+        return self._view()[0]
+
+    def _render(self) -> str:
         lines = []
         for peg, stack in enumerate(self.stacks()):
             mark = "  <- target" if peg == self.target else ""
@@ -128,11 +155,7 @@ class HanoiEnv(PuzzleEnv):
 
     # ----- actions -------------------------------------------------------------------------------------
     def _text_form(self, text: str) -> ToolCall | None:
-        match = re.fullmatch(
-            r"(?:move\s*:?\s*)?(?:from\s+)?(?:peg\s*)?([0-2abc])\s*(?:->|→|to|,|\s)\s*(?:peg\s*)?([0-2abc])\.?",
-            text.strip(),
-            re.I,
-        )
+        match = _TEXT_FORM.fullmatch(text.strip())
         if not match:
             return None
         a, b = (int(g) if g.isdigit() else "abc".index(g.lower()) for g in match.groups())
@@ -152,15 +175,14 @@ class HanoiEnv(PuzzleEnv):
             return self._illegal(f"disc {disc} is larger than disc {stacks[b][-1]} on top of peg {b}")
         self.pos[disc] = b
         stacks[b].append(stacks[a].pop())
-        n = self.params.discs
-        if all(p == self.target for p in self.pos[1:]):
-            return self.solved(f"Moved disc {disc} from peg {a} to peg {b}. Solved in {self.turn} moves!", self.board())
+        board, remaining = self._view()
+        if remaining == 0:  # every disc on the target peg
+            return self.solved(f"Moved disc {disc} from peg {a} to peg {b}. Solved in {self.turn} moves!", board)
         left = self.max_turns - self.turn
-        remaining = optimal_moves(self.pos, n, self.target)
         hint = f"{remaining} moves are still needed at best" if self.params.slack_ratio >= 0.5 else None
         return StepOutcome(
             feedback=Feedback(summary=f"Moved disc {disc} from peg {a} to peg {b}. {left} moves left.", hint=hint),
-            state=self.board(),
+            state=board,
         )
 
     def _illegal(self, reason: str) -> StepOutcome:

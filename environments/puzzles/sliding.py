@@ -25,6 +25,9 @@ from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 Direction = Literal["up", "down", "left", "right"]
 DIRECTIONS: tuple[Direction, ...] = ("up", "down", "left", "right")
 NODE_CAP = 3_000
+_VIEW_CACHE_LIMIT = 100_000  # boards whose (text, Manhattan distance) are kept
+_OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
+_SHORT_WORDS = {"u": "up", "d": "down", "l": "left", "r": "right"}
 
 
 class Slide(Tool):
@@ -46,7 +49,12 @@ class SlidingParams(PuzzleParams):
 
 def blank_delta(direction: str, n: int) -> int:
     """How the blank's index moves when a tile slides in `direction` (the tile comes from the other side)."""
-    return {"up": n, "down": -n, "left": 1, "right": -1}[direction]
+    return _blank_deltas(n)[direction]
+
+
+@functools.cache
+def _blank_deltas(n: int) -> dict[str, int]:
+    return {"up": n, "down": -n, "left": 1, "right": -1}
 
 
 def legal_directions(blank: int, n: int) -> list[str]:
@@ -61,6 +69,39 @@ def legal_directions(blank: int, n: int) -> list[str]:
     if c > 0:
         out.append("right")
     return out
+
+
+@functools.cache
+def _legal_table(n: int) -> tuple[tuple[str, ...], ...]:
+    """`legal_directions` for every blank index (read-only)."""
+    return tuple(tuple(legal_directions(b, n)) for b in range(n * n))
+
+
+@functools.cache
+def _goal_distance(n: int) -> tuple[tuple[int, ...], ...]:
+    """[tile][index]: the Manhattan distance of `tile` at `index` from its goal (tile 0: the blank, unused)."""
+    return tuple(
+        tuple(abs(i // n - (t - 1) // n) + abs(i % n - (t - 1) % n) if t else 0 for i in range(n * n))
+        for t in range(n * n)
+    )
+
+
+_VIEWS: dict[tuple[int, ...], tuple[str, int]] = {}
+
+
+def board_view(state: tuple[int, ...], n: int) -> tuple[str, int]:
+    """(board text, Manhattan distance) of `state`: pure functions of the board, computed once per board seen."""
+    view = _VIEWS.get(state)
+    if view is None:
+        if len(_VIEWS) >= _VIEW_CACHE_LIMIT:
+            _VIEWS.clear()
+        width = len(str(n * n - 1))
+        text = "\n".join(
+            " ".join((str(state[r * n + c]) if state[r * n + c] else "_").rjust(width) for c in range(n))
+            for r in range(n)
+        )
+        view = _VIEWS[state] = (text, manhattan(state, n))
+    return view
 
 
 def manhattan(state: tuple[int, ...], n: int) -> int:
@@ -204,25 +245,18 @@ class SlidingEnv(PuzzleEnv):
         A walk can get stuck (no move increases the distance); we keep the longest of a few tries.
         """
         nbrs = neighbours(n)
-        opposite = {"up": "down", "down": "up", "left": "right", "right": "left"}
-        rng = self.rng
+        dist = _goal_distance(n)
+        randbelow = self.rng._randbelow  # type: ignore[attr-defined]  # what randrange(k) draws, one frame less
         best: tuple[list[int], list[str]] = ([], [])
         for _ in range(12):
             state = list(self.goal)
             blank = n * n - 1
             walk: list[str] = []
             while len(walk) < target:
-                options = []
-                for nb, d in nbrs[blank]:
-                    t = state[nb]
-                    g = t - 1
-                    before = abs(nb // n - g // n) + abs(nb % n - g % n)
-                    after = abs(blank // n - g // n) + abs(blank % n - g % n)
-                    if after > before:
-                        options.append((nb, d))
+                options = [(nb, d) for nb, d in nbrs[blank] if dist[state[nb]][blank] > dist[state[nb]][nb]]
                 if not options:
                     break
-                nb, d = options[rng.randrange(len(options))]
+                nb, d = options[randbelow(len(options))]
                 state[blank], state[nb] = state[nb], 0
                 blank = nb
                 walk.append(d)
@@ -231,7 +265,7 @@ class SlidingEnv(PuzzleEnv):
             if len(walk) == target:
                 break
         state, walk = best
-        return tuple(state), [opposite[d] for d in reversed(walk)]
+        return tuple(state), [_OPPOSITE[d] for d in reversed(walk)]
 
     def _remember(self, start: tuple[int, ...]) -> bool:
         """Re-plan from `start`: IDA* when it finishes under the node cap, else undo recorded moves to the plan."""
@@ -254,17 +288,12 @@ class SlidingEnv(PuzzleEnv):
         return False
 
     def render_board(self) -> str:
-        n = self.params.size
-        width = len(str(n * n - 1))
-        return "\n".join(
-            " ".join((str(self.state[r * n + c]) if self.state[r * n + c] else "_").rjust(width) for c in range(n))
-            for r in range(n)
-        )
+        return board_view(self.state, self.params.size)[0]
 
     def _apply(self, call: Slide) -> StepOutcome:  # type: ignore[override]
         n = self.params.size
         blank = self.state.index(0)
-        legal = legal_directions(blank, n)
+        legal = _legal_table(n)[blank]
         if call.direction not in legal:
             r, c = divmod(blank, n)
             edge = {"up": "bottom row", "down": "top row", "left": "rightmost column", "right": "leftmost column"}
@@ -276,19 +305,20 @@ class SlidingEnv(PuzzleEnv):
                 ),
                 state=self.render_board(),
             )
-        before = manhattan(self.state, n)
-        tile = self.state[blank + blank_delta(call.direction, n)]
-        self.state = apply_move(self.state, call.direction, n)
-        self.history.append(self.state)
-        if self.state == self.goal:
-            return self.solved(f"Tile {tile} slid {call.direction}: solved!", self.render_board())
+        before = board_view(self.state, n)[1]
+        nb = blank + blank_delta(call.direction, n)
+        board = list(self.state)
+        tile = board[nb]
+        board[blank], board[nb] = tile, 0
+        self.state = state = tuple(board)
+        self.history.append(state)
+        text, after = board_view(state, n)
+        if after == 0:  # every tile home: the goal
+            return self.solved(f"Tile {tile} slid {call.direction}: solved!", text)
         hint = None
         if self.params.show_distance:
-            after = manhattan(self.state, n)
             hint = f"total Manhattan distance of the tiles to their goals: {after} (was {before})"
-        return StepOutcome(
-            feedback=Feedback(summary=f"Tile {tile} slid {call.direction}.", hint=hint), state=self.render_board()
-        )
+        return StepOutcome(feedback=Feedback(summary=f"Tile {tile} slid {call.direction}.", hint=hint), state=text)
 
     _TEXT = re.compile(r"(?:slide|move)?\s*(up|down|left|right|u|d|l|r)\.?", re.I)
 
@@ -297,8 +327,7 @@ class SlidingEnv(PuzzleEnv):
         if not m:
             return None
         word = m.group(1).lower()
-        full = {"u": "up", "d": "down", "l": "left", "r": "right"}.get(word, word)
-        return ToolCall(name="slide", arguments={"direction": full})
+        return ToolCall(name="slide", arguments={"direction": _SHORT_WORDS.get(word, word)})
 
     def oracle_action(self) -> str:
         if self.state not in self.plan:

@@ -86,3 +86,29 @@ def test_uniform_enough() -> None:
     rng = CounterRandom(0)
     mean = sum(rng.random() for _ in range(20000)) / 20000
     assert abs(mean - 0.5) < 0.01
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(10,), (1, 11), (-5, 5), (0, 2**70), (3, 4), (5,), (2, 20, 3), (20, 2, -3)],
+)
+def test_randrange_and_randint_shortcuts_draw_what_random_random_does(args: tuple[int, ...]) -> None:
+    # the shortcuts skip `random.Random.randrange`'s argument frames; the draws must be the same, switch included
+    ours, reference = CounterRandom(99), CounterRandom(99)
+    n = CounterRandom.COUNTER_DRAWS * 3
+    assert [ours.randrange(*args) for _ in range(n)] == [random.Random.randrange(reference, *args) for _ in range(n)]
+    if len(args) == 2:
+        ours, reference = CounterRandom(7), CounterRandom(7)
+        a, b = args[0], args[1] - 1
+        assert [ours.randint(a, b) for _ in range(n)] == [
+            random.Random.randrange(reference, a, b + 1) for _ in range(n)
+        ]
+
+
+@pytest.mark.parametrize("args", [(0,), (-3,), (5, 5), (5, 1), (1.5,), (1, 10, 0)])
+def test_randrange_shortcut_refuses_what_random_random_refuses(args: tuple[object, ...]) -> None:
+    with pytest.raises((ValueError, TypeError)) as ours:
+        CounterRandom(1).randrange(*args)  # type: ignore[arg-type]
+    with pytest.raises((ValueError, TypeError)) as reference:
+        random.Random(1).randrange(*args)  # type: ignore[arg-type]
+    assert type(ours.value) is type(reference.value)

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envgym.text import MAX_TEXT_LENGTH, fits, sanitize, text_space, truncate_middle
+from envgym.text import MAX_TEXT_LENGTH, REPLACEMENT, charset_set, fits, sanitize, text_space, truncate_middle
 
 
 def test_sanitize_strips_ansi_and_controls() -> None:
@@ -49,3 +49,15 @@ def test_space_pickles_small_and_loads_as_the_shared_instance() -> None:
     data = pickle.dumps(text_space())
     assert len(data) < 200
     assert pickle.loads(data) is text_space()
+
+
+def test_printable_bmp_shortcut_never_lets_a_character_outside_the_charset_through() -> None:
+    # sanitize returns printable BMP text untouched without the regex scan: that is only sound if every
+    # BMP character `str.isprintable` accepts is in the charset
+    allowed = charset_set()
+    leaks = [hex(code) for code in range(0x10000) if chr(code).isprintable() and chr(code) not in allowed]
+    assert leaks == []
+    assert sanitize("3×3 board\n\t\u00e9") == "3×3 board\n\t\u00e9"
+    assert sanitize("a\u00a0b\u3000c") == "a\u00a0b\u3000c"  # Zs: allowed by the charset, refused by isprintable
+    assert sanitize("emoji \U0001f600 here") == f"emoji {REPLACEMENT} here"
+    assert fits(sanitize("mixed ×\u200b\x1b[31mred"))
