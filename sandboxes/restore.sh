@@ -10,22 +10,38 @@
 # ctime); only its ancestors can have moved, which `dirs` (the inode of every pristine directory, by path)
 # catches. What is flagged is put back: a directory that is still the same inode has its entries compared by
 # name with the pristine one (extra ones removed, missing ones copied back); anything else is removed and
-# copied back whole. One `find` walk (stat only), then one `rm` and one `tar | tar` for whatever changed.
+# copied back whole. One stat walk, then one `rm` and one `tar | tar` for whatever changed, each only if needed.
+#
+# The stamp: `stamp` is written after the restore's last change, then `probe` is rewritten until its time is
+# newer than the stamp's. Timestamps are monotonic across inodes (a coarse clock tick, and on Linux >= 6.13 a
+# floor at the last fine-grained time handed out), so every later change, the agent's included, gets a time
+# >= the probe's > the stamp's: `-newercm stamp` cannot miss it. Multigrain timestamps (6.13+) hand a fine-grained
+# time to an inode whose time was read since its last change, so the second probe (rewritten at once after the
+# -nt test read it) is newer without waiting for the next tick; older kernels nap until the tick moves.
+#
+# The walker: one `find -files0-from -` kept running (root, never the agent's) walks the workspace each time it
+# is sent its path, then an end marker, so an unchanged reset costs the stat walk but no fork or exec. It reads
+# the stamp's time when it starts, so it is restarted after every new stamp, once the host has its answer and
+# before the next request is read (a walker with an older reference would only flag more, never less). Anything it says on stderr but the end marker, or no answer, means its walk is
+# not trusted: a plain `find` redoes it and the walker is given up for this sandbox (the same if stdbuf or
+# `-files0-from` is missing).
 #
 # Trust: this process is root and the agent's uid cannot signal it or open its fds; it acts only after it
 # has itself killed every process of the agent's uid but the framer (which the host says is idle), so nothing
-# can swap a path under it. It never follows a symlink in the workspace (find -P, rm, tar entries recreated
-# parents-first). Its state (the pristine copy, stamp, dirs) lives in a root-only directory.
+# can swap a path under it. It never follows a symlink in the workspace (find -P, rm, globs of directories
+# find saw as directories, tar entries recreated parents-first). Its state (the pristine copy, stamp, dirs, the
+# walker's pipes) lives in a root-only directory.
 #
 # Args: $1 workspace  $2 agent uid  $3 state dir (root-only: ws/ the pristine copy, stamp, dirs)  $4 the agent's $HOME  $5 ready token
 # Host -> restorer: "<nonce> <framer pid>\n"; restorer -> host: "<nonce> DONE <rc> <paths put back> <note>\n".
 # rc 0: restored; anything else: the reason is in <note> (the host raises).
 set +e +u
-export LC_ALL=C  # byte order for globs, plain messages
+export LC_ALL=C  # byte order for globs and [[ < ]] alike, plain messages
 W=$1 U=$2 S=$3 H=$4
 P=$S/ws  # an exact copy of the workspace, inside a root-only directory
 shopt -s nullglob dotglob
 declare -A dino=()   # "./rel/dir" -> inode of that pristine directory in the workspace
+declare -A plist=()  # "./rel/dir" -> the names in its pristine copy, sorted, joined by '/' (the copy never changes)
 exec {nap}<> <(:)    # a pipe nobody writes: `read -t` on it sleeps without a fork
 
 load_dirs() {
@@ -39,17 +55,60 @@ save_dirs() {
   for k in "${!dino[@]}"; do printf '%s %s\0' "${dino[$k]}" "$k"; done > "$S/dirs"
 }
 
-stamp() {  # a new stamp, then wait until the clock has moved past it (timestamps can be one tick coarse)
+stamp() {  # a new stamp, then make sure the clock has moved past it (see the header)
   local i
   : > "$S/stamp" && : > "$S/probe" || return 1
-  for i in {1..200}; do
+  for i in {1..400}; do
     [[ $S/probe -nt $S/stamp ]] && return 0
-    read -r -t 0.001 -u "$nap" _
+    (( i > 2 )) && read -r -t 0.001 -u "$nap" _
     : > "$S/probe"
   done
   return 1
 }
 
+# -- the walker ------------------------------------------------------------------------------------------
+walker= wfd_in= wfd_out=
+use_walker=1
+
+stop_walker() {
+  [[ -n $walker ]] || return 0
+  exec {wfd_out}<&-
+  kill -9 "$walker" 2>/dev/null
+  wait "$walker" 2>/dev/null
+  walker=
+}
+
+start_walker() {  # after every new stamp: the walker reads the stamp's time once, when it starts
+  stop_walker
+  [[ -n $use_walker ]] || return 0
+  if [[ -z $wfd_in ]]; then  # its input: a fifo this process holds open read-write (opening it cannot block)
+    if ! command -v stdbuf > /dev/null 2>&1 || ! : > "$S/end" || ! rm -f -- "$S/walk.in" ||
+      ! mkfifo -m 600 -- "$S/walk.in" || ! exec {wfd_in}<> "$S/walk.in"; then
+      use_walker=
+      return 0
+    fi
+  fi
+  # stdout (the records) is appended to $S/changed, unbuffered; stderr (the end marker, or why it failed) is
+  # the pipe this process reads, whose end of file says the walker is gone.
+  exec {wfd_out}< <(exec stdbuf -o0 find -P -files0-from - \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) \
+    -o \( -newercm "$S/stamp" -printf '%i %y ./%P\0' \) < "$S/walk.in" 2>&1 >> "$S/changed" {wfd_in}>&- {nap}>&-)
+  walker=$!
+}
+
+walk() {  # $S/changed: "<inode> <type> ./<path>\0" for every entry of the workspace whose ctime is after the stamp
+  local got=
+  : > "$S/changed" || return 1
+  if [[ -n $walker ]]; then
+    printf '%s\0' "$W" "$S/end" >&"$wfd_in" && IFS= read -r -d '' -t 600 -u "$wfd_out" got
+    [[ $got == END ]] && return 0
+    use_walker=  # it failed or said something: not trusted again
+    stop_walker
+    : > "$S/changed" || return 1
+  fi
+  find -P "$W" -newercm "$S/stamp" -printf '%i %y ./%P\0' > "$S/changed"
+}
+
+# -- the clean-up around the workspace -------------------------------------------------------------------
 kill_agent() {  # $1 framer pid: SIGKILL every other process of the agent's uid, until none is left
   # The framer's own direct children are spared: between commands that is only a child it may have forked
   # for the next command, which has run no agent code (a command's processes are gone after the framer's
@@ -94,49 +153,78 @@ full_restore() {  # the slow path: everything removed and copied back (setup sta
   cp -a -- "$P/." "$W/" || return 1
   ( cd "$W" && find . -type d -printf '%i %p\0' ) > "$S/dirs" || return 1
   load_dirs
-  stamp
+  stamp || return 1
+  restart=1
 }
 
-restored=0 note=
+# -- the incremental restore -----------------------------------------------------------------------------
+restored=0 note= restart=
+declare -a flagged=() remove=() back=() hl=() tl=()
+declare -A skip=() fix=()
+
+pristine_names() {  # $1 ./dir -> plist[$1] (once: the pristine copy never changes)
+  local IFS=/
+  local -a names=("$P/$1"/*)
+  names=("${names[@]#"$P/$1/"}")
+  plist["$1"]="${names[*]}"
+}
+
+compare_dir() {  # $1 ./dir, the same inode as the pristine one: extra names removed, missing ones copied back
+  local IFS=/ x y
+  local -i i=0 j=0 nh nt c=16
+  hl=("$1"/*)
+  hl=("${hl[@]#"$1/"}")
+  [[ -n ${plist["$1"]+set} ]] || pristine_names "$1"
+  # Both lists are sorted alike and no name holds a '/', so equal joined lists are equal lists (the usual
+  # case: a file in it was replaced, or its mode or times changed).
+  [[ ${hl[*]} == "${plist["$1"]}" ]] && return 0
+  set -f
+  tl=(${plist["$1"]})  # split on '/' only (IFS), no globbing: the names exactly
+  set +f
+  nh=${#hl[@]} nt=${#tl[@]}
+  while (( i < nh && j < nt )); do  # a merge of the two sorted lists, 16 names at a time where they agree
+    if (( i + c <= nh && j + c <= nt )) && [[ ${hl[*]:i:c} == "${tl[*]:j:c}" ]]; then
+      i+=c j+=c
+      continue
+    fi
+    x=${hl[i]} y=${tl[j]}
+    if [[ $x == "$y" ]]; then
+      i+=1 j+=1
+    elif [[ $x < $y ]]; then
+      remove+=("$1/$x"); skip["$1/$x"]=1; i+=1
+    else
+      back+=("$1/$y"); skip["$1/$y"]=1; j+=1
+    fi
+  done
+  for (( ; i < nh; i++ )); do x=${hl[i]}; remove+=("$1/$x"); skip["$1/$x"]=1; done
+  for (( ; j < nt; j++ )); do y=${tl[j]}; back+=("$1/$y"); skip["$1/$y"]=1; done
+  return 0
+}
 
 restore() {  # the incremental path; returns non-zero when it could not (then the caller does a full restore)
-  local rec ino typ path rest n e a hs ts
-  local -a flagged=() remove=() back=() attrs=()
-  local -A skip=() fix=()
+  local rec ino typ path rest n a
+  local -a attrs=() backdirs=()
+  flagged=() remove=() back=() skip=() fix=()
   restored=0
-  builtin cd -- "$W" || return 1
-  find . -newercm "$S/stamp" -printf '%i %y %p\0' > "$S/changed" || return 2
+  walk || return 2
   mapfile -t -d '' flagged < "$S/changed"
   (( ${#flagged[@]} )) || return 0
+  builtin cd -- "$W" || return 1
   for rec in "${flagged[@]}"; do  # pre-order: a directory comes before what is in it
     ino=${rec%% *} rest=${rec#* }
     typ=${rest%% *} path=${rest#* }
-    a=$path
-    [[ -n ${skip["$a"]} ]] && continue  # already removed or copied back whole, or inside such a path
-    while [[ $a == */* ]]; do
-      a=${a%/*}
-      [[ -n ${skip["$a"]} ]] && continue 2
-    done
+    [[ $path == ./ ]] && path=.
+    if (( ${#skip[@]} )); then  # already removed or copied back whole, or inside such a path
+      a=$path
+      [[ -n ${skip["$a"]} ]] && continue
+      while [[ $a == */* ]]; do
+        a=${a%/*}
+        [[ -n ${skip["$a"]} ]] && continue 2
+      done
+    fi
     if [[ $typ == d && ${dino["$path"]} == "$ino" ]]; then
-      # The same directory as at the last restore: compare its entries by name with the pristine one. Both
-      # globs sort alike and no name holds a '/', so equal joined lists are equal sets (the usual case: only
-      # files in it were edited); else one pass each way.
       fix["$path"]=1
-      local -a hl=("$path"/*) tl=("$P/$path"/*)
-      hl=("${hl[@]##*/}") tl=("${tl[@]##*/}")
-      printf -v hs '%s/' "${hl[@]}"
-      printf -v ts '%s/' "${tl[@]}"
-      [[ $hs == "$ts" ]] && continue
-      local -A here=() there=()
-      for e in "${hl[@]}"; do here["/$e"]=1; done
-      for n in "${tl[@]}"; do
-        there["/$n"]=1
-        [[ -n ${here["/$n"]} ]] || { back+=("$path/$n"); skip["$path/$n"]=1; }
-      done
-      for n in "${!here[@]}"; do
-        [[ -n ${there["$n"]} ]] || { remove+=("$path$n"); skip["$path$n"]=1; }
-      done
-      unset here there
+      compare_dir "$path"
     elif [[ $path == . ]]; then
       return 3  # the workspace itself is not the directory it was: no incremental answer
     else
@@ -154,11 +242,12 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
   for a in "${!fix[@]}"; do [[ -n ${skip["$a"]} ]] || attrs+=("$a"); done
   # Copy back what was removed or missing (recursively), then the mode, owner and times of the directories
   # whose entries changed: last, so that nothing extracted after them moves their mtime again.
-  if (( ${#attrs[@]} )); then printf '%s\0' "${attrs[@]}"; fi > "$S/attrs"
-  if (( ${#back[@]} )); then printf '%s\0' "${back[@]}"; fi > "$S/back"
-  tar -C "$P" -cf - --null -T "$S/back" --no-recursion -T "$S/attrs" |
-    tar -xpf - --numeric-owner --same-owner -C "$W" || return 5
-  local -a backdirs=()
+  if (( ${#back[@]} + ${#attrs[@]} )); then
+    if (( ${#attrs[@]} )); then printf '%s\0' "${attrs[@]}"; fi > "$S/attrs"
+    if (( ${#back[@]} )); then printf '%s\0' "${back[@]}"; fi > "$S/back"
+    tar -C "$P" -cf - --null -T "$S/back" --no-recursion -T "$S/attrs" |
+      tar -xpf - --numeric-owner --same-owner -C "$W" || return 5
+  fi
   for n in "${back[@]}"; do [[ -d $n && ! -L $n ]] && backdirs+=("$n"); done
   if (( ${#backdirs[@]} )); then  # directories copied back are new inodes
     for a in "${!dino[@]}"; do
@@ -172,9 +261,11 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
   fi
   restored=$(( ${#remove[@]} + ${#back[@]} ))
   stamp || return 6
+  restart=1
 }
 
 load_dirs
+start_walker
 builtin printf '%s READY\n' "$5"
 while IFS=' ' read -r nonce framer; do
   if ! kill_agent "$framer"; then
@@ -190,6 +281,11 @@ while IFS=' ' read -r nonce framer; do
   else
     note=ok
   fi
-  builtin cd / 
+  builtin cd /
   builtin printf '%s DONE %d %d %s\n' "$nonce" "$rc" "$restored" "$note"
+  if [[ -n $restart ]]; then  # after the answer: a new walker for the new stamp, while the agent works
+    restart=
+    start_walker
+  fi
 done
+stop_walker

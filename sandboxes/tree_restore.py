@@ -15,6 +15,11 @@ import shutil
 import stat
 import time
 from pathlib import Path
+from stat import S_ISDIR
+
+# A directory opened for the walk: never through a symlink (O_NOFOLLOW on the last component; the ones above it
+# were seen as directories by this walk, and nothing in the jail runs while it walks).
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 class TreeRestorer:
@@ -24,6 +29,7 @@ class TreeRestorer:
         self.ws, self.pristine, self.owner = workspace, pristine, owner
         self._stamp, self._probe = state_dir / "stamp", state_dir / "probe"
         self._dirs: dict[str, int] = {}
+        self._listings: dict[str, frozenset[str]] = {}
         self._record(".")
         self._new_stamp()
 
@@ -36,38 +42,55 @@ class TreeRestorer:
             dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
 
     def _new_stamp(self) -> None:
-        """A new stamp, then wait until the clock is past it: timestamps can be a whole tick coarse."""
+        """A new stamp, then make sure the clock is past it (timestamps can be a whole tick coarse).
+
+        Multigrain timestamps (Linux >= 6.13) give an inode whose time was read since its last change a
+        fine-grained time, so the second probe, rewritten at once after a stat, is already newer: no nap then.
+        """
         self._stamp.write_bytes(b"")
         self._ref = os.stat(self._stamp).st_mtime_ns
-        for _ in range(1000):
+        for attempt in range(2000):
             self._probe.write_bytes(b"")
             if os.stat(self._probe).st_mtime_ns > self._ref:
                 return
-            time.sleep(0.0005)
+            if attempt >= 1:
+                time.sleep(0.0005)
         raise RuntimeError("the clock did not move past the restore stamp")
 
     # -- restoring ------------------------------------------------------------------------------------
 
     def _changed(self) -> list[tuple[str, os.stat_result]]:
-        """(path, lstat) of every entry whose ctime is after the stamp, parents before what is in them."""
+        """(path, lstat) of every entry whose ctime is after the stamp, parents before what is in them.
+
+        One fstatat per entry, relative to its directory's fd (no path walked per file), and a path string
+        only for what is flagged or descended into: the stat calls are most of the cost."""
+        ref = self._ref
         found: list[tuple[str, os.stat_result]] = []
-        root = os.lstat(self.ws)
-        if root.st_ctime_ns > self._ref:
-            found.append((".", root))
-        stack = ["."]
-        while stack:
-            rel = stack.pop()
-            with os.scandir(self.ws / rel) as it:
-                entries = sorted(it, key=lambda e: e.name, reverse=True)
-            subdirs = []
-            for entry in entries:
-                st = entry.stat(follow_symlinks=False)
-                path = entry.name if rel == "." else f"{rel}/{entry.name}"
-                if st.st_ctime_ns > self._ref:
-                    found.append((path, st))
-                if stat.S_ISDIR(st.st_mode):
-                    subdirs.append(path)
-            stack.extend(subdirs)
+        root_fd = os.open(self.ws, _DIR_FLAGS)
+        try:
+            root = os.fstat(root_fd)
+            if root.st_ctime_ns > ref:
+                found.append((".", root))
+            stack = ["."]
+            while stack:
+                rel = stack.pop()
+                fd = os.open(rel, _DIR_FLAGS, dir_fd=root_fd) if rel != "." else root_fd
+                try:
+                    with os.scandir(fd) as it:
+                        for entry in it:
+                            st = entry.stat(follow_symlinks=False)
+                            changed, is_dir = st.st_ctime_ns > ref, S_ISDIR(st.st_mode)
+                            if changed or is_dir:
+                                path = entry.name if rel == "." else f"{rel}/{entry.name}"
+                                if changed:
+                                    found.append((path, st))
+                                if is_dir:
+                                    stack.append(path)
+                finally:
+                    if fd != root_fd:
+                        os.close(fd)
+        finally:
+            os.close(root_fd)
         # A pre-order with every directory before its contents, whatever the walk order was.
         return sorted(found, key=lambda item: (item[0].count("/") if item[0] != "." else -1, item[0]))
 
@@ -92,7 +115,7 @@ class TreeRestorer:
                 continue
             if stat.S_ISDIR(st.st_mode) and self._dirs.get(rel) == st.st_ino:
                 fix.add(rel)
-                here, there = set(os.listdir(self.ws / rel)), set(os.listdir(self.pristine / rel))
+                here, there = set(os.listdir(self.ws / rel)), self._pristine_names(rel)
                 for name in sorted(there - here):
                     back.append(_join(rel, name))
                     skip.add(back[-1])
@@ -121,6 +144,13 @@ class TreeRestorer:
                 self._record(rel)
         self._new_stamp()
         return len(remove) + len(back)
+
+    def _pristine_names(self, rel: str) -> frozenset[str]:
+        """The names in a pristine directory, listed once: the pristine tree never changes."""
+        names = self._listings.get(rel)
+        if names is None:
+            names = self._listings[rel] = frozenset(os.listdir(self.pristine / rel))
+        return names
 
     def _copy_back(self, rel: str) -> None:
         src, dst = self.pristine / rel, self.ws / rel
