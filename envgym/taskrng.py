@@ -13,6 +13,7 @@ it must bump its version.
 from __future__ import annotations
 
 import _random
+import math
 import os
 import random
 from typing import Any, ClassVar
@@ -21,6 +22,7 @@ _M64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # SplitMix64's increment (the golden ratio in 64 bits)
 _MUL1, _MUL2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
 _FLOAT = 1.0 / (1 << 53)
+_PLAIN_SEQUENCES = (list, tuple, range)
 _RANDBELOW_BITS = random.Random._randbelow_with_getrandbits  # type: ignore[attr-defined]  # CPython's own
 
 
@@ -110,6 +112,34 @@ class CounterRandom(random.Random):
         if type(a) is int and type(b) is int and b >= a:
             return a + self._randbelow(b - a + 1)
         return super().randrange(a, b + 1)
+
+    def sample(self, population: Any, k: int, *, counts: Any = None) -> list[Any]:  # type: ignore[override]
+        """`random.Random.sample` (the same draws, the same result), without its ABC check for plain sequences."""
+        if counts is not None or type(population) not in _PLAIN_SEQUENCES:
+            return super().sample(population, k, counts=counts)
+        n = len(population)
+        if not 0 <= k <= n:
+            raise ValueError("Sample larger than population or is negative")
+        randbelow = self._randbelow
+        result: list[Any] = [None] * k
+        setsize = 21  # CPython's rule: a pool list when it is smaller than a k-set
+        if k > 5:
+            setsize += 4 ** math.ceil(math.log(k * 3, 4))
+        if n <= setsize:
+            pool = list(population)
+            for i in range(k):
+                j = randbelow(n - i)
+                result[i] = pool[j]
+                pool[j] = pool[n - i - 1]
+        else:
+            selected: set[int] = set()
+            for i in range(k):
+                j = randbelow(n)
+                while j in selected:
+                    j = randbelow(n)
+                selected.add(j)
+                result[i] = population[j]
+        return result
 
     def getrandbits(self, k: int) -> int:
         if self._left <= 0:

@@ -22,6 +22,12 @@ from envgym.core import Feedback, StepOutcome, handles
 from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 
 MAX_TRIES = 500
+_CELL_TEXT = ".12345678"  # a revealed cell: its count, "." for zero
+
+
+@functools.cache
+def _column_header(cols: int) -> str:
+    return "    " + " ".join(str((c + 1) % 10) for c in range(cols))
 
 
 class Reveal(Tool):
@@ -103,22 +109,32 @@ def bits(mask: int) -> list[int]:
     return out
 
 
-def deduce(counts: list[int], revealed: int, mines: int, n_mines: int, nbr_masks: tuple[int, ...]) -> tuple[int, int]:
+def deduce(
+    counts: list[int],
+    revealed: int,
+    mines: int,
+    n_mines: int,
+    nbr_masks: tuple[int, ...],
+    numbered: int | None = None,
+) -> tuple[int, int]:
     """(provably safe cells, provably mined cells) as bitmasks, from the revealed numbers alone.
 
     Cheap rules first: single constraints until stuck, then the subset rule between constraints (with the
     global mine count as one more constraint), then back to single constraints for any new mines.
+    `numbered` (the mask of cells with a non-zero count) only saves work: the rules read numbered cells.
     """
-    numbers = [i for i in bits(revealed) if counts[i]]
+    numbers = bits(revealed & numbered) if numbered is not None else [i for i in bits(revealed) if counts[i]]
     full = (1 << len(counts)) - 1
     while True:
         safe, new_mines = 0, 0
+        hidden = full & ~revealed & ~mines
         constraints: list[tuple[int, int]] = []
         for i in numbers:
-            unknown = nbr_masks[i] & ~revealed & ~mines
+            around = nbr_masks[i]
+            unknown = around & hidden
             if not unknown:
                 continue
-            need = counts[i] - (nbr_masks[i] & mines).bit_count()
+            need = counts[i] - (around & mines).bit_count()
             if need == 0:
                 safe |= unknown
             elif need == unknown.bit_count():
@@ -130,16 +146,19 @@ def deduce(counts: list[int], revealed: int, mines: int, n_mines: int, nbr_masks
         if new_mines:
             mines |= new_mines
             continue
-        unknown = full & ~revealed & ~mines
+        unknown = hidden
         left = n_mines - mines.bit_count()
         if left == 0:
             return unknown, mines
         if left == unknown.bit_count():
             return 0, mines | unknown
         constraints.append((unknown, left))
-        for a_mask, a_need in constraints:
-            for b_mask, b_need in constraints:
-                if a_mask != b_mask and a_mask & b_mask == a_mask:
+        # the rule's results are OR-ed together, so exact duplicates (neighbouring numbers that see the same
+        # hidden cells) change nothing: drop them before the quadratic pass
+        unique = list(dict.fromkeys(constraints))
+        for a_mask, a_need in unique:
+            for b_mask, b_need in unique:
+                if a_mask & b_mask == a_mask and a_mask != b_mask:
                     rest, need = b_mask & ~a_mask, b_need - a_need
                     if need == 0:
                         safe |= rest
@@ -169,11 +188,19 @@ def flood_mask(start: int, counts: list[int], revealed: int, nbr_masks: tuple[in
 def logic_solve(counts: list[int], revealed: list[bool], n_mines: int, nbr_masks: tuple[int, ...]) -> list[int] | None:
     """The reveals a logic-only player makes until every safe cell is open, or None if it must guess."""
     opened = sum(1 << i for i, r in enumerate(revealed) if r)
+    numbered = sum(1 << i for i, c in enumerate(counts) if c)
+    return solve_from(counts, opened, n_mines, nbr_masks, numbered)
+
+
+def solve_from(
+    counts: list[int], opened: int, n_mines: int, nbr_masks: tuple[int, ...], numbered: int
+) -> list[int] | None:
+    """`logic_solve` on bitmasks: `opened` the revealed cells, `numbered` the cells with a non-zero count."""
     n_safe = len(counts) - n_mines
     mines = 0
     moves: list[int] = []
     while opened.bit_count() < n_safe:
-        safe, mines = deduce(counts, opened, mines, n_mines, nbr_masks)
+        safe, mines = deduce(counts, opened, mines, n_mines, nbr_masks, numbered)
         if not safe:
             return None
         for i in bits(safe):
@@ -205,6 +232,7 @@ class MinesweeperEnv(PuzzleEnv):
         rows, cols = params.rows, params.cols
         n = rows * cols
         nbrs = neighbour_table(rows, cols)
+        masks = neighbour_masks(rows, cols)
         mines = params.mines
         rng = self.rng
         tries = 0
@@ -214,18 +242,21 @@ class MinesweeperEnv(PuzzleEnv):
             pool = [i for i in range(n) if i not in opening]
             layout = [False] * n
             counts = [0] * n
-            for i in rng.sample(pool, min(mines, len(pool))):
+            numbered = 0  # cells next to a mine: the only ones with a number
+            placed = rng.sample(pool, min(mines, len(pool)))
+            for i in placed:
                 layout[i] = True
+                numbered |= masks[i]
                 for j in nbrs[i]:
                     counts[j] += 1
-            revealed = [False] * n
-            flood(start, counts, revealed, nbrs)
-            moves = logic_solve(counts, revealed, sum(layout), neighbour_masks(rows, cols))
+            opened = flood_mask(start, counts, 0, masks)
+            moves = solve_from(counts, opened, len(placed), masks, numbered)
             if moves:  # None: needs a guess; []: the opening already cleared the board
                 break
             tries += 1
             if tries % MAX_TRIES == 0 and mines > 1:
                 mines -= 1  # pathological user params: make the board easier rather than loop forever
+        revealed = [bool(opened >> i & 1) for i in range(n)]
         self.layout, self.counts, self.revealed = layout, counts, revealed
         self.n_mines = sum(layout)
         self.flags: set[int] = set()
@@ -246,20 +277,16 @@ class MinesweeperEnv(PuzzleEnv):
 
     def render_board(self, show_mines: bool = False) -> str:
         rows, cols = self.params.rows, self.params.cols
-        lines = ["    " + " ".join(str((c + 1) % 10) for c in range(cols))]
+        revealed, counts, layout, flags = self.revealed, self.counts, self.layout, self.flags
+        cells = [
+            _CELL_TEXT[counts[i]]
+            if revealed[i]
+            else ("*" if show_mines and layout[i] else ("F" if i in flags else "#"))
+            for i in range(rows * cols)
+        ]
+        lines = [_column_header(cols)]
         for r in range(rows):
-            cells = []
-            for c in range(cols):
-                i = r * cols + c
-                if self.revealed[i]:
-                    cells.append(str(self.counts[i]) if self.counts[i] else ".")
-                elif show_mines and self.layout[i]:
-                    cells.append("*")
-                elif i in self.flags:
-                    cells.append("F")
-                else:
-                    cells.append("#")
-            lines.append(f"{r + 1:>2}  " + " ".join(cells))
+            lines.append(f"{r + 1:>2}  " + " ".join(cells[r * cols : (r + 1) * cols]))
         return "\n".join(lines)
 
     def hidden_safe(self) -> int:

@@ -112,3 +112,24 @@ def test_randrange_shortcut_refuses_what_random_random_refuses(args: tuple[objec
     with pytest.raises((ValueError, TypeError)) as reference:
         random.Random(1).randrange(*args)  # type: ignore[arg-type]
     assert type(ours.value) is type(reference.value)
+
+
+@pytest.mark.parametrize(
+    ("population", "k"),
+    [(list(range(16)), 5), (list(range(16)), 16), (tuple("abcdefghij"), 3), (range(1000), 7), (list(range(200)), 30)],
+)
+def test_sample_shortcut_returns_what_random_random_does(population: object, k: int) -> None:
+    for seed in range(20):  # some seeds cross the twister switch mid-sample
+        ours, reference = CounterRandom(seed), CounterRandom(seed)
+        assert ours.sample(population, k) == random.Random.sample(reference, population, k)  # type: ignore[arg-type]
+        assert ours.random() == reference.random()  # and the stream continues from the same point
+
+
+def test_sample_shortcut_refuses_what_random_random_refuses() -> None:
+    with pytest.raises(ValueError):
+        CounterRandom(1).sample([1, 2], 3)
+    with pytest.raises(TypeError):
+        CounterRandom(1).sample({1, 2}, 1)  # type: ignore[call-overload]
+    assert CounterRandom(3).sample(["a", "b"], 1, counts=[2, 1]) == random.Random.sample(
+        CounterRandom(3), ["a", "b"], 1, counts=[2, 1]
+    )
