@@ -6,7 +6,10 @@ the container; local: the host), never through the agent's shell.
 The restore is incremental (it puts back only inodes whose ctime moved: sandboxes/restore.sh, tree_restore.py),
 so each case is one class of change an agent could try to hide from it. One sandbox per backend serves every
 case: resets in a row are part of what is tested, and each case asserts that the restore took the incremental
-path when it should.
+path when it should. The restorer's shortcuts each have a case aimed at them: the stamp taken without waiting
+for the clock (a change made right after a restore), the names of a directory compared as one sorted merge
+(odd names, sorting next to each other, more of them than one compared chunk), and Docker's persistent walker
+(one per sandbox, and a reset still exact when it dies).
 """
 
 from __future__ import annotations
@@ -53,7 +56,30 @@ CASES = {
     "everything copied back by hand": "cp -a a /tmp/a && rm -rf a && cp -a /tmp/a a",
     "the restorer's state": "touch -d 2099-01-01 /var/lib/envgym/stamp; echo x > /var/lib/envgym/dirs; "
     "echo x >> a/x.py; true",
+    # names that sort next to each other, glob and shell characters, a newline, non-ASCII bytes: deleted,
+    # added between their neighbours, renamed, in a directory with more names than one merge chunk
+    "odd names": "cd names && rm -- f07 '*' $'a\\nb' a && touch -- f07x f15a '[y]' $'a\\nc' 'a b c' A0 && mv -- -rf -rg "
+    "&& mv -- x\\\\y 'x y'",
 }
+
+# More names than restore.sh compares in one chunk (16), some of them odd.
+ODD_NAMES = [f"f{i:02d}" for i in range(30)] + [
+    "-rf",
+    "a b",
+    "a\nb",
+    "*",
+    "[x]",
+    "x\\y",
+    "\u00e9t\u00e9",
+    "Z",
+    "_",
+    "~",
+    ".dot",
+    "a.b",
+    "a-b",
+    "ab",
+    "a",
+]
 
 
 def _source(root: Path) -> Path:
@@ -67,6 +93,9 @@ def _source(root: Path) -> Path:
     (root / "b" / "run.sh").chmod(0o755)
     (root / ".hidden").write_text("h\n")
     (root / "link").symlink_to("a/x.py")
+    (root / "names").mkdir()
+    for name in ODD_NAMES:
+        (root / "names" / name).write_text(name)
     return root
 
 
@@ -163,3 +192,45 @@ def test_the_restorer_and_its_state_are_out_of_reach(box: Any, pristine: str) ->
     box.exec("echo x >> a/x.py")
     box.reset()
     assert snapshot(box) == pristine
+
+
+def test_a_change_right_after_a_restore_is_seen(box: Any, pristine: str) -> None:
+    """The stamp is taken without waiting for a clock tick: an edit made by the first command after a restore,
+    same size and mtime forged, must still be newer than it (and, on Docker, seen by the walker started after
+    the answer)."""
+    for _ in range(5):
+        box.exec("echo x >> a/x.py")
+        box.reset()
+        assert box.last_restored > 0  # a new stamp was taken
+        box.exec(CASES["same-size edit, mtime forged"])
+        box.reset()
+        assert box.last_restored > 0
+        assert snapshot(box) == pristine
+
+
+# the processes running `find` in the container (between resets, only the restorer's walker does), with their uid
+WALKERS = r"""for p in /proc/[0-9]*; do read -r c < $p/comm && [ "$c" = find ] && echo "${p#/proc/} $(stat -c %u $p)"; done; true"""
+
+
+@pytest.mark.docker
+def test_one_walker_per_sandbox_and_a_dead_one_is_replaced_by_find(base_image: str, tmp_path: Path) -> None:
+    """Docker's restorer keeps one root `find` walking the workspace on request, restarted after every new stamp:
+    never more than one, and when it dies the reset is still exact (a plain find does the walk)."""
+    from envgym.sandboxes.docker import DockerSandbox
+
+    with DockerSandbox(base_image, source=_source(tmp_path)) as sb:
+        pristine = snapshot(sb)
+        for _ in range(3):
+            sb.exec("echo x >> a/x.py; rm b/same.py")
+            sb.reset()
+            assert sb.last_restored > 0
+        walkers = sb.container.exec_run(["bash", "-c", WALKERS], user="0:0").output.decode().split()
+        assert len(walkers) == 2 and walkers[1] == "0", walkers  # one walker, root's
+        sb.container.exec_run(["kill", "-9", walkers[0]], user="0:0")
+        sb.exec(CASES["same-size edit, mtime forged"] + "; " + CASES["directory swap"])
+        sb.reset()
+        assert sb.last_restored > 0
+        assert snapshot(sb) == pristine
+        sb.exec("echo x >> a/x.py")
+        sb.reset()
+        assert snapshot(sb) == pristine
