@@ -1,13 +1,15 @@
 """Sandbox benchmark: every number against a baseline measured in the same run, printed as ratios.
 
-    .venv/bin/python benchmarks/sandbox.py [--n 200] [--image TAG]
+    .venv/bin/python benchmarks/sandbox.py [--n 200] [--image TAG] [--reset-baseline REV] [--reset-only]
 
 Measures (Docker): per-command round trip of the persistent shell vs one `docker exec` per command on the
 same container (CLI and SDK); uploading a 2,000-file source vs `docker cp` (interleaved, fresh containers);
 reset() of a 2,000-file workspace unchanged / with 10 changed files / with 5 MB of junk, vs the previous
 full-tree rsync run in the same sandbox; cold start vs pool checkout. Also the LocalSandbox round trip and
-reset. Concurrency (1/4/8/16 sandboxes vs `docker exec`) is benchmarks/sandbox_concurrency.py. Medians and
-p90s; machines differ, the ratios are the point.
+reset. With --reset-baseline REV (a git revision), the resets are also run, interleaved round by round, by
+the restorers of that revision (restore.sh in a second container, tree_restore.py in a second jail), and the
+ratios printed. Concurrency (1/4/8/16 sandboxes vs `docker exec`) is benchmarks/sandbox_concurrency.py.
+Medians and p90s; machines differ, the ratios are the point.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import os
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -60,6 +64,78 @@ RESET_CASES = {
 }
 
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def at_revision(rev: str, path: str) -> str:
+    """The text of `path` at git revision `rev` of this checkout (a restorer to compare against)."""
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "show", f"{rev}:{path}"], capture_output=True, text=True, check=True
+    ).stdout
+
+
+@contextmanager
+def docker_restorer(script: str | None) -> Iterator[None]:
+    """Sandboxes whose restorer starts inside this block run `script` (the restorer reads it at its start)."""
+    from envgym.sandboxes import docker
+
+    current = docker.RESTORE_SCRIPT
+    docker.RESTORE_SCRIPT = script or current
+    try:
+        yield
+    finally:
+        docker.RESTORE_SCRIPT = current
+
+
+def local_restorer(box: Any, source: str) -> None:
+    """Swap a LocalSandbox's TreeRestorer for one built from `source` (another revision's tree_restore.py)."""
+    module = types.ModuleType("tree_restore_baseline")
+    exec(compile(source, "tree_restore_baseline.py", "exec"), module.__dict__)
+    old = box._restorer
+    box._restorer = module.TreeRestorer(old.ws, old.pristine, old.owner, box._root)
+
+
+def time_resets(boxes: dict[str, Any], rounds: int, cpu_of: Callable[[Any], float | None]) -> dict[str, Any]:
+    """Per case and per box: reset() wall times, container CPU and paths put back, the boxes interleaved round by
+    round so that both see the same load."""
+    out: dict[str, Any] = {}
+    for label, dirty in RESET_CASES.items():
+        runs: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "count": []} for name in boxes}
+        for box in boxes.values():
+            box.reset()
+        for _ in range(rounds):
+            for name, box in boxes.items():
+                box.exec(dirty)
+                before = cpu_of(box)
+                start = time.perf_counter()
+                box.reset()
+                runs[name]["wall"].append(time.perf_counter() - start)
+                after = cpu_of(box)
+                runs[name]["cpu"].append(float("nan") if before is None or after is None else after - before)
+                runs[name]["count"].append(box.last_restored)
+        out[label] = runs
+    return out
+
+
+def print_resets(results: dict[str, Any], names: list[str], prefix: str = "") -> None:
+    for label, runs in results.items():
+        for name in names:
+            r = runs[name]
+            cpu = f"   container CPU {med(r['cpu']) * 1e3:6.1f} ms" if r["cpu"] and r["cpu"][0] == r["cpu"][0] else ""
+            tag = f" [{name}]" if len(names) > 1 else ""
+            print(
+                f"{prefix}{label:<44}{tag:<11} {ms(r['wall'])}{cpu}   paths put back: {statistics.median(r['count']):.0f}"
+            )
+        if len(names) > 1:
+            base, cur = runs[names[0]], runs[names[1]]
+            extra = ""
+            if base["cpu"] and base["cpu"][0] == base["cpu"][0]:
+                extra = f", {med(base['cpu']) / med(cur['cpu']):.2f}x container CPU"
+            print(
+                f"{prefix}{'':<44} ratio {names[0]} / {names[1]}: {med(base['wall']) / med(cur['wall']):5.2f}x wall{extra}"
+            )
+
+
 def upload_vs_docker_cp(image: str, repo: Path, rounds: int) -> dict[str, list[float]]:
     """Time to put `repo` into a created (not started) container: ours, the old Python builder, `docker cp`."""
     from envgym.sandboxes.docker import _tar_dir, _tar_stream
@@ -86,10 +162,66 @@ def upload_vs_docker_cp(image: str, repo: Path, rounds: int) -> dict[str, list[f
     return out
 
 
+def resets(image: str, n: int, baseline: str, *, docker: bool = True, local: bool = True) -> None:
+    """reset() of a 2,000-file workspace: Docker (vs the previous rsync reset, and vs `baseline`'s restore.sh)
+    and the local jail (vs `baseline`'s tree_restore.py)."""
+    from envgym.sandboxes import open_sandbox
+
+    rounds = max(10, n // 5)
+    names = [f"{baseline}", "current"] if baseline else ["current"]
+    with TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        make_repo(repo)
+        if docker:
+            with ExitStack() as stack:
+                boxes: dict[str, Any] = {}
+                if baseline:
+                    with docker_restorer(at_revision(baseline, "sandboxes/restore.sh")):
+                        boxes[baseline] = stack.enter_context(open_sandbox("docker", image=image, source=repo))
+                        boxes[baseline].reset()  # its restorer starts now, with the baseline script
+                sb = boxes["current"] = stack.enter_context(open_sandbox("docker", image=image, source=repo))
+                results = time_resets(boxes, rounds, lambda box: container_cpu([box.container.id]))
+                print(f"\n== reset() of a 2,000-file workspace (Docker; load {os.getloadavg()[0]:.2f}) ==")
+                print_resets(results, names)
+                clean, clean_cpu = results["unchanged"]["current"]["wall"], results["unchanged"]["current"]["cpu"]
+                # The previous reset (rsync walking both trees), run by the agent's shell on a copy in /tmp.
+                cid = [sb.container.id]
+                sb.exec("cp -a /workspace /tmp/pristine-copy")
+                rsync, rsync_cpu = [], []
+                for _ in range(rounds):
+                    before = container_cpu(cid)
+                    start = time.perf_counter()
+                    sb.exec("rsync -rlptD --modify-window=-1 --delete /tmp/pristine-copy/ /workspace/")
+                    rsync.append(time.perf_counter() - start)
+                    after = container_cpu(cid)
+                    rsync_cpu.append(float("nan") if before is None or after is None else after - before)
+                true = timed(lambda: sb.exec("true"), rounds)
+                print(
+                    f"{'previous reset: rsync of the whole tree':<44} {ms(rsync)}   (+ a `true` round trip {med(true) * 1e3:.2f} ms)"
+                )
+                print(f"{'':<44} container CPU {med(rsync_cpu) * 1e3:6.1f} ms")
+                print(
+                    f"ratio rsync / incremental reset, unchanged:   {med(rsync) / med(clean):6.1f}x wall, "
+                    f"{med(rsync_cpu) / med(clean_cpu):.1f}x container CPU"
+                )
+        if local:
+            with ExitStack() as stack:
+                lboxes: dict[str, Any] = {}
+                if baseline:
+                    lboxes[baseline] = stack.enter_context(open_sandbox("local", source=repo))
+                    local_restorer(lboxes[baseline], at_revision(baseline, "sandboxes/tree_restore.py"))
+                lboxes["current"] = stack.enter_context(open_sandbox("local", source=repo))
+                results = time_resets(lboxes, rounds, lambda box: None)
+                print(f"\n== reset() of a 2,000-file workspace (local jail; load {os.getloadavg()[0]:.2f}) ==")
+                print_resets(results, names, prefix="reset(), ")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--image", default="")
+    parser.add_argument("--reset-baseline", default="", help="git revision whose restorers the resets are compared to")
+    parser.add_argument("--reset-only", action="store_true", help="only the reset() sections")
     args = parser.parse_args()
 
     from envgym.sandboxes import open_sandbox
@@ -102,6 +234,10 @@ def main() -> None:
     image = args.image or ensure_base_image()
     n = args.n
     print(f"image {image}, n={n}, load average at the start: {os.getloadavg()}")
+    if args.reset_only:
+        resets(image, n, args.reset_baseline)
+        print(f"\nload average at the end: {os.getloadavg()}")
+        return
 
     with docker_box(image) as sb:
         cid = sb.container.id
@@ -136,46 +272,7 @@ def main() -> None:
             f"   (Python tarfile, the previous builder: "
             f"{med(uploads['docker cp']) / med(uploads['Python tarfile + put_archive']):.2f}x)"
         )
-        with docker_box(image, source=repo) as sb:
-            print("\n== reset() of a 2,000-file workspace (same sandbox) ==")
-            cid = [sb.container.id]
-            for label, dirty in RESET_CASES.items():
-                resets, counts, cpu = [], [], []
-                sb.reset()
-                for _ in range(max(10, n // 5)):
-                    sb.exec(dirty)
-                    before = container_cpu(cid)
-                    start = time.perf_counter()
-                    sb.reset()
-                    resets.append(time.perf_counter() - start)
-                    after = container_cpu(cid)
-                    cpu.append(float("nan") if before is None or after is None else after - before)
-                    counts.append(sb.last_restored)
-                print(
-                    f"{label:<44} {ms(resets)}   container CPU {med(cpu) * 1e3:6.1f} ms   "
-                    f"paths put back: {statistics.median(counts):.0f}"
-                )
-                if label.startswith("unchanged"):
-                    clean, clean_cpu = resets, cpu
-            # The previous reset (rsync walking both trees), run by the agent's shell on a copy in /tmp.
-            sb.exec("cp -a /workspace /tmp/pristine-copy")
-            rsync, rsync_cpu = [], []
-            for _ in range(max(10, n // 5)):
-                before = container_cpu(cid)
-                start = time.perf_counter()
-                sb.exec("rsync -rlptD --modify-window=-1 --delete /tmp/pristine-copy/ /workspace/")
-                rsync.append(time.perf_counter() - start)
-                after = container_cpu(cid)
-                rsync_cpu.append(float("nan") if before is None or after is None else after - before)
-            true = timed(lambda: sb.exec("true"), max(10, n // 5))
-            print(
-                f"{'previous reset: rsync of the whole tree':<44} {ms(rsync)}   (+ a `true` round trip {med(true) * 1e3:.2f} ms)"
-            )
-            print(f"{'':<44} container CPU {med(rsync_cpu) * 1e3:6.1f} ms")
-            print(
-                f"ratio rsync / incremental reset, unchanged:   {med(rsync) / med(clean):6.1f}x wall, "
-                f"{med(rsync_cpu) / med(clean_cpu):.1f}x container CPU"
-            )
+    resets(image, n, args.reset_baseline, local=False)
 
     colds = []
     for _ in range(5):
@@ -204,20 +301,7 @@ def main() -> None:
         local = timed(lambda: lb.exec("echo hi"), n)
     print("\n== local bubblewrap jail ==")
     print(f"round trip `echo hi`  {ms(local)}")
-    with TemporaryDirectory() as tmp:
-        repo = Path(tmp)
-        make_repo(repo)
-        with open_sandbox("local", source=repo) as lb:
-            for label, dirty in RESET_CASES.items():
-                resets, counts = [], []
-                lb.reset()
-                for _ in range(max(10, n // 5)):
-                    lb.exec(dirty)
-                    start = time.perf_counter()
-                    lb.reset()
-                    resets.append(time.perf_counter() - start)
-                    counts.append(lb.last_restored)
-                print(f"reset(), {label:<44} {ms(resets)}   paths put back: {statistics.median(counts):.0f}")
+    resets(image, n, args.reset_baseline, docker=False)
     print(f"\nload average at the end: {os.getloadavg()}")
 
 

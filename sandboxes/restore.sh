@@ -11,6 +11,8 @@
 # catches. What is flagged is put back: a directory that is still the same inode has its entries compared by
 # name with the pristine one (extra ones removed, missing ones copied back); anything else is removed and
 # copied back whole. One stat walk, then one `rm` and one `tar | tar` for whatever changed, each only if needed.
+# A flagged directory's names are compared as one merge of two sorted lists (the pristine one listed once and
+# kept), 16 names at a time where they agree.
 #
 # The stamp: `stamp` is written after the restore's last change, then `probe` is rewritten until its time is
 # newer than the stamp's. Timestamps are monotonic across inodes (a coarse clock tick, and on Linux >= 6.13 a
@@ -19,18 +21,20 @@
 # time to an inode whose time was read since its last change, so the second probe (rewritten at once after the
 # -nt test read it) is newer without waiting for the next tick; older kernels nap until the tick moves.
 #
-# The walker: one `find -files0-from -` kept running (root, never the agent's) walks the workspace each time it
-# is sent its path, then an end marker, so an unchanged reset costs the stat walk but no fork or exec. It reads
-# the stamp's time when it starts, so it is restarted after every new stamp, once the host has its answer and
-# before the next request is read (a walker with an older reference would only flag more, never less). Anything it says on stderr but the end marker, or no answer, means its walk is
-# not trusted: a plain `find` redoes it and the walker is given up for this sandbox (the same if stdbuf or
-# `-files0-from` is missing).
+# The walkers: `find -files0-from -` processes kept running (root's, never the agent's; two when the container has
+# two cores or more, the workspace's entries dealt round them, one otherwise) walk the workspace each time they
+# are sent its paths, then an end marker, so an unchanged reset costs the stat walk but no fork or exec, and the
+# stats of two halves overlap on two cores. A walker reads the stamp's time when it starts, so they are restarted
+# after every new stamp, once the host has its answer and before the next request is read (a walker with an
+# older reference would only flag more, never less). Anything one says on stderr but the end marker, or no
+# answer, means the walk is not trusted: a plain `find` redoes it and the walkers are given up for this sandbox
+# (the same if stdbuf, mkfifo or `-files0-from` is missing).
 #
 # Trust: this process is root and the agent's uid cannot signal it or open its fds; it acts only after it
 # has itself killed every process of the agent's uid but the framer (which the host says is idle), so nothing
 # can swap a path under it. It never follows a symlink in the workspace (find -P, rm, globs of directories
 # find saw as directories, tar entries recreated parents-first). Its state (the pristine copy, stamp, dirs, the
-# walker's pipes) lives in a root-only directory.
+# walkers' fifos and output) lives in a root-only directory.
 #
 # Args: $1 workspace  $2 agent uid  $3 state dir (root-only: ws/ the pristine copy, stamp, dirs)  $4 the agent's $HOME  $5 ready token
 # Host -> restorer: "<nonce> <framer pid>\n"; restorer -> host: "<nonce> DONE <rc> <paths put back> <note>\n".
@@ -66,46 +70,80 @@ stamp() {  # a new stamp, then make sure the clock has moved past it (see the he
   return 1
 }
 
-# -- the walker ------------------------------------------------------------------------------------------
-walker= wfd_in= wfd_out=
-use_walker=1
+# -- the walkers -----------------------------------------------------------------------------------------
+declare -a walker=() wfd_in=() wfd_out=()
+nwalkers=0 use_walker=1
+cores=$(nproc 2>/dev/null) || cores=1
+(( cores >= 2 )) && want_walkers=2 || want_walkers=1
 
-stop_walker() {
-  [[ -n $walker ]] || return 0
-  exec {wfd_out}<&-
-  kill -9 "$walker" 2>/dev/null
-  wait "$walker" 2>/dev/null
-  walker=
+stop_walkers() {
+  local k t
+  for (( k = 0; k < nwalkers; k++ )); do
+    t=${wfd_out[k]}
+    exec {t}<&-
+    kill -9 "${walker[k]}" 2>/dev/null
+    wait "${walker[k]}" 2>/dev/null
+  done
+  nwalkers=0
 }
 
-start_walker() {  # after every new stamp: the walker reads the stamp's time once, when it starts
-  stop_walker
+start_walkers() {  # after every new stamp: a walker reads the stamp's time once, when it starts
+  local k t
+  stop_walkers
   [[ -n $use_walker ]] || return 0
-  if [[ -z $wfd_in ]]; then  # its input: a fifo this process holds open read-write (opening it cannot block)
-    if ! command -v stdbuf > /dev/null 2>&1 || ! : > "$S/end" || ! rm -f -- "$S/walk.in" ||
-      ! mkfifo -m 600 -- "$S/walk.in" || ! exec {wfd_in}<> "$S/walk.in"; then
-      use_walker=
+  for (( k = 0; k < want_walkers; k++ )); do
+    if [[ -z ${wfd_in[k]} ]]; then  # its input: a fifo this process holds open read-write (cannot block)
+      if ! command -v stdbuf > /dev/null 2>&1 || ! : > "$S/end" || ! rm -f -- "$S/walk.in.$k" ||
+        ! mkfifo -m 600 -- "$S/walk.in.$k" || ! exec {t}<> "$S/walk.in.$k"; then
+        use_walker=
+        stop_walkers
+        return 0
+      fi
+      wfd_in[k]=$t
+    fi
+    # Each start point is walked (the workspace itself only stat'ed: pruned); stdout, the records, goes to
+    # changed.<k>, unbuffered; stderr, the end marker or why it failed, is the pipe this process reads, whose
+    # end of file says the walker is gone.
+    # It keeps none of the fifos' write ends: when this process exits, the walkers read end of file and exit.
+    exec {t}< <(for t in "${wfd_in[@]}" "$nap"; do exec {t}>&-; done
+      exec stdbuf -o0 find -P -files0-from - \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) -o \
+        \( -path "$W" -prune -o -true \) -newercm "$S/stamp" -printf '%i %y %p\0' \
+        < "$S/walk.in.$k" 2>&1 >> "$S/changed.$k")
+    walker[k]=$! wfd_out[k]=$t
+    nwalkers=$(( k + 1 ))
+  done
+}
+
+walk() {  # flagged: "<inode> <type> <path>" of every entry of the workspace whose ctime is after the stamp,
+  # each directory before what is in it
+  local k i got ok=1
+  local -a top=("$W"/*) mine
+  flagged=()
+  if (( nwalkers )); then
+    for (( k = 0; k < nwalkers; k++ )); do  # the workspace's entries dealt round the walkers
+      : > "$S/changed.$k" || ok=
+      mine=()
+      (( k == 0 )) && mine=("$W")
+      for (( i = k; i < ${#top[@]}; i += nwalkers )); do mine+=("${top[i]}"); done
+      printf '%s\0' "${mine[@]}" "$S/end" >&"${wfd_in[k]}" || ok=
+    done
+    for (( k = 0; k < nwalkers; k++ )); do
+      got=
+      IFS= read -r -d '' -t 600 -u "${wfd_out[k]}" got
+      [[ $got == END ]] || ok=
+    done
+    if [[ -n $ok ]]; then
+      for (( k = 0; k < nwalkers; k++ )); do
+        mapfile -t -d '' -O "${#flagged[@]}" flagged < "$S/changed.$k" || return 1
+      done
       return 0
     fi
+    use_walker=  # one failed or said something: not trusted again
+    stop_walkers
+    flagged=()
   fi
-  # stdout (the records) is appended to $S/changed, unbuffered; stderr (the end marker, or why it failed) is
-  # the pipe this process reads, whose end of file says the walker is gone.
-  exec {wfd_out}< <(exec stdbuf -o0 find -P -files0-from - \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) \
-    -o \( -newercm "$S/stamp" -printf '%i %y ./%P\0' \) < "$S/walk.in" 2>&1 >> "$S/changed" {wfd_in}>&- {nap}>&-)
-  walker=$!
-}
-
-walk() {  # $S/changed: "<inode> <type> ./<path>\0" for every entry of the workspace whose ctime is after the stamp
-  local got=
-  : > "$S/changed" || return 1
-  if [[ -n $walker ]]; then
-    printf '%s\0' "$W" "$S/end" >&"$wfd_in" && IFS= read -r -d '' -t 600 -u "$wfd_out" got
-    [[ $got == END ]] && return 0
-    use_walker=  # it failed or said something: not trusted again
-    stop_walker
-    : > "$S/changed" || return 1
-  fi
-  find -P "$W" -newercm "$S/stamp" -printf '%i %y ./%P\0' > "$S/changed"
+  find -P "$W" -newercm "$S/stamp" -printf '%i %y %p\0' > "$S/changed" || return 1
+  mapfile -t -d '' flagged < "$S/changed"
 }
 
 # -- the clean-up around the workspace -------------------------------------------------------------------
@@ -118,7 +156,7 @@ kill_agent() {  # $1 framer pid: SIGKILL every other process of the agent's uid,
     found=0
     for p in /proc/[1-9]*; do
       p=${p#/proc/}
-      [[ $p == "$1" || $p == "$$" || $p == "$BASHPID" ]] && continue
+      [[ $p == "$1" || $p == "$$" || $p == "$BASHPID" || " ${walker[*]:0:nwalkers} " == *" $p "* ]] && continue
       st= uid= ppid=
       { while read -r k v _; do
           case $k in State:) st=$v ;; PPid:) ppid=$v ;; Uid:) uid=$v; break ;; esac
@@ -207,13 +245,12 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
   flagged=() remove=() back=() skip=() fix=()
   restored=0
   walk || return 2
-  mapfile -t -d '' flagged < "$S/changed"
   (( ${#flagged[@]} )) || return 0
   builtin cd -- "$W" || return 1
   for rec in "${flagged[@]}"; do  # pre-order: a directory comes before what is in it
     ino=${rec%% *} rest=${rec#* }
     typ=${rest%% *} path=${rest#* }
-    [[ $path == ./ ]] && path=.
+    [[ $path == "$W" ]] && path=. || path=./${path#"$W"/}
     if (( ${#skip[@]} )); then  # already removed or copied back whole, or inside such a path
       a=$path
       [[ -n ${skip["$a"]} ]] && continue
@@ -265,7 +302,7 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
 }
 
 load_dirs
-start_walker
+start_walkers
 builtin printf '%s READY\n' "$5"
 while IFS=' ' read -r nonce framer; do
   if ! kill_agent "$framer"; then
@@ -285,7 +322,7 @@ while IFS=' ' read -r nonce framer; do
   builtin printf '%s DONE %d %d %s\n' "$nonce" "$rc" "$restored" "$note"
   if [[ -n $restart ]]; then  # after the answer: a new walker for the new stamp, while the agent works
     restart=
-    start_walker
+    start_walkers
   fi
 done
-stop_walker
+stop_walkers
