@@ -101,13 +101,13 @@ start_walkers() {  # after every new stamp: a walker reads the stamp's time once
       fi
       wfd_in[k]=$t
     fi
-    # Each start point is walked (the workspace itself only stat'ed: pruned); stdout, the records, goes to
-    # changed.<k>, unbuffered; stderr, the end marker or why it failed, is the pipe this process reads, whose
-    # end of file says the walker is gone.
-    # It keeps none of the fifos' write ends: when this process exits, the walkers read end of file and exit.
+    # Each start point is walked (the workspace itself, known by its inode, only stat'ed: pruned); stdout, the
+    # records, goes to changed.<k>, unbuffered; stderr, the end marker or why it failed, is the pipe this
+    # process reads, whose end of file says the walker is gone. It keeps none of the fifos' write ends: when
+    # this process exits, the walkers read end of file and exit.
     exec {t}< <(for t in "${wfd_in[@]}" "$nap"; do exec {t}>&-; done
       exec stdbuf -o0 find -P -files0-from - \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) -o \
-        \( -path "$W" -prune -o -true \) -newercm "$S/stamp" -printf '%i %y %p\0' \
+        \( -samefile "$W" -prune -o -true \) -newercm "$S/stamp" -printf '%i %y %p\0' \
         < "$S/walk.in.$k" 2>&1 >> "$S/changed.$k")
     walker[k]=$! wfd_out[k]=$t
     nwalkers=$(( k + 1 ))
