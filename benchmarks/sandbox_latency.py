@@ -7,7 +7,10 @@ Why: issue 11 asks for a per-command overhead (`echo hi` round trip) median <= 1
 soon as the last answer arrives) and after a think gap (a pause, not timed, before each timed command), where the
 pre-forked child of the new framer has already been forked and has applied the saved state. The old framer is the
 supervisor.sh of `--old-rev`, run through the same host code (shell.py reads the script at spawn time). Rounds of
-the variants are interleaved so that they share the machine's load; the load is printed before and after.
+the variants are interleaved so that they share the machine's load; the load is printed before and after. The
+"floor" row is a bare bash doing only what this architecture cannot skip (a pre-forked child per command, its
+exit status from `wait`, its output through a file), driven over pipes with no jail: what the framer costs above it
+is ours to cut, the floor is the price of a fresh process per command on this machine.
 """
 
 from __future__ import annotations
@@ -64,6 +67,50 @@ def framer_cpu_s(sb: Sandbox) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+# The floor of this architecture, without the sandbox: a bash that hands each command to a child pre-forked for it
+# (through a pipe it then closes), waits for the child's exit status and prints the child's output file back. No
+# jail, no state, no /proc checks, no classifier: what is left of a round trip is the fork, the child's exit and
+# three wake-ups.
+FLOOR = r"""
+out=$1
+exec {p}> >(IFS= read -r -N 2147483647 c; exec > "$out" 2>&1; eval "$c"); pid=$!
+while IFS= read -r -N 7 cmd; do
+  printf '%s' "$cmd" >&$p; exec {p}>&-
+  wait $pid; rc=$?
+  IFS= read -r -d '' buf < "$out"
+  printf '%s%d\n' "$buf" $rc
+  exec {p}> >(IFS= read -r -N 2147483647 c; exec > "$out" 2>&1; eval "$c"); pid=$!
+done
+"""
+
+
+def floor(n: int, gap_s: float) -> tuple[list[float], float]:
+    """Round trips of `echo hi` through FLOOR (after `gap_s` each) and its CPU seconds per command."""
+    out = f"/dev/shm/envgym-floor-{os.getpid()}"
+    proc = subprocess.Popen(["bash", "-c", FLOOR, "floor", out], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    times = []
+    try:
+        for i in range(n + 20):
+            time.sleep(gap_s)
+            start = time.perf_counter()
+            proc.stdin.write(b"echo hi")
+            proc.stdin.flush()
+            line = proc.stdout.readline()
+            if i >= 20:
+                times.append(time.perf_counter() - start)
+            if line != b"hi\n":
+                raise SystemExit(f"floor: unexpected answer {line!r}")
+            proc.stdout.readline()  # the exit status line
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        cpu = sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK") / (n + 20)
+    finally:
+        proc.stdin.close()
+        proc.wait()
+        Path(out).unlink(missing_ok=True)
+    return times, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=200, help="timed commands per variant and mode")
@@ -80,13 +127,12 @@ def main() -> None:
         boxes: dict[str, Sandbox] = {}
         for backend in args.backends.split(","):
             for name, script in (("old", old), ("new", new)):
-                with framer(script):
+                # A trailing comment names the variant: the framer's argv (world-readable) says which one runs.
+                with framer(f"{script}\n# envgym benchmark framer: {name}\n"):
                     sb = stack.enter_context(open_sandbox(backend))
-                    # The shell starts on first use: start it under this framer, and check which one runs (only the
-                    # new framer's children leave a `start` snapshot in the state dir).
-                    probe = sb.exec('test -e "$__eg_st/start" && echo new || echo old').output.strip()
-                    if probe != name:
-                        raise SystemExit(f"{backend}: expected the {name} framer, found the {probe} one")
+                    probe = sb.exec("tr '\\0' '\\n' < /proc/$$/cmdline | sed -n 's/^# envgym benchmark framer: //p'")
+                    if probe.output.strip() != name:
+                        raise SystemExit(f"{backend}: expected the {name} framer, found {probe.output.strip()!r}")
                 boxes[f"{backend:6s} {name}"] = sb
         for sb in boxes.values():  # warm up
             for _ in range(20):
@@ -103,14 +149,19 @@ def main() -> None:
                     time.sleep(args.gap_ms / 1e3)
                     gapped[key].append(one(sb))
         cpu = {key: (framer_cpu_s(sb) - cpu_before[key]) / (2 * rounds * chunk + 1) for key, sb in boxes.items()}
+        floor_back, floor_cpu = floor(rounds * chunk, 0.0)
+        floor_gap, _ = floor(rounds * chunk, args.gap_ms / 1e3)
+        back["floor (bare bash)"] = floor_back
+        gapped["floor (bare bash)"] = floor_gap
+        cpu["floor (bare bash)"] = floor_cpu
         print(f"\n`echo hi` round trip, {rounds * chunk} each, interleaved; after: {load()}")
         print("\n== CPU per command: the framer and its children (clock ticks over the whole run) ==")
         for key, seconds in cpu.items():
-            print(f"{key}  {seconds * 1e3:7.2f} ms")
+            print(f"{key:<11}  {seconds * 1e3:7.2f} ms")
         for mode, data in (("back to back", back), (f"after a {args.gap_ms:.0f} ms think gap", gapped)):
             print(f"\n== {mode} ==")
             for key, xs in data.items():
-                print(f"{key}  {stats(xs)}")
+                print(f"{key:<11}  {stats(xs)}")
             for backend in args.backends.split(","):
                 o, n = (statistics.median(data[f"{backend:6s} {v}"]) for v in ("old", "new"))
                 print(f"{backend:6s} new/old median ratio {n / o:.2f}")

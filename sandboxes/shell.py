@@ -319,7 +319,9 @@ class PersistentShell:
             start = time.monotonic()
             if self._transport is None:
                 self.start()
-            payload = command.encode("utf-8", errors="replace")
+            # bash cannot hold a NUL, and the framer's `read -N` skips NULs without counting them (one would make
+            # it read into the next request)
+            payload = command.encode("utf-8", errors="replace").replace(b"\0", b"")
             sentinel = secrets.token_hex(16)
             message = _header(b"R", sentinel.encode(), len(payload)) + payload
             try:

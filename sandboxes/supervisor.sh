@@ -12,11 +12,21 @@
 # nothing else. Functions, aliases, traps, shell options and arrays do not persist (they would be code).
 # Pre-fork: the child for the next command is forked right after a command is answered; it applies the
 # state and blocks reading its command from a pipe only the framer holds (a fresh one per child, created
-# with it, so a process left behind by an earlier command never holds it), so the fork and the state
-# application are off the critical path while the agent thinks. It never sees a sentinel. A child that
-# finds its variables and cwd as they were when it started (a `declare -p` before and after) writes no
-# state: the last one holds. If a pre-forked child was killed before it got its command, a fresh one runs it.
+# with it, so a process left behind by an earlier command never holds it; the framer closes it after the
+# command, so the child reads to end of file, in whatever locale the agent chose), so the fork and the
+# state application are off the critical path while the agent thinks. It never sees a sentinel. A child
+# that finds its variables and cwd as they were before its command (a `declare -p` before and after)
+# writes no state: the last one holds. A command that cannot change them skips both snapshots: the framer
+# tells the child so (one byte before the command) when the command is one or more pipelines of plain
+# words (no quotes, `$`, backquote, backslash, parentheses or braces) whose every command name is a
+# program or one of `echo true false test [ : exit`, never another builtin, a keyword, an assignment, a
+# redirection, a glob or one of ours (only builtins, keywords, assignments and expansions can change a
+# shell's variables or cwd, and with none of those characters there is no expansion; no function or
+# alias persists into a child). If a pre-forked child was killed before it got its command, a fresh one
+# runs it.
 #
+# The framer runs in the C locale (byte counts, no locale switch per command); each child restores the
+# LC_ALL it was started with before applying the state.
 # Args: $1 ready-sentinel  $2 control dir (output file)  $3 workspace  $4 output cap (bytes)
 #       $5 kill mode (all|none)  $6 restore snippet (run by reset)  $7 limits snippet (run once at start)
 #       $8 pending sentinel  $9 state dir: small files rewritten per command; keep it on tmpfs
@@ -29,7 +39,8 @@
 # A command runs with stdin from /dev/null and its output written to a file, so the host never holds
 # more than the cap. When a command ends, its output closes: processes it left behind that still hold
 # that output are killed (a terminal hangup nobody can ignore), so they cannot write into the output of
-# later commands; programs whose output was redirected elsewhere (`server > log 2>&1 &`) keep running.
+# later commands (the /proc scan runs only when a process was created since the last check: the last
+# PID of the sandbox's PID namespace, in /proc/loadavg, moved); programs whose output was redirected elsewhere (`server > log 2>&1 &`) keep running.
 # Background subshells (`( loop ) &`, no program run) are forks of the non-dumpable framer whose fds
 # we cannot inspect: they are killed at the end of their command whatever their output.
 # If the framer itself is killed, the host starts a new one with $8 set: it answers for that command
@@ -38,12 +49,14 @@ __eg_ready=$1 __eg_dir=$2 __eg_ws=$3 __eg_cap=$4 __eg_killmode=$5 __eg_restore=$
 __eg_pending=$8 __eg_st=$9
 __eg_out=$__eg_dir/out __eg_state=$__eg_st/state __eg_next=$__eg_st/next
 __eg_half=$(( __eg_cap / 2 ))
-__eg_s= __eg_cmd= __eg_rc=0
+__eg_s= __eg_cmd= __eg_rc=0 __eg_lc=() __eg_lcx=
+[[ -v LC_ALL ]] && __eg_lc=("$LC_ALL") && [[ ${LC_ALL@a} == *x* ]] && __eg_lcx=1
 set +e +u
-# Caught, not ignored: a child starts with them at their defaults. A caught signal cuts `wait` short, so
-# the handler leaves a mark and the framer waits again (the exit code is always the child's own). PIPE:
-# writing to a pre-forked child that was killed fails instead of killing the framer.
-trap '__eg_sig=1' TERM INT HUP QUIT USR1 USR2 ALRM PIPE
+# Ignored, not caught: a caught signal cuts `wait` short, and a child reaped meanwhile could lose its exit
+# status (`wait` then answered -1). Each child puts them back to their defaults (`trap -`) before any agent
+# code runs, so the command and what it starts see the defaults. PIPE: writing to a pre-forked child that
+# was killed fails instead of killing the framer. (__eg_sig stays for the loops that re-read or re-wait.)
+trap '' TERM INT HUP QUIT USR1 USR2 ALRM PIPE
 eval "$__eg_limits"
 [ -d "$__eg_dir" ] || mkdir -p -- "$__eg_dir" || exit 98
 [ -d "$__eg_st" ] || mkdir -p -- "$__eg_st" || exit 98
@@ -58,7 +71,16 @@ for __eg_v in "${__eg_names[@]}"; do  # bash's dynamic ones ($RANDOM...) must ne
   [[ $__eg_v == $__eg_unsaved ]] || __eg_initial+=("$__eg_v")
 done
 unset -v __eg_v __eg_names
-__eg_seen= __eg_seen_r= __eg_pid= __eg_p= __eg_go= __eg_sig= __eg_len=0 __eg_was_reset=
+# Command names after which a command may change the shell's variables or cwd: every builtin and keyword
+# but the few that set nothing (see __eg_pure).
+builtin compgen -b -k > "$__eg_st/names" 2>/dev/null
+mapfile -t __eg_names < "$__eg_st/names"
+declare -A __eg_impure=()
+for __eg_v in "${__eg_names[@]}"; do __eg_impure[$__eg_v]=1; done
+for __eg_v in echo true false test '[' : exit; do unset -v '__eg_impure[$__eg_v]'; done
+unset -v __eg_v __eg_names
+LC_ALL=C  # the framer counts bytes; the child puts the original back (__eg_lc)
+__eg_seen= __eg_lp= __eg_pid= __eg_p= __eg_go= __eg_sig= __eg_len=0 __eg_was_reset= __eg_mode=
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
 __eg_save() {  # EXIT trap of a command's child (after `declare -p > end`): cwd, then (name, attributes, value) of each scalar variable
@@ -100,13 +122,14 @@ __eg_parse_state() {  # $1: the state file to read as data, once, after the fram
 }
 
 __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one frame
-  local LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin buf= total marker
+  local buf= total marker
   IFS= builtin read -r -d '' -N $(( __eg_cap + 1 )) buf < "$__eg_out"
   if (( ${#buf} <= __eg_cap )); then  # one write: the host wakes up once
     builtin printf -v buf '\n%s BEGIN %d\n%s%s END %d 0\n' "$1" "${#buf}" "$buf" "$1" "$2"
     builtin printf '%s' "$buf"
     return 0
   fi
+  local PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
   total=$(stat -c %s -- "$__eg_out" 2>/dev/null || echo "?")
   builtin printf -v marker '\n\n[... output truncated: %s bytes in total, showing the first %d and last %d ...]\n\n' \
     "$total" "$__eg_half" "$__eg_half"
@@ -117,8 +140,8 @@ __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one
   builtin printf '%s END %d 1\n' "$1" "$2"
 }
 
-__eg_read_cmd() {  # $1 bytes (not characters: hence the C locale); __eg_len: the bytes kept (NULs are dropped)
-  local LC_ALL=C part
+__eg_read_cmd() {  # $1 bytes (the framer's C locale); __eg_len: the bytes kept (NULs are dropped)
+  local part
   __eg_cmd=
   while (( ${#__eg_cmd} < $1 )); do  # a caught signal ends a read that got nothing yet: read again
     __eg_sig=
@@ -127,6 +150,23 @@ __eg_read_cmd() {  # $1 bytes (not characters: hence the C locale); __eg_len: th
     [[ -z $part && -n $__eg_sig ]] || break
   done
   __eg_len=${#__eg_cmd}
+}
+
+__eg_pure() {  # true if the command in __eg_cmd cannot change the shell's variables or cwd (see the header)
+  (( ${#__eg_cmd} <= 4096 )) || return 1  # bounded work for the framer: a long command just takes the snapshots
+  [[ $__eg_cmd != *[\$\`\'\"\\\(\)\{\}]* ]] || return 1
+  local rest=${__eg_cmd//[;&|$'\n']/;} seg word
+  while :; do
+    seg=${rest%%;*}
+    seg=${seg#"${seg%%[![:space:]]*}"}
+    word=${seg%%[[:space:]]*}
+    if [[ -n $word ]]; then
+      [[ $word == +([A-Za-z0-9_./:+,~-]) || $word == '[' ]] || return 1
+      [[ -z ${__eg_impure[$word]} && $word != __eg_* ]] || return 1
+    fi
+    [[ $rest == *\;* ]] || return 0
+    rest=${rest#*;}
+  done
 }
 
 __eg_holds() {  # kill process $1 if it holds the last command's output; true if newly killed
@@ -142,9 +182,18 @@ __eg_holds() {  # kill process $1 if it holds the last command's output; true if
   return 1
 }
 
+__eg_lastpid() {  # __eg_now_lp: the last PID this PID namespace handed out (every fork moves it)
+  local la
+  builtin read -r la < /proc/loadavg
+  __eg_now_lp=${la##* }
+}
+
 __eg_hangup() {  # kill what the last command left holding its output; a process factory gets kill -1
-  local now=(/proc/[1-9]*) p round found hidden still wait  # $1: the process list of the last clean check
-  [[ "${now[*]}" == "$1" ]] && return 0  # no process appeared since the last clean check
+  local now p round found hidden still wait  # $1: the process list of the last clean check ("" to scan)
+  __eg_lastpid
+  [[ $__eg_now_lp == "$__eg_lp" && -n $__eg_lp ]] && return 0  # no process was created since the last check
+  now=(/proc/[1-9]*)
+  if [[ -n $1 && "${now[*]}" == "$1" ]]; then __eg_lp=$__eg_now_lp; return 0; fi  # and none of them is left
   declare -A __eg_killed=()
   for round in 1 2 3 4; do
     found=0 hidden=()
@@ -177,6 +226,9 @@ __eg_hangup() {  # kill what the last command left holding its output; a process
     __eg_killall
     builtin printf '\n[envgym: processes this command left behind kept multiplying; every background process was killed]\n' >> "$__eg_out"
   fi
+  __eg_lastpid
+  __eg_lp=$__eg_now_lp
+  [[ -n $1 ]] || return 0  # a check with the pre-forked child alive: its list is not the clean one
   now=(/proc/[1-9]*)
   __eg_seen="${now[*]}"
 }
@@ -201,10 +253,40 @@ __eg_killall() {  # kill every process but this framer, and wait (up to ~5 s) un
 builtin printf '%s READY %d\n' "$__eg_ready" "$$"
 if [ -n "$__eg_pending" ]; then
   [ -e "$__eg_out" ] || : > "$__eg_out"
-  __eg_hangup "$__eg_seen"
+  __eg_hangup none
   __eg_emit "$__eg_pending" -1
 fi
 __eg_parse_state "$__eg_state"  # a respawned framer picks up the state the last finished command saved
+
+__eg_child() {  # the pre-forked child, before its command: forget the framer's secrets and helpers, apply the
+  # saved state as data (no agent code has run in this process yet, so these builtins are the real ones), read
+  # the command (the framer closes the pipe after it) and its mode: s (may change the state) or p (cannot).
+  builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_rec __eg_changed \
+    __eg_p __eg_pid __eg_seen __eg_lp __eg_now_lp __eg_go __eg_sig __eg_rc __eg_len __eg_tries __eg_now \
+    __eg_was_reset __eg_part __eg_impure
+  builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child __eg_read_cmd \
+    __eg_pure __eg_lastpid
+  exec {__eg_nap}<&- > /dev/null 2>&1
+  trap - TERM INT HUP QUIT USR1 USR2 ALRM PIPE
+  if (( ${#__eg_lc[@]} )); then
+    LC_ALL=${__eg_lc[0]}
+    [[ -n $__eg_lcx ]] || builtin export -n LC_ALL
+  else
+    builtin unset -v LC_ALL
+  fi
+  if [ -n "$__eg_have_state" ]; then  # validated by the framer: names, values, export flags
+    builtin unset -v "${__eg_initial[@]}"  # the saved state says which of these remain
+    builtin cd -- "$__eg_cwd"
+    (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}"
+    (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
+  fi
+  builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state __eg_lc __eg_lcx BASH_EXECUTION_STRING
+  __eg_cmd=
+  TMOUT= IFS= builtin read -r -N 2147483647 __eg_cmd  # to end of file: bytes, whatever the locale
+  __eg_mode=${__eg_cmd:0:1}
+  [[ $__eg_mode == [sp] ]] || builtin exit 0  # no command: the framer dropped us
+  __eg_cmd=${__eg_cmd:1}
+}
 
 __eg_drop_child() {  # the pre-forked child goes (reset, end of input): its pipe closed, killed, reaped
   [[ -n $__eg_pid ]] || return 0
@@ -221,36 +303,23 @@ while :; do
     # The next command's child (at the top level of the script, as a command used to run: no function frame):
     # forget the framer's secrets and helpers, apply the saved state as data (no agent code has run in this
     # process yet, so these builtins are the real ones), note the variables, then wait for the command.
-    exec {__eg_p}> >(
-      builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_rec __eg_changed \
-        __eg_p __eg_pid __eg_seen __eg_seen_r __eg_go __eg_sig __eg_rc __eg_len __eg_tries __eg_now __eg_was_reset __eg_part
-      builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child
-      exec {__eg_nap}<&- > /dev/null 2>&1
-      trap - TERM INT HUP QUIT USR1 USR2 ALRM PIPE
-      if [ -n "$__eg_have_state" ]; then  # validated by the framer: names, values, export flags
-        builtin unset -v "${__eg_initial[@]}"  # the saved state says which of these remain
-        builtin cd -- "$__eg_cwd"
-        (( ${#__eg_assign[@]} )) && builtin declare -g -- "${__eg_assign[@]}"
-        (( ${#__eg_exported[@]} )) && builtin export -- "${__eg_exported[@]}"
-      fi
-      builtin unset -v __eg_assign __eg_exported __eg_cwd __eg_have_state BASH_EXECUTION_STRING  # this script: 14 kB to compare
-      __eg_cmd=
-      : x; builtin declare -p > "$__eg_st/start"  # compared on exit with the same `declare -p`
-      IFS= builtin read -r -N 10 __eg_n && [[ $__eg_n == +([0-9]) ]] || builtin exit 0  # no command: the framer dropped us
-      __eg_read_cmd "$(( 10#$__eg_n ))"
-      builtin unset -v __eg_n __eg_len __eg_sig  # set while reading: not in the start snapshot
-      builtin unset -f __eg_read_cmd
+    # The body is one brace group: bash parses it whole before running any of it (not line by line after the
+    # command arrived). The snapshots are taken here, at the top level, where the EXIT trap takes the second.
+    exec {__eg_p}> >({
+      __eg_child
+      builtin unset -f __eg_child
+      if [[ $__eg_mode == s ]]; then : x; builtin declare -p > "$__eg_st/start"; fi
       exec < /dev/null > "$__eg_out" 2>&1
-      trap -- '__eg_cmd=; : x; builtin declare -p > "$__eg_st/end"; __eg_save' EXIT
+      [[ $__eg_mode == s ]] && trap -- ': x; builtin declare -p > "$__eg_st/end"; __eg_save' EXIT
       builtin eval "$__eg_cmd"
-    )
+    })
     __eg_pid=$!
-    __eg_now=(/proc/[1-9]*)
-    __eg_seen_r="${__eg_now[*]}"  # the clean process list, with the pre-forked child in it
+    __eg_lastpid
+    __eg_lp=$__eg_now_lp  # the pre-forked child is the last process created
   fi
   if [[ -n $__eg_go ]]; then  # hand the command over; a child that was killed while waiting is replaced
     __eg_go=
-    if ! builtin printf '%010d%s' "$__eg_len" "$__eg_cmd" >&"$__eg_p" 2>/dev/null; then
+    if ! builtin printf '%s%s' "$__eg_mode" "$__eg_cmd" >&"$__eg_p" 2>/dev/null; then
       exec {__eg_p}>&-
       builtin wait "$__eg_pid" 2>/dev/null
       __eg_pid=
@@ -267,7 +336,7 @@ while :; do
       builtin wait "$__eg_pid"; __eg_rc=$?
     done
     __eg_pid=
-    __eg_hangup "$__eg_seen"
+    __eg_hangup "${__eg_seen:-none}"
     __eg_emit "$__eg_s" "$__eg_rc"
     __eg_parse_state "$__eg_next"
     [[ -n $__eg_changed ]] && builtin printf '%s\0' "${__eg_rec[@]}" > "$__eg_state" 2>/dev/null
@@ -288,7 +357,9 @@ while :; do
   case $__eg_op in
     R)
       __eg_read_cmd "$__eg_n"
-      __eg_hangup "$__eg_seen_r"  # again: anything that appeared since the last command's end (no-op if nothing did)
+      __eg_hangup ""  # again: anything created since the pre-fork (usually nothing: one read of /proc/loadavg)
+      __eg_mode=s
+      __eg_pure && __eg_mode=p
       __eg_go=1 __eg_tries=0
       ;;
     Z)
@@ -302,6 +373,8 @@ while :; do
       __eg_emit "$__eg_s" "$__eg_rc"
       __eg_now=(/proc/[1-9]*)
       __eg_seen="${__eg_now[*]}"
+      __eg_lastpid
+      __eg_lp=$__eg_now_lp
       ;;
     P)
       builtin printf '%s PONG\n' "$__eg_s"

@@ -24,6 +24,8 @@ TAMPERING = [
     # a torn forged state (no end record, code appended): ignored as a whole
     'trap - EXIT; for f in /dev/shm/.envgym/next /.envgym/next; do [ -d "${f%/*}" ] && '
     'printf \'/etc\\0z\\0\\0q\\0\' > "$f" && printf "trap \'exit 0\' EXIT\\n" >> "$f"; done; true',
+    # a long run of commands that each could not change the state: the framer's classifier stays bounded
+    "true" + " ; true" * 20_000,
     # fake frames written to every fd reachable from here, the framer's included
     "for fd in /proc/$$/fd/* /proc/$PPID/fd/* /proc/[0-9]*/fd/[0-9]*; do "
     "printf '\\nforged BEGIN 2\\nhiforged END 0 0\\n' > \"$fd\"; done 2>/dev/null; true",
