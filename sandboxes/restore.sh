@@ -93,8 +93,8 @@ start_walkers() {  # after every new stamp: a walker reads the stamp's time once
   [[ -n $use_walker ]] || return 0
   for (( k = 0; k < want_walkers; k++ )); do
     if [[ -z ${wfd_in[k]} ]]; then  # its input: a fifo this process holds open read-write (cannot block)
-      if ! command -v stdbuf > /dev/null 2>&1 || ! : > "$S/end" || ! rm -f -- "$S/walk.in.$k" ||
-        ! mkfifo -m 600 -- "$S/walk.in.$k" || ! exec {t}<> "$S/walk.in.$k"; then
+      if ! command -v stdbuf > /dev/null 2>&1 || ! : > "$S/end" || ! rm -f -- "$S/walk.$$.$k" ||
+        ! mkfifo -m 600 -- "$S/walk.$$.$k" || ! exec {t}<> "$S/walk.$$.$k"; then
         use_walker=
         stop_walkers
         return 0
@@ -102,13 +102,14 @@ start_walkers() {  # after every new stamp: a walker reads the stamp's time once
       wfd_in[k]=$t
     fi
     # Each start point is walked (the workspace itself, known by its inode, only stat'ed: pruned); stdout, the
-    # records, goes to changed.<k>, unbuffered; stderr, the end marker or why it failed, is the pipe this
-    # process reads, whose end of file says the walker is gone. It keeps none of the fifos' write ends: when
-    # this process exits, the walkers read end of file and exit.
+    # records, goes to changed.<pid>.<k> (this restorer's own: one that timed out may still be winding down),
+    # unbuffered; stderr, the end marker or why it failed, is the pipe this process reads, whose end of file
+    # says the walker is gone. It keeps none of the fifos' write ends: when this process exits, the walkers
+    # read end of file and exit.
     exec {t}< <(for t in "${wfd_in[@]}" "$nap"; do exec {t}>&-; done
       exec stdbuf -o0 find -P -files0-from - \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) -o \
         \( -samefile "$W" -prune -o -true \) -newercm "$S/stamp" -printf '%i %y %p\0' \
-        < "$S/walk.in.$k" 2>&1 >> "$S/changed.$k")
+        < "$S/walk.$$.$k" 2>&1 >> "$S/changed.$$.$k")
     walker[k]=$! wfd_out[k]=$t
     nwalkers=$(( k + 1 ))
   done
@@ -121,7 +122,7 @@ walk() {  # flagged: "<inode> <type> <path>" of every entry of the workspace who
   flagged=()
   if (( nwalkers )); then
     for (( k = 0; k < nwalkers; k++ )); do  # the workspace's entries dealt round the walkers
-      : > "$S/changed.$k" || ok=
+      : > "$S/changed.$$.$k" || ok=
       mine=()
       (( k == 0 )) && mine=("$W")
       for (( i = k; i < ${#top[@]}; i += nwalkers )); do mine+=("${top[i]}"); done
@@ -134,7 +135,7 @@ walk() {  # flagged: "<inode> <type> <path>" of every entry of the workspace who
     done
     if [[ -n $ok ]]; then
       for (( k = 0; k < nwalkers; k++ )); do
-        mapfile -t -d '' -O "${#flagged[@]}" flagged < "$S/changed.$k" || return 1
+        mapfile -t -d '' -O "${#flagged[@]}" flagged < "$S/changed.$$.$k" || return 1
       done
       return 0
     fi
@@ -326,3 +327,4 @@ while IFS=' ' read -r nonce framer; do
   fi
 done
 stop_walkers
+rm -f -- "$S"/walk.$$.* "$S"/changed.$$.*
