@@ -52,10 +52,10 @@ __eg_half=$(( __eg_cap / 2 ))
 __eg_s= __eg_cmd= __eg_rc=0 __eg_lc=() __eg_lcx=
 [[ -v LC_ALL ]] && __eg_lc=("$LC_ALL") && [[ ${LC_ALL@a} == *x* ]] && __eg_lcx=1
 set +e +u
-# Ignored, not caught: a caught signal cuts `wait` short, and a child reaped meanwhile could lose its exit
-# status (`wait` then answered -1). Each child puts them back to their defaults (`trap -`) before any agent
-# code runs, so the command and what it starts see the defaults. PIPE: writing to a pre-forked child that
-# was killed fails instead of killing the framer. (__eg_sig stays for the loops that re-read or re-wait.)
+# Ignored, not caught: a caught signal cuts `wait` (and `read`) short, and a child reaped meanwhile could
+# lose its exit status (`wait` then answered -1). Each child puts them back to their defaults (`trap -`)
+# before any agent code runs, so the command and what it starts see the defaults. PIPE: writing to a
+# pre-forked child that was killed fails instead of killing the framer.
 trap '' TERM INT HUP QUIT USR1 USR2 ALRM PIPE
 eval "$__eg_limits"
 [ -d "$__eg_dir" ] || mkdir -p -- "$__eg_dir" || exit 98
@@ -75,12 +75,11 @@ unset -v __eg_v __eg_names
 # but the few that set nothing (see __eg_pure).
 builtin compgen -b -k > "$__eg_st/names" 2>/dev/null
 mapfile -t __eg_names < "$__eg_st/names"
-declare -A __eg_impure=()
-for __eg_v in "${__eg_names[@]}"; do __eg_impure[$__eg_v]=1; done
-for __eg_v in echo true false test '[' : exit; do unset -v '__eg_impure[$__eg_v]'; done
+__eg_impure=" ${__eg_names[*]} "  # one string, space-delimited: one lookup, and one free in each child
+for __eg_v in echo true false test '[' : exit; do __eg_impure=${__eg_impure/" $__eg_v "/ }; done
 unset -v __eg_v __eg_names
 LC_ALL=C  # the framer counts bytes; the child puts the original back (__eg_lc)
-__eg_seen= __eg_lp= __eg_pid= __eg_p= __eg_go= __eg_sig= __eg_len=0 __eg_was_reset= __eg_mode=
+__eg_seen= __eg_lp= __eg_pid= __eg_p= __eg_go= __eg_was_reset= __eg_mode=
 exec {__eg_nap}<> <(:)  # a pipe nobody writes: `read -t` on it is a sleep without a fork
 
 __eg_save() {  # EXIT trap of a command's child (after `declare -p > end`): cwd, then (name, attributes, value) of each scalar variable
@@ -140,32 +139,16 @@ __eg_emit() {  # $1 sentinel, $2 exit code; prints the capped output file as one
   builtin printf '%s END %d 1\n' "$1" "$2"
 }
 
-__eg_read_cmd() {  # $1 bytes (the framer's C locale); __eg_len: the bytes kept (NULs are dropped)
-  local part
-  __eg_cmd=
-  while (( ${#__eg_cmd} < $1 )); do  # a caught signal ends a read that got nothing yet: read again
-    __eg_sig=
-    IFS= builtin read -r -d '' -N $(( $1 - ${#__eg_cmd} )) part
-    __eg_cmd+=$part
-    [[ -z $part && -n $__eg_sig ]] || break
-  done
-  __eg_len=${#__eg_cmd}
-}
-
 __eg_pure() {  # true if the command in __eg_cmd cannot change the shell's variables or cwd (see the header)
   (( ${#__eg_cmd} <= 4096 )) || return 1  # bounded work for the framer: a long command just takes the snapshots
   [[ $__eg_cmd != *[\$\`\'\"\\\(\)\{\}]* ]] || return 1
-  local rest=${__eg_cmd//[;&|$'\n']/;} seg word
-  while :; do
-    seg=${rest%%;*}
-    seg=${seg#"${seg%%[![:space:]]*}"}
-    word=${seg%%[[:space:]]*}
-    if [[ -n $word ]]; then
-      [[ $word == +([A-Za-z0-9_./:+,~-]) || $word == '[' ]] || return 1
-      [[ -z ${__eg_impure[$word]} && $word != __eg_* ]] || return 1
-    fi
-    [[ $rest == *\;* ]] || return 0
-    rest=${rest#*;}
+  local rest=${__eg_cmd//[;&|$'\n']/;}\; word  # separators made one; each segment's first word checked
+  while [[ -n $rest ]]; do
+    word=${rest%%;*} rest=${rest#*;}
+    word=${word#"${word%%[![:space:]]*}"}
+    word=${word%%[[:space:]]*}
+    [[ -z $word || ( ( $word == +([A-Za-z0-9_./:+,~-]) || $word == '[' ) && $__eg_impure != *" $word "* &&
+      $word != __eg_* ) ]] || return 1
   done
 }
 
@@ -262,10 +245,10 @@ __eg_child() {  # the pre-forked child, before its command: forget the framer's 
   # saved state as data (no agent code has run in this process yet, so these builtins are the real ones), read
   # the command (the framer closes the pipe after it) and its mode: s (may change the state) or p (cannot).
   builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_rec __eg_changed \
-    __eg_p __eg_pid __eg_seen __eg_lp __eg_now_lp __eg_go __eg_sig __eg_rc __eg_len __eg_tries __eg_now \
-    __eg_was_reset __eg_part __eg_impure
-  builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child __eg_read_cmd \
-    __eg_pure __eg_lastpid
+    __eg_p __eg_pid __eg_seen __eg_lp __eg_now_lp __eg_go __eg_rc __eg_tries __eg_now __eg_was_reset __eg_impure \
+    __eg_la
+  builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child __eg_pure \
+    __eg_lastpid
   exec {__eg_nap}<&- > /dev/null 2>&1
   trap - TERM INT HUP QUIT USR1 USR2 ALRM PIPE
   if (( ${#__eg_lc[@]} )); then
@@ -329,35 +312,30 @@ while :; do
       continue
     fi
     exec {__eg_p}>&-
-    __eg_sig=
-    builtin wait "$__eg_pid"; __eg_rc=$?
-    while [[ -n $__eg_sig ]]; do  # a caught signal cut the wait short: the child may still run
-      __eg_sig=
-      builtin wait "$__eg_pid"; __eg_rc=$?
-    done
+    builtin wait "$__eg_pid"; __eg_rc=$?  # the signals are ignored: nothing cuts it short
     __eg_pid=
-    __eg_hangup "${__eg_seen:-none}"
+    # The hot path inlines the cheap checks: no process created since the pre-fork, no state saved.
+    builtin read -r __eg_la < /proc/loadavg
+    [[ ${__eg_la##* } == "$__eg_lp" ]] || __eg_hangup "${__eg_seen:-none}"
     __eg_emit "$__eg_s" "$__eg_rc"
-    __eg_parse_state "$__eg_next"
-    [[ -n $__eg_changed ]] && builtin printf '%s\0' "${__eg_rec[@]}" > "$__eg_state" 2>/dev/null
+    if [[ -s $__eg_next ]]; then
+      __eg_parse_state "$__eg_next"
+      [[ -n $__eg_changed ]] && builtin printf '%s\0' "${__eg_rec[@]}" > "$__eg_state" 2>/dev/null
+    fi
     continue
   fi
   # A header is 46 bytes, "<op> <32 hex sentinel> <10-digit length>\n": one read() instead of one per byte.
-  __eg_h=
-  while (( ${#__eg_h} < 46 )); do  # a caught signal (a leftover's kill -USR1 $$) ends a read that got nothing yet
-    __eg_sig=
-    IFS= builtin read -r -N $(( 46 - ${#__eg_h} )) __eg_part
-    __eg_h+=$__eg_part
-    [[ -z $__eg_part && -n $__eg_sig ]] || break
-  done
+  IFS= builtin read -r -N 46 __eg_h  # short only at end of input (signals are ignored)
   (( ${#__eg_h} == 46 )) || break  # end of input
   __eg_op=${__eg_h:0:1} __eg_s=${__eg_h:2:32} __eg_n=${__eg_h:35:10}
   [[ ${__eg_h:34:1}${__eg_h:45:1} == " "$'\n' && $__eg_n == +([0-9]) ]] || exit 96  # out of step with the host
   __eg_n=$(( 10#$__eg_n ))
   case $__eg_op in
     R)
-      __eg_read_cmd "$__eg_n"
-      __eg_hangup ""  # again: anything created since the pre-fork (usually nothing: one read of /proc/loadavg)
+      __eg_cmd=
+      (( __eg_n )) && IFS= builtin read -r -N "$__eg_n" __eg_cmd  # $__eg_n bytes: the C locale; the host drops NULs
+      builtin read -r __eg_la < /proc/loadavg  # again: anything created since the pre-fork (usually nothing)
+      [[ ${__eg_la##* } == "$__eg_lp" ]] || __eg_hangup ""
       __eg_mode=s
       __eg_pure && __eg_mode=p
       __eg_go=1 __eg_tries=0
