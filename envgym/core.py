@@ -136,6 +136,15 @@ def _env_tags(env_id: str, version: str) -> tuple[str, str]:
     return env_id.rpartition("/")[2], f"{env_id}@{version}"
 
 
+_PARSE_MEMO_SIZE = 4096  # action texts remembered per env class
+_MEMO_TEXT_CHARS = 1_000  # longer texts are parsed every time (and never kept alive by the table)
+
+
+@functools.cache
+def _frozen_tool(tool: type) -> bool:
+    return bool(getattr(tool, "model_config", {}).get("frozen"))
+
+
 @functools.lru_cache(maxsize=256)
 def _difficulty_text(difficulty: float) -> str:
     return f"{difficulty:g}"
@@ -215,6 +224,11 @@ class TextEnv(gym.Env[str, str]):
     # reset) changes its task stream, so it must bump `version` too
     rng_class: ClassVar[type[random.Random]] = random.Random
     time_budget_s: float | None = None  # wall-clock budget of an episode (None: turns only)
+    # A family whose `_text_form` is a pure function of the text and whose tools are frozen (immutable values)
+    # may reuse parses: the same action text always gives the same call, so a bounded per-class table maps
+    # texts seen before to their validated call (parsing and validating cost about half of a small step).
+    memoize_parses: ClassVar[bool] = False
+    _parse_memo: ClassVar[dict[str, Tool]] = {}
     _handlers: ClassVar[dict[str, str]] = {}  # tool name -> method name, from @handles (inherited, overridable)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -224,6 +238,7 @@ class TextEnv(gym.Env[str, str]):
             for name in getattr(value, "_handles", ()):
                 table[name] = attr
         cls._handlers = table
+        cls._parse_memo = {}  # one table per class: tool names mean different tools in different families
 
     def __init__(
         self,
@@ -384,7 +399,19 @@ class TextEnv(gym.Env[str, str]):
             feedback = Feedback(summary="The episode is over.", error="call reset() to start a new task")
             return self._finish(StepOutcome(feedback=feedback, terminated=True), None, False, remember=False)
         self.turn += 1
-        parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
+        memo = self._parse_memo if self.memoize_parses and type(action) is str else None
+        parsed: Tool | ActionError | None = None if memo is None else memo.get(action)
+        if parsed is None or self._tool_map.get(parsed.name) is not parsed.__class__:  # type: ignore[union-attr]
+            parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
+            if (
+                memo is not None
+                and parsed.__class__ is not ActionError
+                and len(action) <= _MEMO_TEXT_CHARS
+                and _frozen_tool(parsed.__class__)  # shared between steps: only immutable calls
+            ):
+                if len(memo) >= _PARSE_MEMO_SIZE:
+                    memo.clear()
+                memo[action] = typing.cast(Tool, parsed)
         call: Tool | None = None
         if parsed.__class__ is ActionError:  # not isinstance: pydantic's metaclass check costs ~0.3 µs
             refusal = typing.cast(ActionError, parsed)

@@ -28,6 +28,9 @@ class PuzzleEnv(ProceduralEnv):
     # task stream changed from v0 (see docs/puzzles.md, "Versions")
     version: ClassVar[str] = "1"
     rng_class: ClassVar[type[random.Random]] = CounterRandom
+    # every puzzle's text form is a pure function of the text and its tools are frozen (`class X(Tool,
+    # frozen=True)`): a repeated action text reuses its validated call
+    memoize_parses: ClassVar[bool] = True
 
     def _new_puzzle(self, params: Any) -> tuple[str, int]:
         """Generate the puzzle from `self.rng` / `self.task_rng`; return (intro text, turn budget)."""

@@ -14,7 +14,7 @@ import math
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -28,6 +28,7 @@ class Step(Tool):
     """Step one square in a direction on the ice. The lake's edge blocks you (you stay put); a hole ends
     the episode."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "move"
     direction: Direction = Field(description="which way to step: up, down, left or right")
 

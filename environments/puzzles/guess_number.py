@@ -6,11 +6,12 @@ ceil(log2(N + 1)) guesses), and hides the remaining-interval hint above difficul
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -20,6 +21,7 @@ from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 class Guess(Tool):
     """Guess the hidden number."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "guess"
     number: int = Field(description="your guess, an integer in the announced range")
 
@@ -28,6 +30,16 @@ class GuessNumberParams(PuzzleParams):
     upper: int = Field(default=100, ge=2, le=10**9, description="the number is in [1, upper]")
     slack: int = Field(default=2, ge=0, le=100, description="turns allowed beyond the optimal number")
     show_interval: bool = Field(default=True, description="hint the remaining interval after each guess")
+
+
+@functools.lru_cache(maxsize=1024)
+def _intro(upper: int, budget: int) -> str:
+    """The task text: the same for every secret of one range and budget."""
+    return (
+        f"I am thinking of an integer between 1 and {upper}. Find it in at most {budget} guesses.\n"
+        'After each guess I say "higher" or "lower". Guess with {"name": "guess", "arguments": '
+        '{"number": %d}} or just write the number.' % ((upper + 1) // 2)
+    )
 
 
 class GuessNumberEnv(PuzzleEnv):
@@ -47,12 +59,7 @@ class GuessNumberEnv(PuzzleEnv):
         self.secret = self.rng.randint(1, params.upper)
         self.low, self.high = 1, params.upper
         budget = self.optimal_guesses(params.upper) + params.slack
-        intro = (
-            f"I am thinking of an integer between 1 and {params.upper}. Find it in at most {budget} guesses.\n"
-            'After each guess I say "higher" or "lower". Guess with {"name": "guess", "arguments": '
-            '{"number": %d}} or just write the number.' % ((params.upper + 1) // 2)
-        )
-        return intro, budget
+        return _intro(params.upper, budget), budget
 
     @staticmethod
     def optimal_guesses(upper: int) -> int:

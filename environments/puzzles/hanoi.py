@@ -14,7 +14,7 @@ import re
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -31,6 +31,7 @@ class MoveDisc(Tool):
     """Move the top disc of one peg onto another peg. Pegs are numbered 0, 1, 2 (also called A, B, C).
     A disc may only be placed on an empty peg or on a larger disc."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "move"
     from_peg: int = Field(description="peg to take the top disc from: 0, 1 or 2")
     to_peg: int = Field(description="peg to put the disc on: 0, 1 or 2")

@@ -15,7 +15,7 @@ import re
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -25,6 +25,7 @@ from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 class Press(Tool):
     """Press a cell: it and its up/down/left/right neighbours switch (on ↔ off). Rows and columns count from 1."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "press"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")

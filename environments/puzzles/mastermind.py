@@ -16,7 +16,7 @@ import re
 from typing import ClassVar, Self
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -35,6 +35,7 @@ class GuessCode(Tool):
     many pegs have the right colour in the right place (black) and the right colour in the wrong place
     (white)."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "guess"
     code: str = Field(description="one colour letter per peg, e.g. RGBY; letters as listed in the task")
 

@@ -16,7 +16,7 @@ import re
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -60,6 +60,7 @@ def _cell_neighbours(rows: int, cols: int) -> dict[int, tuple[int, ...]]:
 class Move(Tool):
     """Move one square in a direction. Walls block you: bumping one costs the turn and you stay put."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "move"
     direction: Direction = Field(description="which way to move: up, down, left or right")
 

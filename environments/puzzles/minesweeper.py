@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome, handles
@@ -34,6 +34,7 @@ class Reveal(Tool):
     """Reveal a hidden cell. A number tells how many of its 8 neighbours are mines; a mine loses the game.
     Rows and columns count from 1."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "reveal"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")
@@ -42,6 +43,7 @@ class Reveal(Tool):
 class Flag(Tool):
     """Put a flag on a hidden cell you believe is a mine, or take it off again (flags are optional)."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "flag"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")

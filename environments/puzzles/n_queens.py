@@ -13,7 +13,7 @@ import re
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome, handles
@@ -23,6 +23,7 @@ from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 class PlaceQueen(Tool):
     """Place a queen on an empty square that no queen attacks. Rows and columns count from 1."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "place"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")
@@ -31,6 +32,7 @@ class PlaceQueen(Tool):
 class RemoveQueen(Tool):
     """Remove one of your queens (pre-placed queens stay)."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "remove"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")

@@ -16,7 +16,7 @@ import re
 from typing import ClassVar, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -34,6 +34,7 @@ class Slide(Tool):
     """Slide the tile next to the blank into it. `up` moves the tile below the blank up, `left` moves the tile
     right of the blank to the left, and so on."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "slide"
     direction: Direction = Field(description="the direction the tile moves: up, down, left or right")
 

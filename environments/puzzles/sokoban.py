@@ -22,7 +22,7 @@ import math
 from typing import ClassVar, Self
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome
@@ -36,6 +36,7 @@ class Push(Tool):
     """Move one square; walking into a box pushes it one square further if that square is free floor.
     Walls and a second box block the move (it costs the turn and nothing changes)."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "move"
     direction: Direction = Field(description="which way to move or push: up, down, left or right")
 

@@ -16,7 +16,7 @@ import re
 from typing import ClassVar
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from envgym.actions import Tool, ToolCall
 from envgym.core import Feedback, StepOutcome, handles
@@ -28,6 +28,7 @@ BOX_SHAPES: dict[int, tuple[int, int]] = {4: (2, 2), 6: (2, 3), 9: (3, 3)}
 class Place(Tool):
     """Write a digit into a blank (or previously filled, non-given) cell. Rows and columns count from 1."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "place"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")
@@ -37,6 +38,7 @@ class Place(Tool):
 class Clear(Tool):
     """Erase a digit you wrote earlier (givens cannot be erased)."""
 
+    model_config = ConfigDict(frozen=True)  # a call is a value: the env may reuse it for the same text
     name: ClassVar[str] = "clear"
     row: int = Field(description="row, 1 = top")
     col: int = Field(description="column, 1 = left")
