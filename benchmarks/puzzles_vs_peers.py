@@ -1,6 +1,6 @@
 """envgym puzzles vs GEM (`gem-llm`) and reasoning-gym, side by side on this machine, sizes matched.
 
-    .venv/bin/python benchmarks/puzzles_vs_peers.py [--seconds 0.5] [--repeats 5]
+    .venv/bin/python benchmarks/puzzles_vs_peers.py [--seconds 0.5] [--repeats 5] [--clock cpu|wall]
 
 What is measured, per family both ship:
   * reset + first valid step: time per episode start (what a batched rollout pays per new task);
@@ -16,6 +16,8 @@ Fairness rules (printed with the table):
     their pins never touch ours); one worker measures at a time, in interleaved order (repeat by repeat,
     family by family, systems rotated), so load drift hits every system alike; min and median over repeats.
 The ratio is peer time / envgym time (> 1: envgym faster), taken on medians.
+Clock: `cpu` (default) is each worker's own CPU time (`time.process_time`), so time a worker spends
+descheduled by other jobs on a shared machine is not counted; `wall` is `time.perf_counter`.
 """
 
 from __future__ import annotations
@@ -102,6 +104,9 @@ NOTES = """fairness notes:
     `.unwrapped` env (bare against bare) and prints what the wrapper stack adds on a line of its own.
   - RNG: GEM reseeds Python's and NumPy's global generators on every reset(seed) (part of its time); envgym
     (puzzles v1) draws from a per-task counter-based generator that needs no seeding work.
+  - parse memo: envgym's puzzles reuse the validated call of an action text seen before (bounded, per env
+    class, frozen calls only); replayed plans repeat their texts, so the timed steps hit it, as an agent that
+    writes the canonical JSON or short form does. GEM runs its regex on every step.
   - contract work only envgym does per step: validated tool call, structured feedback and info, observation
     sanitised into the text space; GEM and reasoning-gym do a regex and a string."""
 
@@ -243,11 +248,13 @@ def time_episodes(
     plans: list[tuple[int, list[str]]],
     mode: str,
     seconds: float,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, float]:
-    """Replay planned episodes for about `seconds`; µs per episode start, or per step of whole episodes."""
+    """Replay planned episodes for about `seconds` of `clock`; µs per episode start, or per step of whole
+    episodes."""
     first = mode == "first"
     units = episodes = 0
-    started = time.perf_counter()
+    started = clock()
     while True:
         for seed, actions in plans:
             reset(seed)
@@ -256,7 +263,7 @@ def time_episodes(
                 step(action)
             units += 1 if first else len(todo)
             episodes += 1
-        elapsed = time.perf_counter() - started
+        elapsed = clock() - started
         if elapsed >= seconds:
             return {"us": elapsed / units * 1e6, "length": units / episodes}
 
@@ -277,6 +284,7 @@ def worker(system: str) -> None:
     for line in sys.stdin:
         request = json.loads(line)
         family, mode = request["family"], request["mode"]
+        clock = time.process_time if request.get("clock", "cpu") == "cpu" else time.perf_counter
         env_id, params, gem_id, gem_kwargs, rg_name, rg_config = FAMILIES[family]
         if request.get("wrapped"):  # the same env through gym.make's wrapper stack (plans from the bare one)
             if family not in wrapped:
@@ -286,7 +294,7 @@ def worker(system: str) -> None:
                 _, plans = envgym_plans(env_id, params)
                 wrapped[family] = (_seeded_reset(wrapped_env), wrapped_env.step, plans)
             reset, step, plans = wrapped[family]
-            print(json.dumps(time_episodes(reset, step, plans, mode, float(request["seconds"]))), flush=True)
+            print(json.dumps(time_episodes(reset, step, plans, mode, float(request["seconds"]), clock)), flush=True)
             continue
         if family not in cache:
             if system == "envgym":
@@ -310,7 +318,7 @@ def worker(system: str) -> None:
 
                 cache[family] = (generate, score, [(i, [answers[i]]) for i in range(PLANNED_SEEDS)])
         reset, step, plans = cache[family]
-        result = time_episodes(reset, step, plans, mode, float(request["seconds"]))
+        result = time_episodes(reset, step, plans, mode, float(request["seconds"]), clock)
         print(json.dumps(result), flush=True)
 
 
@@ -335,9 +343,11 @@ class Worker:
             env={**os.environ, "PYTHONWARNINGS": "ignore"},
         )
 
-    def measure(self, family: str, mode: str, seconds: float, wrapped: bool = False) -> dict[str, float] | None:
+    def measure(
+        self, family: str, mode: str, seconds: float, wrapped: bool = False, clock: str = "cpu"
+    ) -> dict[str, float] | None:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        request = {"family": family, "mode": mode, "seconds": seconds, "wrapped": wrapped}
+        request = {"family": family, "mode": mode, "seconds": seconds, "wrapped": wrapped, "clock": clock}
         self.proc.stdin.write(json.dumps(request) + "\n")
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -358,6 +368,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=0.5, help="per measurement")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--families", nargs="*", default=list(FAMILIES))
+    parser.add_argument(
+        "--clock", choices=["cpu", "wall"], default="cpu", help="each worker's CPU time (default) or wall time"
+    )
     parser.add_argument("--worker", choices=["envgym", "gem", "rgym"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -377,7 +390,7 @@ def main() -> None:
                 for w in order:
                     if not present[w.system] or (w.system == "rgym" and mode == "episode"):
                         continue
-                    got = w.measure(family, mode, args.seconds)
+                    got = w.measure(family, mode, args.seconds, clock=args.clock)
                     if got is None:
                         raise SystemExit(f"{w.system} worker died on {family}")
                     if mode == "episode" and family.startswith("Sokoban") and w.system == "gem":
@@ -385,7 +398,7 @@ def main() -> None:
                     results.setdefault((family, mode, w.system), []).append(got["us"])
                     lengths[(family, mode, w.system)] = got["length"]
                     if w.system == "envgym" and mode == "first":  # right after the bare run: same conditions
-                        got = w.measure(family, mode, args.seconds, wrapped=True)
+                        got = w.measure(family, mode, args.seconds, wrapped=True, clock=args.clock)
                         if got is None:
                             raise SystemExit(f"envgym worker died on {family} (wrapped)")
                         results.setdefault((family, mode, "envgym-wrapped"), []).append(got["us"])
@@ -406,7 +419,8 @@ def _ratio(results: dict[tuple[str, str, str], list[float]], family: str, mode: 
 def _print_table(
     results: dict[tuple[str, str, str], list[float]], lengths: dict[tuple[str, str, str], float], args: Any
 ) -> None:
-    print(f"\n{args.repeats} interleaved repeats of {args.seconds}s each; times in µs, min and median")
+    clock = "CPU time of each worker" if args.clock == "cpu" else "wall time"
+    print(f"\n{args.repeats} interleaved repeats of {args.seconds}s ({clock}) each; times in µs, min and median")
     head = f"{'family':22} {'envgym min/med':>17} {'GEM min/med':>17} {'x GEM':>6} {'rgym min/med':>17} {'x rgym':>7}"
     for mode, title in (("first", "reset + first valid step, µs per episode"), ("episode", "whole episodes, µs/step")):
         print(f"\n{title}\n{head}")

@@ -24,7 +24,7 @@ PEG_LETTERS = "ABC"
 _TEXT_FORM = re.compile(
     r"(?:move\s*:?\s*)?(?:from\s+)?(?:peg\s*)?([0-2abc])\s*(?:->|→|to|,|\s)\s*(?:peg\s*)?([0-2abc])\.?", re.I
 )
-_VIEW_CACHE_LIMIT = 50_000  # (board, optimal length) per position; 3**discs positions per (discs, target)
+_VIEW_CACHE_LIMIT = 10_000  # (board, optimal length) per position; 3**discs positions per (discs, target)
 
 
 class MoveDisc(Tool):

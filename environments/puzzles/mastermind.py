@@ -156,7 +156,7 @@ def _palette_texts(colours: int, pegs: int) -> tuple[str, str]:
 
 
 _SCORES: dict[tuple[tuple[int, ...], tuple[int, ...], int], int] = {}
-_SCORE_CACHE_LIMIT = 200_000
+_SCORE_CACHE_LIMIT = 20_000  # (guess, secret) pairs: about 3 MB when full
 
 
 def score(guess: tuple[int, ...], secret: tuple[int, ...], pegs: int) -> int:

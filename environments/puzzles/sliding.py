@@ -25,7 +25,7 @@ from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 Direction = Literal["up", "down", "left", "right"]
 DIRECTIONS: tuple[Direction, ...] = ("up", "down", "left", "right")
 NODE_CAP = 3_000
-_VIEW_CACHE_LIMIT = 100_000  # boards whose (text, Manhattan distance) are kept
+_VIEW_CACHE_LIMIT = 20_000  # boards whose (text, Manhattan distance) are kept (a few MB at most)
 _OPPOSITE = {"up": "down", "down": "up", "left": "right", "right": "left"}
 _SHORT_WORDS = {"u": "up", "d": "down", "l": "left", "r": "right"}
 
