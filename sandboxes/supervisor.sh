@@ -241,14 +241,14 @@ if [ -n "$__eg_pending" ]; then
 fi
 __eg_parse_state "$__eg_state"  # a respawned framer picks up the state the last finished command saved
 
-__eg_child() {  # the pre-forked child, before its command: forget the framer's secrets and helpers, apply the
-  # saved state as data (no agent code has run in this process yet, so these builtins are the real ones), read
-  # the command (the framer closes the pipe after it) and its mode: s (may change the state) or p (cannot).
+__eg_child() {  # the pre-forked child, before its command: forget the framer's secrets, apply the saved state
+  # as data (no agent code has run in this process yet, so these builtins are the real ones), read the command
+  # (the framer closes the pipe after it) and its mode: s (may change the state) or p (cannot). The framer's
+  # helper functions stay defined in the child: they hold no secret, act with the agent's own rights there, and
+  # freeing them cost ~0.3 ms of CPU per command (copy-on-write faults of the memory they free).
   builtin unset -v __eg_h __eg_s __eg_n __eg_op __eg_ready __eg_pending __eg_restore __eg_rec __eg_changed \
     __eg_p __eg_pid __eg_seen __eg_lp __eg_now_lp __eg_go __eg_rc __eg_tries __eg_now __eg_was_reset __eg_impure \
     __eg_la
-  builtin unset -f __eg_emit __eg_hangup __eg_holds __eg_killall __eg_parse_state __eg_drop_child __eg_pure \
-    __eg_lastpid
   exec {__eg_nap}<&- > /dev/null 2>&1
   trap - TERM INT HUP QUIT USR1 USR2 ALRM PIPE
   if (( ${#__eg_lc[@]} )); then
