@@ -17,13 +17,13 @@
 # state application are off the critical path while the agent thinks. It never sees a sentinel. A child
 # that finds its variables and cwd as they were before its command (a `declare -p` before and after)
 # writes no state: the last one holds. A command that cannot change them skips both snapshots: the framer
-# tells the child so (one byte before the command) when the command is one or more pipelines of plain
-# words (no quotes, `$`, backquote, backslash, parentheses or braces) whose every command name is a
-# program or one of `echo true false test [ : exit`, never another builtin, a keyword, an assignment, a
-# redirection, a glob or one of ours (only builtins, keywords, assignments and expansions can change a
-# shell's variables or cwd, and with none of those characters there is no expansion; no function or
-# alias persists into a child). If a pre-forked child was killed before it got its command, a fresh one
-# runs it.
+# tells the child so (one byte before the command) when the command (at most 4096 bytes) is one or more
+# pipelines of plain words (no quotes, `$`, backquote, backslash, parentheses or braces) whose every
+# command name is a program or one of `echo true false test [ : exit`, never another builtin, a keyword,
+# an assignment, a redirection, a glob or a name of ours (__eg_*) (only builtins, keywords, assignments
+# and parameter, command or arithmetic expansions can change a shell's variables or cwd, and none of
+# those characters means none of these expansions; no function or alias of the agent's persists into a
+# child). If a pre-forked child was killed before it got its command, a fresh one runs it.
 #
 # The framer runs in the C locale (byte counts, no locale switch per command); each child restores the
 # LC_ALL it was started with before applying the state.
