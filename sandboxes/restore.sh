@@ -174,7 +174,9 @@ kill_agent() {  # $1 framer pid: SIGKILL every other process of the agent's uid,
 
 clean_tmp() {  # the agent's files in the shared temp dirs (its $HOME emptied); a glob first, to skip the fork
   local f junk=0
-  if [[ -L $H || ! -d $H ]]; then
+  # Its mode and owner too (one find: root's own [[ -r ]] tests cannot tell): a chmod 000 by the last episode
+  # would otherwise leave the next one a $HOME it cannot use.
+  if [[ -L $H || ! -d $H || -z $(find "$H" -maxdepth 0 -user "$U" -group "$U" -perm 755 2>/dev/null) ]]; then
     rm -rf -- "$H"
     mkdir -m 755 -p -- "$H" && chown "$U:$U" -- "$H"
   fi

@@ -344,8 +344,12 @@ while :; do
       __eg_drop_child  # it applied the state that is about to be forgotten
       __eg_was_reset=1
       __eg_killall
-      ( builtin cd -- "$__eg_ws" && eval "$__eg_restore" ) > "$__eg_out" 2>&1 < /dev/null
-      __eg_rc=$?
+      if [[ $__eg_restore == true ]]; then  # nothing to run as the agent (Docker: root restores): no fork
+        : > "$__eg_out"; __eg_rc=0
+      else
+        ( builtin cd -- "$__eg_ws" && eval "$__eg_restore" ) > "$__eg_out" 2>&1 < /dev/null
+        __eg_rc=$?
+      fi
       : > "$__eg_state"; : > "$__eg_next"
       __eg_have_state= __eg_cwd= __eg_assign=() __eg_exported=() __eg_rec=()
       __eg_emit "$__eg_s" "$__eg_rc"

@@ -236,3 +236,25 @@ def test_walkers_do_not_pile_up_and_a_dead_one_is_replaced_by_find(base_image: s
         sb.exec("echo x >> a/x.py")
         sb.reset()
         assert snapshot(sb) == pristine
+
+
+TEMP_JUNK = {
+    "a dotfile in /dev/shm": "touch /dev/shm/.hidden",
+    "a file in $HOME": "touch $HOME/.bashrc",
+    "junk behind an unreadable /tmp": "touch /tmp/junk; chmod 000 /tmp",
+    "junk behind an unreadable $HOME": "mkdir -p $HOME/d; touch $HOME/d/f; chmod 000 $HOME",
+    "$HOME replaced by a file": "rm -rf $HOME; touch $HOME",
+    "$HOME replaced by a symlink": "rm -rf $HOME; ln -s /workspace $HOME",
+}
+
+
+@pytest.mark.parametrize("case", list(TEMP_JUNK))
+def test_reset_empties_the_temp_dirs_and_gives_a_usable_home(box: Any, case: str) -> None:
+    """The clean-up skips its work when the temp dirs look clean: every way of looking clean while not must fail."""
+    box.reset()
+    box.exec(TEMP_JUNK[case])
+    box.reset()
+    listing = box.exec('ls -A /tmp /dev/shm "$HOME" | grep -v "^/\\|^$\\|^\\.envgym$"; echo done')
+    assert listing.output.strip().splitlines() == ["envgym-home", "done"], (case, listing.output)
+    usable = box.exec('test -d "$HOME" && ! test -L "$HOME" && touch "$HOME/x" /tmp/y && echo ok')
+    assert usable.output == "ok\n", (case, usable.output)
