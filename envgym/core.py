@@ -8,7 +8,6 @@ family only writes its generator, its rules and its solver.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import random
 import time
@@ -23,7 +22,7 @@ from gymnasium.utils import seeding
 from pydantic import BaseModel, Field
 
 from envgym.actions import ActionError, Tool, ToolCall, parse_action
-from envgym.text import sanitize, text_space
+from envgym.text import sanitize, sanitize_recurring, text_space
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
@@ -228,6 +227,9 @@ class TextEnv(gym.Env[str, str]):
     # may reuse parses: the same action text always gives the same call, so a bounded per-class table maps
     # texts seen before to their validated call (parsing and validating cost about half of a small step).
     memoize_parses: ClassVar[bool] = False
+    # A family whose observations recur (the same intros, boards and feedback lines across episodes) checks each
+    # distinct text once: `sanitize_recurring`'s bounded table instead of a scan per observation.
+    recurring_texts: ClassVar[bool] = False
     _parse_memo: ClassVar[dict[str, Tool]] = {}
     _handlers: ClassVar[dict[str, str]] = {}  # tool name -> method name, from @handles (inherited, overridable)
 
@@ -378,7 +380,7 @@ class TextEnv(gym.Env[str, str]):
             "difficulty": difficulty,
             "params": used_params,
         }
-        self.last_observation = sanitize(intro)
+        self.last_observation = sanitize_recurring(intro) if self.recurring_texts else sanitize(intro)
         info = {
             "feedback": {
                 "summary": f"New task. You have {max_turns} turns.",
@@ -435,7 +437,8 @@ class TextEnv(gym.Env[str, str]):
             elif self.time_budget_s is not None and time.monotonic() - self._episode_started > self.time_budget_s:
                 note = f" Wall-clock budget of {self.time_budget_s:g} s used up: episode over."
         if note:
-            outcome.feedback = dataclasses.replace(outcome.feedback, summary=outcome.feedback.summary + note)
+            old = outcome.feedback
+            outcome.feedback = Feedback(old.summary + note, old.details, old.error, old.hint)
         self.done = outcome.terminated or bool(note)
         return self._finish(outcome, call, bool(note))
 
@@ -449,10 +452,14 @@ class TextEnv(gym.Env[str, str]):
         """The step's return value: the observation rendered from the feedback (and state), and the info."""
         feedback = outcome.feedback
         summary, details, error, hint = feedback.summary, feedback.details, feedback.error, feedback.hint
-        text = summary if details is None and error is None and hint is None else feedback.render()
-        if outcome.state:
-            text = f"{text}\n\n{outcome.state}"
-        observation = sanitize(text)
+        if details is None and error is None:  # the common shapes, without `render`'s list and join
+            text = f"{summary}\nHint: {hint}" if hint else summary  # `render` skips an empty hint too
+        else:
+            text = feedback.render()
+        state = outcome.state
+        if state:
+            text = f"{text}\n\n{state}"
+        observation = sanitize_recurring(text) if self.recurring_texts else sanitize(text)
         if remember:
             self.last_observation = observation
         if call is None:
@@ -461,13 +468,14 @@ class TextEnv(gym.Env[str, str]):
             tool_call = {"name": call.name, "arguments": call.__dict__.copy()}
         else:
             tool_call = {"name": call.name, "arguments": call.model_dump(mode="json")}
+        components, commands = outcome.reward_components, outcome.commands
         info = {
             "feedback": {"summary": summary, "details": details, "error": error, "hint": hint},
-            "reward_components": dict(outcome.reward_components),
+            "reward_components": dict(components) if components else {},
             "solved": outcome.solved,
             "infra_error": outcome.infra_error,
             "tool_call": tool_call,
-            "commands": list(outcome.commands),
+            "commands": list(commands) if commands else [],
             "turn": self.turn,
             "max_turns": self.max_turns,
         }

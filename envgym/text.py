@@ -113,6 +113,27 @@ def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
     return truncate_middle(text, limit)
 
 
+_CLEAN_SIZE = 4096  # texts remembered by `sanitize_recurring`
+_CLEAN_CHARS = 2_000  # longer texts are checked every time (and never kept alive by the table)
+_CLEAN: dict[str, str] = {}
+
+
+def sanitize_recurring(text: str) -> str:
+    """`sanitize` for texts that come back again and again (puzzle intros, boards, fixed feedback): a bounded
+    table of short texts already cleaned turns the scan into one dict lookup (non-ASCII boards cost ~5 µs to
+    check). Only exact `str` instances are looked up (a subclass could redefine hashing or equality)."""
+    if type(text) is not str:
+        return sanitize(text)
+    clean = _CLEAN.get(text)
+    if clean is None:
+        clean = sanitize(text)
+        if len(text) <= _CLEAN_CHARS:
+            if len(_CLEAN) >= _CLEAN_SIZE:
+                _CLEAN.clear()
+            _CLEAN[text] = clean
+    return clean
+
+
 def fits(text: str, limit: int = MAX_TEXT_LENGTH) -> bool:
     """Whether `text` is a valid member of the shared space."""
     return len(text) <= limit and not outside_charset().search(text)

@@ -31,6 +31,8 @@ class PuzzleEnv(ProceduralEnv):
     # every puzzle's text form is a pure function of the text and its tools are frozen (`class X(Tool,
     # frozen=True)`): a repeated action text reuses its validated call
     memoize_parses: ClassVar[bool] = True
+    # intros, boards and feedback lines recur across episodes: each distinct text is checked once
+    recurring_texts: ClassVar[bool] = True
 
     def _new_puzzle(self, params: Any) -> tuple[str, int]:
         """Generate the puzzle from `self.rng` / `self.task_rng`; return (intro text, turn budget)."""
