@@ -11,6 +11,7 @@ import atexit
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -174,4 +175,8 @@ def _safe_reap(client: Any) -> None:
     try:
         reap(client)
     except Exception as exc:
+        if sys.is_finalizing() or "interpreter shutdown" in str(exc):
+            # the process is exiting (a CLI error path can beat the reaper): the next process reaps; not the engine's fault
+            log.debug("reaper cut short by interpreter exit: %s", exc)
+            return
         log.warning("envgym could not reap orphaned containers (is the Docker engine healthy?): %s", exc)

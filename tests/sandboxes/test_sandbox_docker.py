@@ -205,3 +205,24 @@ def test_a_forked_child_exiting_leaves_its_parents_containers_alone(docker_sandb
     os.waitpid(pid, 0)
     assert _exists(sb.container.id)
     assert sb.exec("echo alive").output == "alive\n"
+
+
+def test_a_reaper_cut_short_by_interpreter_exit_is_quiet_but_engine_errors_are_not(monkeypatch, caplog):
+    """A CLI that fails fast exits while the background reaper is mid-way: that must not add a second stderr line."""
+    import logging
+
+    from envgym.sandboxes import lifecycle
+
+    def exiting(client: object) -> int:
+        raise RuntimeError("cannot schedule new futures after interpreter shutdown")
+
+    def broken(client: object) -> int:
+        raise ConnectionError("engine gone")
+
+    with caplog.at_level(logging.DEBUG, logger="envgym.sandboxes"):
+        monkeypatch.setattr(lifecycle, "reap", exiting)
+        lifecycle._safe_reap(None)
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING], caplog.text
+        monkeypatch.setattr(lifecycle, "reap", broken)
+        lifecycle._safe_reap(None)
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING and "engine gone" in r.getMessage()]
