@@ -95,6 +95,19 @@ def _free_uid() -> int:
             return uid
 
 
+@functools.cache
+def _default_signals() -> list[str]:
+    """`env --default-signal=INT,QUIT` where coreutils has it (>= 8.31). Why: bash starts an asynchronous command
+    (the launcher's `bwrap ... &`) with SIGINT and SIGQUIT ignored, and an ignored disposition survives exec and
+    cannot be reset by a shell it was ignored on entry to: every program of the agent's would ignore Ctrl-C
+    (Python would never raise KeyboardInterrupt)."""
+    try:
+        probe = subprocess.run(["env", "--default-signal=INT,QUIT", "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return ["env", "--default-signal=INT,QUIT"] if probe.returncode == 0 else []
+
+
 def _drop_to(uid: int | None) -> list[str]:
     if uid is None:
         return []
@@ -291,7 +304,8 @@ class LocalSandbox(ShellBackedSandbox):
         kills the jail. (Not bwrap directly: its parent-death signal would follow the Python *thread* that
         started it, so a sandbox made in a worker thread would die with that thread.)"""
         enter = "".join(f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))} && " for p in self._cgroups)
-        jail = shlex.join([*_drop_to(self.host_uid), *self._bwrap_argv(shell=True), "--info-fd", str(info_fd), *argv])
+        bwrap = [*self._bwrap_argv(shell=True), "--info-fd", str(info_fd), *argv]
+        jail = shlex.join([*_default_signals(), *_drop_to(self.host_uid), *bwrap])
         # bash (multi-digit fds); an async list's stdin is /dev/null before its own redirections, so the
         # pipe is handed over through a spare fd.
         script = (

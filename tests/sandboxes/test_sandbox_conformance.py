@@ -241,3 +241,14 @@ def test_closed_sandbox_raises_infra_error(make_sandbox):
     with pytest.raises(SandboxInfraError):
         sb.exec("echo hi")
     sb.close()  # idempotent
+
+
+def test_commands_start_with_default_signal_dispositions(make_sandbox):
+    """The framer ignores signals for itself; what the agent runs must not inherit that (an ignored SIGINT survives
+    exec: `timeout -s INT`, Ctrl-C and KeyboardInterrupt tests would silently stop working)."""
+    sb = make_sandbox()
+    out = sb.exec("grep SigIgn /proc/self/status; python3 -c 'import signal; print(signal.getsignal(signal.SIGINT))'")
+    assert out.exit_code == 0, out.output
+    assert out.output.splitlines() == ["SigIgn:\t0000000000000000", "<built-in function default_int_handler>"]
+    timed = sb.exec("timeout -s INT 1 sleep 30; echo $?")
+    assert timed.output == "124\n", timed.output
