@@ -205,7 +205,7 @@ def test_bundled_tasks_gold_and_null(bundled_tasks: list[SWETask], built_images:
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = list(pool.map(lambda job: (job, grade_patch(job[0], job[1])), jobs))
     failures = [
-        (job[0].instance_id, job[2], result.summary())
+        (job[0].instance_id, job[2], result.summary(), result.failing[:3], result.verdict_problem)
         for job, result in results
         if result.infra_error or result.reward != job[2]
     ]
