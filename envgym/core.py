@@ -45,6 +45,8 @@ class Feedback:
     hint: str | None = None  # a nudge, where the difficulty allows one
 
     def render(self) -> str:
+        if not self.error and not self.details:  # the common shapes (every step renders): no list, no join
+            return f"{self.summary}\nHint: {self.hint}" if self.hint else self.summary
         parts = [self.summary]
         if self.error:
             parts.append(f"Error: {self.error}")
@@ -452,10 +454,7 @@ class TextEnv(gym.Env[str, str]):
         """The step's return value: the observation rendered from the feedback (and state), and the info."""
         feedback = outcome.feedback
         summary, details, error, hint = feedback.summary, feedback.details, feedback.error, feedback.hint
-        if details is None and error is None:  # the common shapes, without `render`'s list and join
-            text = f"{summary}\nHint: {hint}" if hint else summary  # `render` skips an empty hint too
-        else:
-            text = feedback.render()
+        text = feedback.render()
         state = outcome.state
         if state:
             text = f"{text}\n\n{state}"

@@ -114,24 +114,17 @@ def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
 
 
 _CLEAN_SIZE = 4096  # texts remembered by `sanitize_recurring`
-_CLEAN_CHARS = 2_000  # longer texts are checked every time (and never kept alive by the table)
-_CLEAN: dict[str, str] = {}
+_CLEAN_CHARS = 2_000  # longer texts are checked every time (and never kept alive by the cache)
+_sanitize_cached = functools.lru_cache(maxsize=_CLEAN_SIZE)(sanitize)
 
 
 def sanitize_recurring(text: str) -> str:
     """`sanitize` for texts that come back again and again (puzzle intros, boards, fixed feedback): a bounded
-    table of short texts already cleaned turns the scan into one dict lookup (non-ASCII boards cost ~5 µs to
+    cache of short texts already cleaned turns the scan into one lookup (non-ASCII boards cost ~5 µs to
     check). Only exact `str` instances are looked up (a subclass could redefine hashing or equality)."""
-    if type(text) is not str:
+    if type(text) is not str or len(text) > _CLEAN_CHARS:
         return sanitize(text)
-    clean = _CLEAN.get(text)
-    if clean is None:
-        clean = sanitize(text)
-        if len(text) <= _CLEAN_CHARS:
-            if len(_CLEAN) >= _CLEAN_SIZE:
-                _CLEAN.clear()
-            _CLEAN[text] = clean
-    return clean
+    return _sanitize_cached(text)
 
 
 def fits(text: str, limit: int = MAX_TEXT_LENGTH) -> bool:

@@ -34,10 +34,12 @@ def test_a_str_subclass_is_never_looked_up() -> None:
 def test_the_table_is_bounded_and_long_texts_are_not_kept() -> None:
     for i in range(text_module._CLEAN_SIZE + 10):
         sanitize_recurring(f"text {i}")
-    assert len(text_module._CLEAN) <= text_module._CLEAN_SIZE
+    cached = text_module._sanitize_cached.cache_info
+    assert cached().currsize <= text_module._CLEAN_SIZE
     long_text = "x" * (text_module._CLEAN_CHARS + 1)
+    before = cached()
     assert sanitize_recurring(long_text) == long_text
-    assert long_text not in text_module._CLEAN
+    assert (cached().hits, cached().misses) == (before.hits, before.misses)  # never looked up, never kept
 
 
 def test_puzzle_observations_match_a_fresh_sanitize() -> None:
