@@ -367,7 +367,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=0.5, help="per measurement")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--families", nargs="*", default=list(FAMILIES))
+    parser.add_argument(
+        "--families",
+        nargs="*",
+        default=list(FAMILIES),
+        choices=list(FAMILIES),
+        metavar="FAMILY",
+        help="which rows (default: all): " + "; ".join(FAMILIES),
+    )
     parser.add_argument(
         "--clock", choices=["cpu", "wall"], default="cpu", help="each worker's CPU time (default) or wall time"
     )
