@@ -181,10 +181,10 @@ clean_tmp() {  # the agent's files in the shared temp dirs (its $HOME emptied); 
     mkdir -m 755 -p -- "$H" && chown "$U:$U" -- "$H"
   fi
   for f in /tmp/* /var/tmp/* /dev/shm/* "$H"/*; do
-    case $f in /tmp/.envgym | /dev/shm/.envgym | "$H") ;; *) junk=1; break ;; esac
+    [[ $f == "$H" ]] || { junk=1; break; }
   done
   (( junk )) || return 0
-  find /tmp /var/tmp /dev/shm -mindepth 1 -maxdepth 1 -user "$U" ! -name .envgym ! -path "$H" -exec rm -rf -- {} + 2>/dev/null
+  find /tmp /var/tmp /dev/shm -mindepth 1 -maxdepth 1 -user "$U" ! -path "$H" -exec rm -rf -- {} + 2>/dev/null
   find "$H" -mindepth 1 -maxdepth 1 -exec rm -rf -- {} + 2>/dev/null
   return 0
 }

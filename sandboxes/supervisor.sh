@@ -233,6 +233,29 @@ __eg_killall() {  # kill every process but this framer, and wait (up to ~5 s) un
   done
 }
 
+__eg_tidy() {  # at reset, with no other agent process left: the framer's own files emptied, anything else the agent
+  # put in their directories removed, and the directories usable again, so nothing carries over to the next episode
+  local d f junk=() PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+  for d in "$__eg_dir" "$__eg_st"; do  # `chmod 000` by the agent: the framer (its uid) puts the mode back
+    [[ -r $d && -w $d && -x $d && -d $d && ! -L $d ]] || chmod 700 -- "$d" 2>/dev/null
+  done
+  builtin shopt -s dotglob nullglob
+  for f in "$__eg_dir"/* "$__eg_st"/*; do
+    case ${f##*/} in
+      out | state | next | start | end | names) [[ -f $f && ! -L $f ]] && { : > "$f"; continue; } ;;
+    esac
+    junk+=("$f")
+  done
+  builtin shopt -u dotglob nullglob
+  (( ${#junk[@]} )) || return 0  # forks only when the agent left something there
+  rm -rf -- "${junk[@]}" 2>/dev/null && return 0
+  for f in "${junk[@]}"; do  # a directory it made unreadable: its modes back first (never through a link)
+    [[ -d $f && ! -L $f ]] && chmod -R u+rwx -- "$f" 2>/dev/null
+  done
+  rm -rf -- "${junk[@]}" 2>/dev/null
+  return 0
+}
+
 builtin printf '%s READY %d\n' "$__eg_ready" "$$"
 if [ -n "$__eg_pending" ]; then
   [ -e "$__eg_out" ] || : > "$__eg_out"
@@ -344,6 +367,7 @@ while :; do
       __eg_drop_child  # it applied the state that is about to be forgotten
       __eg_was_reset=1
       __eg_killall
+      __eg_tidy
       if [[ $__eg_restore == true ]]; then  # nothing to run as the agent (Docker: root restores): no fork
         : > "$__eg_out"; __eg_rc=0
       else

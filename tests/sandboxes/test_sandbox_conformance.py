@@ -218,6 +218,31 @@ def test_reset_restores_pristine_state(make_sandbox, tmp_path: Path):
     assert sb.exec(listing).output == pristine
 
 
+def test_reset_leaves_nothing_in_the_framers_directory(make_sandbox):
+    """The framer's output/state directory is the agent's (its uid writes there): whatever an episode stashes in
+    it, or however it breaks it, the next episode must find only the framer's own files, empty, and working."""
+    sb = make_sandbox()
+    where = sb.exec("readlink /proc/self/fd/1").output.strip()
+    home = where.rsplit("/", 1)[0]
+    assert where.endswith("/out") and sb.exec(f"ls -A {home}").exit_code == 0
+    stash = (
+        f"cd {home} && echo secret > stash && mkdir -p sub/deep && echo secret > sub/deep/f && ln -s /etc/hostname link"
+        " && echo secret > start && rm -f end && mkdir end && ln -sf /etc/passwd names && chmod 000 sub"
+    )
+    assert sb.exec(stash).exit_code == 0
+    assert "stash" in sb.exec(f"ls -A {home}").output  # positive control
+    sb.exec(f"chmod 000 {home}")
+    sb.reset()
+    # Plain programs only: a command that may change the shell's state would itself refill `start`.
+    r = sb.exec(f"ls -A {home}; find {home} -mindepth 1 ! -name out ! -empty; stat -c %a {home}")
+    assert r.exit_code == 0, r.output
+    *names, mode = r.output.split()
+    assert set(names) <= {"out", "state", "next", "start", "end", "names"}, r.output  # and every one empty
+    assert mode == "700", r.output
+    assert sb.exec("echo ok; x=1; cd /tmp").output == "ok\n"  # a command that saves state works
+    assert sb.exec('echo "$x $PWD"').output == "1 /tmp\n"
+
+
 @pytest.mark.slow
 def test_sixteen_sandboxes_concurrently(make_sandbox):
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -19,10 +19,10 @@ TAMPERING = [
     "PATH=/nowhere; IFS=x; LC_ALL=POSIX; BASH_ENV=/tmp/evil; export BASH_ENV",
     # a forged state file (the one the framer reads after each command): code in it must not run, and it may
     # only set variables
-    'trap - EXIT; for f in /dev/shm/.envgym/next /.envgym/next; do [ -d "${f%/*}" ] && '
+    'trap - EXIT; exec 9>&1; for f in "$(readlink /proc/self/fd/9)"; do f=${f%/*}/next; [ -d "${f%/*}" ] && '
     "printf '/\\0x\\0\\0y\\0trap\\0\\0exit 0\\0__eg_cmd\\0x\\0true\\0__eg_end\\0' > \"$f\"; done; true",
     # a torn forged state (no end record, code appended): ignored as a whole
-    'trap - EXIT; for f in /dev/shm/.envgym/next /.envgym/next; do [ -d "${f%/*}" ] && '
+    'trap - EXIT; exec 9>&1; for f in "$(readlink /proc/self/fd/9)"; do f=${f%/*}/next; [ -d "${f%/*}" ] && '
     'printf \'/etc\\0z\\0\\0q\\0\' > "$f" && printf "trap \'exit 0\' EXIT\\n" >> "$f"; done; true',
     # a long run of commands that each could not change the state: the framer's classifier stays bounded
     "true" + " ; true" * 20_000,
