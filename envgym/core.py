@@ -13,7 +13,7 @@ import random
 import time
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 import gymnasium as gym
@@ -70,8 +70,9 @@ class StepOutcome:
     reward: float = 0.0
     terminated: bool = False
     solved: bool = False
-    reward_components: dict[str, float] = field(default_factory=dict)
-    commands: list[dict[str, Any]] = field(default_factory=list)  # sandbox commands run this step
+    # None: none (the step path builds every info dict fresh, so an outcome need not make empty ones)
+    reward_components: dict[str, float] | None = None
+    commands: list[dict[str, Any]] | None = None  # sandbox commands run this step
     infra_error: str | None = None
 
 
@@ -402,10 +403,10 @@ class TextEnv(gym.Env[str, str]):
         if self.done:
             feedback = Feedback(summary="The episode is over.", error="call reset() to start a new task")
             return self._finish(StepOutcome(feedback=feedback, terminated=True), None, False, remember=False)
-        self.turn += 1
-        memo = self._parse_memo if self.memoize_parses and type(action) is str else None
-        parsed: Tool | ActionError | None = None if memo is None else memo.get(action)
-        if parsed is None or self._tool_map.get(parsed.name) is not parsed.__class__:  # type: ignore[union-attr]
+        self.turn = turn = self.turn + 1
+        memo = self._parse_memo if self.memoize_parses and action.__class__ is str else None
+        parsed: Any = None if memo is None else memo.get(action)
+        if parsed is None or self._tool_map.get(parsed.name) is not parsed.__class__:
             parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
             if (
                 memo is not None
@@ -415,34 +416,36 @@ class TextEnv(gym.Env[str, str]):
             ):
                 if len(memo) >= _PARSE_MEMO_SIZE:
                     memo.clear()
-                memo[action] = typing.cast(Tool, parsed)
+                memo[action] = parsed
         call: Tool | None = None
         if parsed.__class__ is ActionError:  # not isinstance: pydantic's metaclass check costs ~0.3 µs
-            refusal = typing.cast(ActionError, parsed)
             feedback = Feedback(
                 summary="Invalid action; nothing happened (this cost a turn).",
-                error=refusal.message,
-                hint=f"Send {refusal.accepted}.",
+                error=parsed.message,
+                hint=f"Send {parsed.accepted}.",
             )
             outcome = StepOutcome(feedback=feedback)
         else:
-            call = typing.cast(Tool, parsed)
+            call = parsed
             try:
-                outcome = self._apply(call)
+                outcome = self._apply(parsed)
             except InfraError as exc:
                 feedback = Feedback(summary="Infrastructure failure (not your fault).", error=str(exc))
                 outcome = StepOutcome(feedback=feedback, terminated=True, infra_error=str(exc))
-        note = ""
-        if not outcome.terminated:
-            if self.turn >= self.max_turns:
+        terminated = outcome.terminated
+        truncated = False
+        if not terminated:
+            if turn >= self.max_turns:
+                truncated = True
                 note = f" Turn budget of {self.max_turns} used up: episode over."
             elif self.time_budget_s is not None and time.monotonic() - self._episode_started > self.time_budget_s:
+                truncated = True
                 note = f" Wall-clock budget of {self.time_budget_s:g} s used up: episode over."
-        if note:
-            old = outcome.feedback
-            outcome.feedback = Feedback(old.summary + note, old.details, old.error, old.hint)
-        self.done = outcome.terminated or bool(note)
-        return self._finish(outcome, call, bool(note))
+            if truncated:
+                old = outcome.feedback
+                outcome.feedback = Feedback(old.summary + note, old.details, old.error, old.hint)
+        self.done = bool(terminated) or truncated
+        return self._finish(outcome, call, truncated)
 
     def render(self) -> str | None:
         return self.last_observation if self.render_mode == "ansi" else None
@@ -454,7 +457,9 @@ class TextEnv(gym.Env[str, str]):
         """The step's return value: the observation rendered from the feedback (and state), and the info."""
         feedback = outcome.feedback
         summary, details, error, hint = feedback.summary, feedback.details, feedback.error, feedback.hint
-        text = feedback.render()
+        # the common shapes as `Feedback.render` writes them, without its call
+        plain = not error and not details
+        text = (f"{summary}\nHint: {hint}" if hint else summary) if plain else feedback.render()
         state = outcome.state
         if state:
             text = f"{text}\n\n{state}"
@@ -463,11 +468,11 @@ class TextEnv(gym.Env[str, str]):
             self.last_observation = observation
         if call is None:
             tool_call: dict[str, Any] = {}  # always a dict: gymnasium's vector envs need one type per info key
-        elif _plain_fields(type(call)):
+        elif _plain_fields(call.__class__):
             tool_call = {"name": call.name, "arguments": call.__dict__.copy()}
         else:
             tool_call = {"name": call.name, "arguments": call.model_dump(mode="json")}
-        components, commands = outcome.reward_components, outcome.commands
+        components, commands, reward = outcome.reward_components, outcome.commands, outcome.reward
         info = {
             "feedback": {"summary": summary, "details": details, "error": error, "hint": hint},
             "reward_components": dict(components) if components else {},
@@ -478,7 +483,14 @@ class TextEnv(gym.Env[str, str]):
             "turn": self.turn,
             "max_turns": self.max_turns,
         }
-        return observation, float(outcome.reward), bool(outcome.terminated), truncated, info
+        terminated = outcome.terminated
+        return (
+            observation,
+            reward if reward.__class__ is float else float(reward),
+            terminated if terminated.__class__ is bool else bool(terminated),
+            truncated,
+            info,
+        )
 
     def _set_tools(self, tools: tuple[type[Tool], ...]) -> None:
         self._tool_set, self._tool_map = tools, {tool.name: tool for tool in tools}
