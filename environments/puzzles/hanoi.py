@@ -74,6 +74,18 @@ def _views(discs: int, target: int) -> dict[tuple[int, ...], tuple[str, int]]:
     return {}
 
 
+@functools.lru_cache(maxsize=1024)
+def _intro(discs: int, target: int, budget: int, board: str) -> str:
+    """The task text: a pure function of its parts, which recur (one per start position and budget)."""
+    return (
+        f"Tower of Hanoi with {discs} discs (1 = smallest, {discs} = largest) on pegs 0, 1, 2 (also A, B, C).\n"
+        f"Goal: move all discs onto peg {target} in at most {budget} moves.\n"
+        "Rules: move one top disc at a time; never put a larger disc on a smaller one.\n"
+        'Act with {"name": "move", "arguments": {"from_peg": 0, "to_peg": 2}} or the short form '
+        "`move 0 2` (pegs as 0-2 or A-C).\n\n" + board
+    )
+
+
 class HanoiEnv(PuzzleEnv):
     env_id: ClassVar[str] = "envgym/Hanoi-v0"
     family: ClassVar[str] = "hanoi"
@@ -97,16 +109,9 @@ class HanoiEnv(PuzzleEnv):
             self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle
         self._stacks = self._build_stacks()
         self._view_table = _views(n, self.target)
-        self.optimal = self._view()[1]
+        board, self.optimal = self._view()
         budget = self.optimal + max(1, math.ceil(self.optimal * params.slack_ratio))
-        intro = (
-            f"Tower of Hanoi with {n} discs (1 = smallest, {n} = largest) on pegs 0, 1, 2 (also A, B, C).\n"
-            f"Goal: move all discs onto peg {self.target} in at most {budget} moves.\n"
-            "Rules: move one top disc at a time; never put a larger disc on a smaller one.\n"
-            'Act with {"name": "move", "arguments": {"from_peg": 0, "to_peg": 2}} or the short form '
-            "`move 0 2` (pegs as 0-2 or A-C).\n\n" + self._view()[0]
-        )
-        return intro, budget
+        return _intro(n, self.target, budget, board), budget
 
     # ----- state ---------------------------------------------------------------------------------------
     def stacks(self) -> list[list[int]]:

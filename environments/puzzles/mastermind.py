@@ -155,6 +155,20 @@ def _palette_texts(colours: int, pegs: int) -> tuple[str, str]:
     return palette, "".join(COLOURS[i % colours] for i in range(pegs))
 
 
+@functools.lru_cache(maxsize=1024)
+def _intro(pegs: int, colours: int, repeats: bool, budget: int) -> str:
+    """The task text: the same for every secret of one shape and budget."""
+    palette, example = _palette_texts(colours, pegs)
+    rule = "may repeat colours" if repeats else "uses each colour at most once"
+    return (
+        f"Mastermind: find the hidden code of {pegs} pegs in at most {budget} guesses.\n"
+        f"Colours: {palette}. The code {rule}.\n"
+        "Each guess is scored: black = right colour in the right place, white = right colour in the wrong "
+        "place.\n"
+        f'Guess with {{"name": "guess", "arguments": {{"code": "{example}"}}}} or just write `{example}`.'
+    )
+
+
 _SCORES: dict[tuple[tuple[int, ...], tuple[int, ...], int], int] = {}
 _SCORE_CACHE_LIMIT = 20_000  # (guess, secret) pairs: about 3 MB when full
 
@@ -200,16 +214,7 @@ class MastermindEnv(PuzzleEnv):
         self._consistent: np.ndarray | None = None
         self.solver_count = self.space.solver_guesses(index)
         budget = self.solver_count + params.slack
-        palette, example = _palette_texts(params.colours, params.pegs)
-        repeats = "may repeat colours" if params.allow_repeats else "uses each colour at most once"
-        intro = (
-            f"Mastermind: find the hidden code of {params.pegs} pegs in at most {budget} guesses.\n"
-            f"Colours: {palette}. The code {repeats}.\n"
-            "Each guess is scored: black = right colour in the right place, white = right colour in the wrong "
-            "place.\n"
-            f'Guess with {{"name": "guess", "arguments": {{"code": "{example}"}}}} or just write `{example}`.'
-        )
-        return intro, budget
+        return _intro(params.pegs, params.colours, params.allow_repeats, budget), budget
 
     # ----- views ---------------------------------------------------------------------------------------
     def spell(self, code: tuple[int, ...]) -> str:
@@ -254,7 +259,9 @@ class MastermindEnv(PuzzleEnv):
 
     def _apply(self, call: GuessCode) -> StepOutcome:  # type: ignore[override]
         p = self.params
-        letters = _SEPARATORS.sub("", call.code).upper()
+        code = call.code
+        # letters only (the common case) means no separator to strip: skip the regex
+        letters = code.upper() if code.isalpha() else _SEPARATORS.sub("", code).upper()
         palette = COLOURS[: p.colours]
         # `strip` leaves something exactly when a letter is outside the palette (one C call on the common path)
         bad = sorted({ch for ch in letters if ch not in palette}) if letters.strip(palette) else []
