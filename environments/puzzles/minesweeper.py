@@ -187,6 +187,32 @@ def flood_mask(start: int, counts: list[int], revealed: int, nbr_masks: tuple[in
     return revealed
 
 
+@functools.cache
+def grid_shape(rows: int, cols: int) -> tuple[int, int, int, int]:
+    """(cols, cells with a left neighbour, cells with a right neighbour, all cells) as bitmasks, for `spread`."""
+    full = (1 << rows * cols) - 1
+    first = sum(1 << r * cols for r in range(rows))  # column 0
+    last = first << (cols - 1)  # the last column
+    return cols, full & ~first, full & ~last, full
+
+
+def flood_bits(start: int, zeros: int, revealed: int, shape: tuple[int, int, int, int]) -> int:
+    """`flood_mask` on whole bitmasks (`zeros`: the cells whose count is 0): each round grows every newly
+    reached zero cell's 3×3 block at once with shifts, instead of a Python step per cell. Same result."""
+    cols, has_left, has_right, full = shape
+    new = 1 << start
+    revealed |= new
+    while True:
+        z = new & zeros
+        if not z:
+            return revealed
+        row = z | ((z & has_right) << 1) | ((z & has_left) >> 1)
+        new = (row | (row << cols) | (row >> cols)) & full & ~revealed
+        if not new:
+            return revealed
+        revealed |= new
+
+
 def logic_solve(counts: list[int], revealed: list[bool], n_mines: int, nbr_masks: tuple[int, ...]) -> list[int] | None:
     """The reveals a logic-only player makes until every safe cell is open, or None if it must guess."""
     opened = sum(1 << i for i, r in enumerate(revealed) if r)
@@ -195,10 +221,17 @@ def logic_solve(counts: list[int], revealed: list[bool], n_mines: int, nbr_masks
 
 
 def solve_from(
-    counts: list[int], opened: int, n_mines: int, nbr_masks: tuple[int, ...], numbered: int
+    counts: list[int],
+    opened: int,
+    n_mines: int,
+    nbr_masks: tuple[int, ...],
+    numbered: int,
+    shape: tuple[int, int, int, int] | None = None,
 ) -> list[int] | None:
-    """`logic_solve` on bitmasks: `opened` the revealed cells, `numbered` the cells with a non-zero count."""
+    """`logic_solve` on bitmasks: `opened` the revealed cells, `numbered` the cells with a non-zero count
+    (`shape`: the board's `grid_shape`, for the shift-based flood)."""
     n_safe = len(counts) - n_mines
+    zeros = ((1 << len(counts)) - 1) & ~numbered
     mines = 0
     moves: list[int] = []
     while opened.bit_count() < n_safe:
@@ -207,7 +240,10 @@ def solve_from(
             return None
         for i in bits(safe):
             if not opened >> i & 1:
-                opened = flood_mask(i, counts, opened, nbr_masks)
+                if shape is None:
+                    opened = flood_mask(i, counts, opened, nbr_masks)
+                else:
+                    opened = flood_bits(i, zeros, opened, shape)
                 moves.append(i)
     return moves
 
@@ -235,6 +271,7 @@ class MinesweeperEnv(PuzzleEnv):
         n = rows * cols
         nbrs = neighbour_table(rows, cols)
         masks = neighbour_masks(rows, cols)
+        shape = grid_shape(rows, cols)
         mines = params.mines
         rng = self.rng
         tries = 0
@@ -251,8 +288,8 @@ class MinesweeperEnv(PuzzleEnv):
                 numbered |= masks[i]
                 for j in nbrs[i]:
                     counts[j] += 1
-            opened = flood_mask(start, counts, 0, masks)
-            moves = solve_from(counts, opened, len(placed), masks, numbered)
+            opened = flood_bits(start, shape[3] & ~numbered, 0, shape)
+            moves = solve_from(counts, opened, len(placed), masks, numbered, shape)
             if moves:  # None: needs a guess; []: the opening already cleared the board
                 break
             tries += 1

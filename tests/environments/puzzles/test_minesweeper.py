@@ -74,3 +74,39 @@ def test_reveal_numbers_flags_and_repeats() -> None:
     assert "already revealed" in info["feedback"]["summary"]
     *_, info = env.step("reveal 99 1")
     assert "row must be in 1.." in info["feedback"]["error"]
+
+
+def test_shift_flood_equals_the_cell_by_cell_flood() -> None:
+    """`flood_bits` (whole-mask shifts) opens exactly what `flood_mask` opens, and the solver's reveals agree."""
+    import random
+
+    from envgym.environments.puzzles.minesweeper import (
+        flood_bits,
+        flood_mask,
+        grid_shape,
+        neighbour_table,
+        solve_from,
+    )
+
+    rnd = random.Random(7)
+    for _ in range(300):
+        rows, cols = rnd.randint(4, 12), rnd.randint(4, 12)
+        n = rows * cols
+        placed = rnd.sample(range(n), rnd.randint(1, n - 9))
+        masks, nbrs = neighbour_masks(rows, cols), neighbour_table(rows, cols)
+        counts, numbered = [0] * n, 0
+        for i in placed:
+            numbered |= masks[i]
+            for j in nbrs[i]:
+                counts[j] += 1
+        shape = grid_shape(rows, cols)
+        safe = [i for i in range(n) if i not in placed]
+        opened = 0
+        for start in rnd.sample(safe, min(4, len(safe))):
+            expected = flood_mask(start, counts, opened, masks)
+            assert flood_bits(start, shape[3] & ~numbered, opened, shape) == expected
+            opened = expected
+        first = flood_mask(safe[0], counts, 0, masks)
+        assert solve_from(counts, first, len(placed), masks, numbered, shape) == solve_from(
+            counts, first, len(placed), masks, numbered
+        )
