@@ -78,8 +78,15 @@ def neighbour_table(rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
     return tuple(out)
 
 
-def flood(start: int, counts: list[int], revealed: list[bool], nbrs: tuple[tuple[int, ...], ...]) -> int:
-    """Reveal `start` and, through zeros, everything around it. Returns how many cells were newly revealed."""
+def flood(
+    start: int,
+    counts: list[int],
+    revealed: list[bool],
+    nbrs: tuple[tuple[int, ...], ...],
+    cells: list[str] | None = None,
+) -> int:
+    """Reveal `start` and, through zeros, everything around it. Returns how many cells were newly revealed.
+    `cells` (the board's cell texts), when given, is updated for every cell revealed."""
     if revealed[start]:
         return 0
     revealed[start] = True
@@ -87,6 +94,8 @@ def flood(start: int, counts: list[int], revealed: list[bool], nbrs: tuple[tuple
     stack = [start]
     while stack:
         i = stack.pop()
+        if cells is not None:
+            cells[i] = _CELL_TEXT[counts[i]]
         if counts[i]:
             continue
         for j in nbrs[i]:
@@ -95,6 +104,11 @@ def flood(start: int, counts: list[int], revealed: list[bool], nbrs: tuple[tuple
                 opened += 1
                 stack.append(j)
     return opened
+
+
+@functools.cache
+def _row_labels(rows: int) -> tuple[str, ...]:
+    return tuple(f"{r + 1:>2}  " for r in range(rows))
 
 
 @functools.cache
@@ -297,6 +311,9 @@ class MinesweeperEnv(PuzzleEnv):
                 mines -= 1  # pathological user params: make the board easier rather than loop forever
         revealed = [bool(opened >> i & 1) for i in range(n)]
         self.layout, self.counts, self.revealed = layout, counts, revealed
+        # the board's cell texts, kept up to date move by move (a step re-renders only the joins)
+        self._cells = [_CELL_TEXT[counts[i]] if opened >> i & 1 else "#" for i in range(n)]
+        self._hidden = n - sum(layout) - opened.bit_count()
         self.n_mines = sum(layout)
         self.flags: set[int] = set()
         self.start = start
@@ -316,6 +333,13 @@ class MinesweeperEnv(PuzzleEnv):
 
     def render_board(self, show_mines: bool = False) -> str:
         rows, cols = self.params.rows, self.params.cols
+        if not show_mines:
+            cells = self._cells
+            labels = _row_labels(rows)
+            lines = [_column_header(cols)]
+            for r in range(rows):
+                lines.append(labels[r] + " ".join(cells[r * cols : (r + 1) * cols]))
+            return "\n".join(lines)
         revealed, counts, layout, flags = self.revealed, self.counts, self.layout, self.flags
         cells = [
             _CELL_TEXT[counts[i]]
@@ -329,7 +353,7 @@ class MinesweeperEnv(PuzzleEnv):
         return "\n".join(lines)
 
     def hidden_safe(self) -> int:
-        return self.n_safe - sum(self.revealed)
+        return self._hidden
 
     @handles(Flag)
     def _flag(self, call: Flag) -> StepOutcome:
@@ -361,9 +385,11 @@ class MinesweeperEnv(PuzzleEnv):
     def _toggle_flag(self, i: int, where: str, call: Reveal | Flag) -> StepOutcome:
         if i in self.flags:
             self.flags.discard(i)
+            self._cells[i] = "#"
             summary = f"Removed the flag at {where}."
         else:
             self.flags.add(i)
+            self._cells[i] = "F"
             summary = f"Flagged {where}."
         summary += f" {len(self.flags)} flags placed, {self.n_mines} mines in total."
         return StepOutcome(feedback=Feedback(summary=summary), state=self.render_board())
@@ -379,9 +405,10 @@ class MinesweeperEnv(PuzzleEnv):
             )
         if self.layout[i]:
             return self.failed(f"Boom: {where} was a mine. Game over.", self.render_board(show_mines=True))
-        opened = flood(i, self.counts, self.revealed, neighbour_table(self.params.rows, self.params.cols))
-        self.flags -= {j for j in self.flags if self.revealed[j]}
-        left = self.hidden_safe()
+        opened = flood(i, self.counts, self.revealed, neighbour_table(self.params.rows, self.params.cols), self._cells)
+        if self.flags:
+            self.flags -= {j for j in self.flags if self.revealed[j]}
+        self._hidden = left = self._hidden - opened
         what = f"{where} shows {self.counts[i]}" if self.counts[i] else f"{where} is empty: opened {opened} cells"
         if left == 0:
             return self.solved(f"{what}. Every safe cell is revealed: solved!", self.render_board())

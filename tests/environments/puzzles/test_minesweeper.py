@@ -110,3 +110,29 @@ def test_shift_flood_equals_the_cell_by_cell_flood() -> None:
         assert solve_from(counts, first, len(placed), masks, numbered, shape) == solve_from(
             counts, first, len(placed), masks, numbered
         )
+
+
+def test_incremental_board_and_counter_match_a_fresh_render() -> None:
+    """The cell texts and hidden-cell counter kept move by move equal a render from `revealed`/`flags`."""
+    import numpy as np
+
+    from envgym.environments.puzzles.minesweeper import _CELL_TEXT
+
+    env = MinesweeperEnv(difficulty=0.6)
+    rng = np.random.default_rng(3)
+    for seed in range(12):
+        env.reset(seed=seed)
+        done = False
+        while not done:
+            cols = env.params.cols
+            hidden = [i for i, r in enumerate(env.revealed) if not r]
+            i = hidden[int(rng.integers(len(hidden)))]
+            verb = "flag" if rng.random() < 0.3 else ("reveal" if i not in env.flags else "flag")
+            _, _, terminated, truncated, _ = env.step(f"{verb} {i // cols + 1} {i % cols + 1}")
+            done = terminated or truncated
+            cells = [
+                _CELL_TEXT[env.counts[j]] if env.revealed[j] else ("F" if j in env.flags else "#")
+                for j in range(len(env.revealed))
+            ]
+            assert env._cells == cells
+            assert env.hidden_safe() == env.n_safe - sum(env.revealed)
