@@ -116,12 +116,26 @@ def neighbour_masks(rows: int, cols: int) -> tuple[int, ...]:
     return tuple(sum(1 << j for j in nb) for nb in neighbour_table(rows, cols))
 
 
+_BYTE_BITS: list[tuple[tuple[int, ...], ...]] = []  # [k][byte]: the set bits of `byte << 8k`, ascending
+
+
+def _byte_bits(chunks: int) -> list[tuple[tuple[int, ...], ...]]:
+    while len(_BYTE_BITS) < chunks:
+        base = 8 * len(_BYTE_BITS)
+        _BYTE_BITS.append(tuple(tuple(base + b for b in range(8) if byte >> b & 1) for byte in range(256)))
+    return _BYTE_BITS
+
+
 def bits(mask: int) -> list[int]:
-    out = []
+    """The set bits of `mask`, ascending (a table per byte: a step per 8 cells, not per set bit)."""
+    table = _BYTE_BITS if len(_BYTE_BITS) * 8 >= mask.bit_length() else _byte_bits((mask.bit_length() + 7) // 8)
+    out: list[int] = []
+    k = 0
     while mask:
-        low = mask & -mask
-        out.append(low.bit_length() - 1)
-        mask ^= low
+        if mask & 255:
+            out += table[k][mask & 255]
+        mask >>= 8
+        k += 1
     return out
 
 

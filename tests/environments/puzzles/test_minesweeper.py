@@ -136,3 +136,15 @@ def test_incremental_board_and_counter_match_a_fresh_render() -> None:
             ]
             assert env._cells == cells
             assert env.hidden_safe() == env.n_safe - sum(env.revealed)
+
+
+def test_bits_lists_set_bits_in_ascending_order() -> None:
+    import random
+
+    from envgym.environments.puzzles.minesweeper import bits
+
+    rnd = random.Random(5)
+    for _ in range(2000):
+        mask = rnd.getrandbits(rnd.randint(0, 900)) & rnd.getrandbits(900)
+        assert bits(mask) == [i for i in range(mask.bit_length()) if mask >> i & 1]
+    assert bits(0) == []
