@@ -172,14 +172,21 @@ __eg_lastpid() {  # __eg_now_lp: the last PID this PID namespace handed out (eve
 }
 
 __eg_hangup() {  # kill what the last command left holding its output; a process factory gets kill -1
-  local now p round found hidden still wait  # $1: the process list of the last clean check ("" to scan)
+  local now p round looks before found hidden still wait  # $1: the process list of the last clean check ("" to scan)
   __eg_lastpid
   [[ $__eg_now_lp == "$__eg_lp" && -n $__eg_lp ]] && return 0  # no process was created since the last check
   now=(/proc/[1-9]*)
   if [[ -n $1 && "${now[*]}" == "$1" ]]; then __eg_lp=$__eg_now_lp; return 0; fi  # and none of them is left
   declare -A __eg_killed=()
-  for round in 1 2 3 4; do
+  # A scan sees only the processes that existed when its list was taken: one created later by a process that has
+  # exited since (a fork bomb's pipeline members fork and exit at once) is not in it. So a scan that found nothing
+  # ends the check only if no process was created while it ran (the last PID did not move); otherwise it looks
+  # again (up to 16 scans in all), and only scans that found something count as one of the 4 rounds.
+  round=0 looks=0
+  while (( round < 4 && looks++ < 16 )); do
     found=0 hidden=()
+    __eg_lastpid
+    before=$__eg_now_lp
     for p in /proc/[1-9]*; do
       p=${p#/proc/}
       [[ $p == "$$" || $p == 1 || $p == "$__eg_pid" ]] && continue  # __eg_pid: the pre-forked child
@@ -203,7 +210,9 @@ __eg_hangup() {  # kill what the last command left holding its output; a process
       builtin kill -9 "$p" 2>/dev/null
       [[ -n ${__eg_killed[$p]} ]] || { __eg_killed[$p]=1; found=1; }
     done
-    (( found )) || break
+    if (( found )); then (( ++round )); continue; fi
+    __eg_lastpid
+    [[ $__eg_now_lp == "$before" ]] && break  # a whole scan, nothing created meanwhile, nothing found: none is left
   done
   if (( found )) && [ "$__eg_killmode" = all ]; then
     __eg_killall
