@@ -10,7 +10,8 @@
 # ctime); only its ancestors can have moved, which `dirs` (the inode of every pristine directory, by path)
 # catches. What is flagged is put back: a directory that is still the same inode has its entries compared by
 # name with the pristine one (extra ones removed, missing ones copied back); anything else is removed and
-# copied back whole. One stat walk, then one `rm` and one `tar | tar` for whatever changed, each only if needed.
+# copied back whole. One stat walk, then one removal (by a resident `find -delete`, see below) and one
+# `tar | tar` for whatever changed, each only if needed.
 # A flagged directory's names are compared as one merge of two sorted lists (the pristine one listed once and
 # kept), 16 names at a time where they agree.
 #
@@ -28,12 +29,20 @@
 # after every new stamp, once the host has its answer and before the next request is read (a walker with an
 # older reference would only flag more, never less). Anything one says on stderr but the end marker, or no
 # answer, means the walk is not trusted: a plain `find` redoes it and the walkers are given up for this sandbox
-# (the same if stdbuf, mkfifo or `-files0-from` is missing).
+# (the same if stdbuf, mkfifo or `-files0-from` is missing). Walker 0 is also given the agent's $HOME (pruned:
+# only stat'ed), first: when it is a real directory whose ctime is not after the stamp, it is as the last restore
+# left it (a chmod or a new inode there moves the ctime; the agent cannot chown), and the clean-up skips the
+# `find` that checks its mode and owner.
+#
+# The deleter: one more resident root `find -P -files0-from - -depth ... -delete`, started once (it holds no
+# time reference), is sent the paths to remove and an end marker: no fork or exec for the removal. It deletes
+# depth first and never follows a symlink (a link is removed, not its target). Anything on its stderr but the
+# marker (a path it could not remove, or it died) and `rm -rf` redoes the whole list; the deleter is given up.
 #
 # Trust: this process is root and the agent's uid cannot signal it or open its fds; it acts only after it
 # has itself killed every process of the agent's uid but the framer (which the host says is idle), so nothing
-# can swap a path under it. It never follows a symlink in the workspace (find -P, rm, globs of directories
-# find saw as directories, tar entries recreated parents-first). Its state (the pristine copy, stamp, dirs, the
+# can swap a path under it. It never follows a symlink in the workspace (find -P, find -P -delete, rm, globs of
+# directories find saw as directories, tar entries recreated parents-first). Its state (the pristine copy, stamp, dirs, the
 # walkers' fifos and output) lives in a root-only directory.
 #
 # Args: $1 workspace  $2 agent uid  $3 state dir (root-only: ws/ the pristine copy, stamp, dirs)  $4 the agent's $HOME  $5 ready token
@@ -106,25 +115,71 @@ start_walkers() {  # after every new stamp: a walker reads the stamp's time once
     # unbuffered; stderr, the end marker or why it failed, is the pipe this process reads, whose end of file
     # says the walker is gone. It keeps none of the fifos' write ends: when this process exits, the walkers
     # read end of file and exit.
-    exec {t}< <(for t in "${wfd_in[@]}" "$nap"; do exec {t}>&-; done
+    exec {t}< <(for t in "${wfd_in[@]}" ${dfd_in:+"$dfd_in"} "$nap"; do exec {t}>&-; done
       exec stdbuf -o0 find -P -files0-from - \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) -o \
-        \( -samefile "$W" -prune -o -true \) -newercm "$S/stamp" -printf '%i %y %p\0' \
+        \( \( -samefile "$W" -o -path "$H" \) -prune -o -true \) -newercm "$S/stamp" -printf '%i %y %p\0' \
         < "$S/walk.$$.$k" 2>&1 >> "$S/changed.$$.$k")
     walker[k]=$! wfd_out[k]=$t
     nwalkers=$(( k + 1 ))
   done
 }
 
+# -- the deleter: a resident `find -delete`, root's, fed what to remove (no fork, no exec per reset) --------
+deleter= dfd_in= dfd_out=
+
+start_deleter() {
+  local t
+  [[ -n $use_walker ]] || return 0
+  if ! : > "$S/end" || ! rm -f -- "$S/del.$$" || ! mkfifo -m 600 -- "$S/del.$$" || ! exec {t}<> "$S/del.$$"; then
+    return 0
+  fi
+  dfd_in=$t
+  # -P and -depth: what is in a directory goes before it, no symlink followed (a link is removed, not its
+  # target); the end marker is printed, never deleted. Anything else on stderr means it failed somewhere.
+  exec {t}< <(for t in "${wfd_in[@]}" "$dfd_in" "$nap"; do exec {t}>&-; done
+    exec stdbuf -o0 find -P -files0-from - -depth \( -path "$S/end" -fprintf /dev/stderr 'END\0' \) -o -delete \
+      < "$S/del.$$" 2>&1 > /dev/null)
+  deleter=$! dfd_out=$t
+}
+
+stop_deleter() {
+  [[ -n $deleter ]] || return 0
+  exec {dfd_out}<&- {dfd_in}>&-
+  kill -9 "$deleter" 2>/dev/null
+  wait "$deleter" 2>/dev/null
+  deleter=
+}
+
+delete() {  # remove[] (relative to the workspace, the current directory), whole trees; rm if the deleter fails
+  local p got
+  if [[ -n $deleter ]]; then
+    local -a abs=()
+    for p in "${remove[@]}"; do abs+=("$W/${p#./}"); done
+    got=
+    printf '%s\0' "${abs[@]}" "$S/end" >&"$dfd_in" &&
+      IFS= read -r -d '' -t 600 -u "$dfd_out" got
+    [[ $got == END ]] && return 0
+    stop_deleter  # not trusted again; rm redoes it all (removing what is gone already is no error for rm -f)
+  fi
+  if (( ${#remove[@]} > 1000 )); then
+    printf '%s\0' "${remove[@]}" | xargs -0 rm -rf --
+  else
+    rm -rf -- "${remove[@]}"
+  fi
+}
+
 walk() {  # flagged: "<inode> <type> <path>" of every entry of the workspace whose ctime is after the stamp,
-  # each directory before what is in it
-  local k i got ok=1
+  # each directory before what is in it; home_check=0 when the walker saw that $HOME, a real directory, has not
+  # changed since the stamp (its mode, owner and inode as the last restore left them: see clean_tmp)
+  local k i got ok=1 home=
   local -a top=("$W"/*) mine
-  flagged=()
+  flagged=() home_check=1
+  [[ -d $H && ! -L $H ]] && home=$H  # nothing of the agent's runs now: it cannot change before the walker sees it
   if (( nwalkers )); then
     for (( k = 0; k < nwalkers; k++ )); do  # the workspace's entries dealt round the walkers
       : > "$S/changed.$$.$k" || ok=
       mine=()
-      (( k == 0 )) && mine=("$W")
+      (( k == 0 )) && mine=(${home:+"$home"} "$W")  # $HOME first: its record, if any, comes first
       for (( i = k; i < ${#top[@]}; i += nwalkers )); do mine+=("${top[i]}"); done
       printf '%s\0' "${mine[@]}" "$S/end" >&"${wfd_in[k]}" || ok=
     done
@@ -137,6 +192,9 @@ walk() {  # flagged: "<inode> <type> <path>" of every entry of the workspace who
       for (( k = 0; k < nwalkers; k++ )); do
         mapfile -t -d '' -O "${#flagged[@]}" flagged < "$S/changed.$$.$k" || return 1
       done
+      if [[ -n $home ]]; then
+        if [[ ${flagged[0]#* * } == "$home" ]]; then unset -v 'flagged[0]'; else home_check=0; fi
+      fi
       return 0
     fi
     use_walker=  # one failed or said something: not trusted again
@@ -176,7 +234,10 @@ clean_tmp() {  # the agent's files in the shared temp dirs (its $HOME emptied); 
   local f junk=0
   # Its mode and owner too (one find: root's own [[ -r ]] tests cannot tell): a chmod 000 by the last episode
   # would otherwise leave the next one a $HOME it cannot use.
-  if [[ -L $H || ! -d $H || -z $(find "$H" -maxdepth 0 -user "$U" -group "$U" -perm 755 2>/dev/null) ]]; then
+  # Only when it changed since the stamp (home_check, from the walk): a chmod, or a new inode in its place,
+  # moves its ctime, and the agent cannot chown.
+  if [[ -L $H || ! -d $H ]] ||
+    { (( home_check )) && [[ -z $(find "$H" -maxdepth 0 -user "$U" -group "$U" -perm 755 2>/dev/null) ]]; }; then
     rm -rf -- "$H"
     mkdir -m 755 -p -- "$H" && chown "$U:$U" -- "$H"
   fi
@@ -245,9 +306,9 @@ compare_dir() {  # $1 ./dir, the same inode as the pristine one: extra names rem
 restore() {  # the incremental path; returns non-zero when it could not (then the caller does a full restore)
   local rec ino typ path rest n a
   local -a attrs=() backdirs=()
-  flagged=() remove=() back=() skip=() fix=()
+  remove=() back=() skip=() fix=()  # flagged: from walk, just before
   restored=0
-  walk || return 2
+  (( walked )) || return 2
   (( ${#flagged[@]} )) || return 0
   builtin cd -- "$W" || return 1
   for rec in "${flagged[@]}"; do  # pre-order: a directory comes before what is in it
@@ -274,10 +335,8 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
       fix["${path%/*}"]=1
     fi
   done
-  if (( ${#remove[@]} > 1000 )); then
-    printf '%s\0' "${remove[@]}" | xargs -0 rm -rf -- || return 4
-  elif (( ${#remove[@]} )); then
-    rm -rf -- "${remove[@]}" || return 4
+  if (( ${#remove[@]} )); then
+    delete || return 4
   fi
   for a in "${!fix[@]}"; do [[ -n ${skip["$a"]} ]] || attrs+=("$a"); done
   # Copy back what was removed or missing (recursively), then the mode, owner and times of the directories
@@ -306,12 +365,14 @@ restore() {  # the incremental path; returns non-zero when it could not (then th
 
 load_dirs
 start_walkers
+start_deleter
 builtin printf '%s READY\n' "$5"
 while IFS=' ' read -r nonce framer; do
   if ! kill_agent "$framer"; then
     builtin printf '%s DONE 2 0 processes of the agent uid kept appearing\n' "$nonce"
     continue
   fi
+  walk && walked=1 || walked=0
   clean_tmp
   restore
   rc=$?
@@ -329,4 +390,5 @@ while IFS=' ' read -r nonce framer; do
   fi
 done
 stop_walkers
-rm -f -- "$S"/walk.$$.* "$S"/changed.$$.*
+stop_deleter
+rm -f -- "$S"/walk.$$.* "$S"/changed.$$.* "$S/del.$$"

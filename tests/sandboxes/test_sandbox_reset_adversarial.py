@@ -208,8 +208,10 @@ def test_a_change_right_after_a_restore_is_seen(box: Any, pristine: str) -> None
         assert snapshot(box) == pristine
 
 
-# the processes running `find` in the container (between resets, only the restorer's walker does), with their uid
-WALKERS = r"""for p in /proc/[0-9]*; do read -r c < $p/comm && [ "$c" = find ] && echo "${p#/proc/} $(stat -c %u $p)"; done; true"""
+# the processes running `find` in the container (between resets, only the restorer's walkers do, and its deleter,
+# a `find -delete`, left out here), with their uid
+WALKERS = r"""for p in /proc/[0-9]*; do read -r c < $p/comm && [ "$c" = find ] && ! tr '\0' ' ' < $p/cmdline | grep -q -- -delete && echo "${p#/proc/} $(stat -c %u $p)"; done; true"""
+DELETERS = r"""for p in /proc/[0-9]*; do read -r c < $p/comm && [ "$c" = find ] && tr '\0' ' ' < $p/cmdline | grep -q -- -delete && echo "${p#/proc/} $(stat -c %u $p)"; done; true"""
 
 
 @pytest.mark.docker
@@ -234,6 +236,29 @@ def test_walkers_do_not_pile_up_and_a_dead_one_is_replaced_by_find(base_image: s
         assert sb.last_restored > 0
         assert snapshot(sb) == pristine
         sb.exec("echo x >> a/x.py")
+        sb.reset()
+        assert snapshot(sb) == pristine
+
+
+@pytest.mark.docker
+def test_one_deleter_and_a_dead_one_is_replaced_by_rm(base_image: str, tmp_path: Path) -> None:
+    """What a reset removes goes to one resident root `find -delete` (never following a symlink: a link is
+    removed, not what it points to); when it dies the reset is still exact (rm does it)."""
+    from envgym.sandboxes.docker import DockerSandbox
+
+    with DockerSandbox(base_image, source=_source(tmp_path)) as sb:
+        pristine = snapshot(sb)
+        sb.exec("rm a/x.py; ln -s /etc/hostname a/x.py; mkdir -p new/d; ln -s /etc new/d/etc; touch new/d/f")
+        sb.reset()
+        assert sb.last_restored > 0 and snapshot(sb) == pristine
+        assert sb.container.exec_run(["test", "-s", "/etc/hostname"]).exit_code == 0
+        found = sb.container.exec_run(["bash", "-c", DELETERS], user="0:0").output.decode().split()
+        assert len(found) == 2 and found[1] == "0", found  # one, root's
+        sb.container.exec_run(["kill", "-9", found[0]], user="0:0")
+        sb.exec(CASES["new files and directories"] + "; " + CASES["deletions"])
+        sb.reset()
+        assert sb.last_restored > 0 and snapshot(sb) == pristine
+        sb.exec(CASES["symlink swaps"])
         sb.reset()
         assert snapshot(sb) == pristine
 
