@@ -236,6 +236,8 @@ clean_tmp() {  # the agent's files in the shared temp dirs (its $HOME emptied); 
   # would otherwise leave the next one a $HOME it cannot use.
   # Only when it changed since the stamp (home_check, from the walk): a chmod, or a new inode in its place,
   # moves its ctime, and the agent cannot chown.
+  # After a check, a new stamp (see the main loop), so that the next resets can skip it.
+  (( home_check )) && newstamp=1
   if [[ -L $H || ! -d $H ]] ||
     { (( home_check )) && [[ -z $(find "$H" -maxdepth 0 -user "$U" -group "$U" -perm 755 2>/dev/null) ]]; }; then
     rm -rf -- "$H"
@@ -260,7 +262,7 @@ full_restore() {  # the slow path: everything removed and copied back (setup sta
 }
 
 # -- the incremental restore -----------------------------------------------------------------------------
-restored=0 note= restart=
+restored=0 note= restart= newstamp=
 declare -a flagged=() remove=() back=() hl=() tl=()
 declare -A skip=() fix=()
 
@@ -376,6 +378,12 @@ while IFS=' ' read -r nonce framer; do
   clean_tmp
   restore
   rc=$?
+  # $HOME was checked but the workspace needed no new stamp: take one anyway (the workspace equals the pristine
+  # copy now, so a stamp is as valid as after any restore), or $HOME would be checked at every reset.
+  if (( rc == 0 )) && [[ -n $newstamp && -z $restart ]]; then
+    stamp && restart=1 || rc=6
+  fi
+  newstamp=
   if (( rc )); then
     note="incremental restore failed (step $rc): full copy"
     full_restore && rc=0 restored=-1 || rc=1 note="restoring the workspace from the pristine copy failed"
