@@ -1,9 +1,10 @@
 """Sandbox benchmark: every number against a baseline measured in the same run, printed as ratios.
 
-    .venv/bin/python benchmarks/sandbox.py [--n 200] [--image TAG] [--reset-baseline REV] [--reset-only]
+    .venv/bin/python benchmarks/sandbox.py [--n 200] [--image TAG] [--reset-baseline REV] [--reset-only|--upload-only]
 
 Measures (Docker): per-command round trip of the persistent shell vs one `docker exec` per command on the
-same container (CLI and SDK); uploading a 2,000-file source vs `docker cp` (interleaved, fresh containers);
+same container (CLI and SDK); uploading a 2,000-file source vs `docker cp` (interleaved, fresh containers: the
+transfer alone, and the source's whole cost to a sandbox, its pristine copy included);
 reset() of a 2,000-file workspace unchanged / with 10 changed files / with 5 MB of junk, vs the previous
 full-tree rsync run in the same sandbox; cold start vs pool checkout. Also the LocalSandbox round trip and
 reset. With --reset-baseline REV (a git revision), the resets are also run, interleaved round by round, by
@@ -138,7 +139,14 @@ def print_resets(results: dict[str, Any], names: list[str], prefix: str = "") ->
 
 
 def upload_vs_docker_cp(image: str, repo: Path, rounds: int) -> dict[str, list[float]]:
-    """Time to put `repo` into a created (not started) container: ours, the old Python builder, `docker cp`."""
+    """Putting `repo` into a new container, interleaved round by round.
+
+    The transfer alone, into a created (not started) container: ours (GNU tar streamed into `put_archive`), the
+    old Python builder, `docker cp`. That is like with like for the transfer, but it is not what a source costs a
+    sandbox: `DockerSandbox(source=...)` also makes the pristine copy reset() returns to (setup's `cp -a`, a
+    second creation of every file). So also: a sandbox with the source minus one without (each fully started,
+    shell ready), the source's whole cost, against `docker cp` alone."""
+    from envgym.sandboxes import open_sandbox
     from envgym.sandboxes.docker import _tar_dir, _tar_stream
     from envgym.sandboxes.docker_client import docker_client
 
@@ -151,6 +159,7 @@ def upload_vs_docker_cp(image: str, repo: Path, rounds: int) -> dict[str, list[f
         ),
     }
     out: dict[str, list[float]] = {name: [] for name in ways}
+    out["sandbox with source"], out["sandbox without"] = [], []
     for _ in range(rounds):
         for name, way in ways.items():
             container = client.containers.create(image, command=["true"])
@@ -160,6 +169,14 @@ def upload_vs_docker_cp(image: str, repo: Path, rounds: int) -> dict[str, list[f
                 out[name].append(time.perf_counter() - start)
             finally:
                 container.remove(force=True)
+        for name, options in (("sandbox with source", {"source": repo}), ("sandbox without", {})):
+            start = time.perf_counter()
+            box = open_sandbox("docker", image=image, **options)
+            out[name].append(time.perf_counter() - start)
+            box.close()
+    out["source's whole cost (with - without)"] = [
+        a - b for a, b in zip(out["sandbox with source"], out["sandbox without"], strict=True)
+    ]
     return out
 
 
@@ -217,12 +234,33 @@ def resets(image: str, n: int, baseline: str, *, docker: bool = True, local: boo
                 print_resets(results, names, prefix="reset(), ")
 
 
+def upload_only(image: str, n: int) -> None:
+    with TemporaryDirectory() as tmp:
+        repo = Path(tmp)
+        make_repo(repo)
+        uploads = upload_vs_docker_cp(image, repo, max(3, n // 20))
+    print(f"\n== uploading a 2,000-file source into a new container (interleaved; load {os.getloadavg()[0]:.2f}) ==")
+    for name, xs in uploads.items():
+        print(f"{name:<38} {ms(xs)}")
+    whole = uploads["source's whole cost (with - without)"]
+    print(
+        f"ratio docker cp / envgym upload:       {med(uploads['docker cp']) / med(uploads['envgym (GNU tar stream)']):6.2f}x"
+        f"   (the transfer alone; Python tarfile, the previous builder: "
+        f"{med(uploads['docker cp']) / med(uploads['Python tarfile + put_archive']):.2f}x)"
+    )
+    print(
+        f"ratio docker cp / source's whole cost: {med(uploads['docker cp']) / med(whole):6.2f}x"
+        "   (upload + pristine copy + setup, vs docker cp's upload alone)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200)
     parser.add_argument("--image", default="")
     parser.add_argument("--reset-baseline", default="", help="git revision whose restorers the resets are compared to")
     parser.add_argument("--reset-only", action="store_true", help="only the reset() sections")
+    parser.add_argument("--upload-only", action="store_true", help="only the upload section")
     args = parser.parse_args()
 
     from envgym.sandboxes import open_sandbox
@@ -235,6 +273,10 @@ def main() -> None:
     image = args.image or ensure_base_image()
     n = args.n
     print(f"image {image}, n={n}, load average at the start: {os.getloadavg()}")
+    if args.upload_only:
+        upload_only(image, n)
+        print(f"\nload average at the end: {os.getloadavg()}")
+        return
     if args.reset_only:
         resets(image, n, args.reset_baseline)
         print(f"\nload average at the end: {os.getloadavg()}")
@@ -266,18 +308,7 @@ def main() -> None:
         print(f"floor: bare pre-forking bash    {ms(bare)}   ({bare_cpu * 1e3:.2f} ms CPU per command)")
         print(f"ratio shell / floor:            {med(shell_echo) / med(bare):6.1f}x")
 
-    with TemporaryDirectory() as tmp:
-        repo = Path(tmp)
-        make_repo(repo)
-        uploads = upload_vs_docker_cp(image, repo, max(3, n // 20))
-        print("\n== uploading a 2,000-file source into a new container (interleaved, fresh containers) ==")
-        for name, xs in uploads.items():
-            print(f"{name:<34} {ms(xs)}")
-        print(
-            f"ratio docker cp / envgym upload:    {med(uploads['docker cp']) / med(uploads['envgym (GNU tar stream)']):6.2f}x"
-            f"   (Python tarfile, the previous builder: "
-            f"{med(uploads['docker cp']) / med(uploads['Python tarfile + put_archive']):.2f}x)"
-        )
+    upload_only(image, n)
     resets(image, n, args.reset_baseline, local=False)
 
     colds = []
