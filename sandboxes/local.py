@@ -97,15 +97,20 @@ def _free_uid() -> int:
 
 @functools.cache
 def _default_signals() -> list[str]:
-    """`env --default-signal=INT,QUIT` where coreutils has it (>= 8.31). Why: bash starts an asynchronous command
-    (the launcher's `bwrap ... &`) with SIGINT and SIGQUIT ignored, and an ignored disposition survives exec and
-    cannot be reset by a shell it was ignored on entry to: every program of the agent's would ignore Ctrl-C
-    (Python would never raise KeyboardInterrupt)."""
+    """`env --default-signal` where coreutils has it (>= 8.31): every signal back to its default action and
+    unblocked before the jail starts. Why: dispositions and the signal mask survive fork and exec, and bash cannot
+    reset a signal that was ignored on entry (nor unblock one), so without it the agent's commands inherit whatever
+    the host process had: under `nohup` (SIGHUP ignored) or from a thread that blocks signals, `kill -HUP` or
+    `kill -TERM` of a command did nothing; and bash starts the launcher's `bwrap ... &` with SIGINT and SIGQUIT
+    ignored (Python in the jail would never raise KeyboardInterrupt)."""
     try:
-        probe = subprocess.run(["env", "--default-signal=INT,QUIT", "true"], capture_output=True, timeout=10)
+        probe = subprocess.run(["env", "--default-signal", "true"], capture_output=True, timeout=10)
     except (OSError, subprocess.SubprocessError):
         return []
-    return ["env", "--default-signal=INT,QUIT"] if probe.returncode == 0 else []
+    if probe.returncode != 0:
+        log.warning("env --default-signal is missing (coreutils < 8.31): the jail inherits this process's signals")
+        return []
+    return ["env", "--default-signal"]
 
 
 def _drop_to(uid: int | None) -> list[str]:

@@ -152,7 +152,7 @@ __eg_pure() {  # true if the command in __eg_cmd cannot change the shell's varia
   done
 }
 
-__eg_holds() {  # kill process $1 if it holds the last command's output; true if newly killed
+__eg_holds() {  # kill process $1 if it holds the last command's output; true if newly killed (__eg_live: it lives on)
   local f
   for f in /proc/"$1"/fd/*; do
     if [[ $f -ef $__eg_out ]]; then
@@ -162,6 +162,7 @@ __eg_holds() {  # kill process $1 if it holds the last command's output; true if
       return 0
     fi
   done
+  [[ -L $f ]] && __eg_live=1  # it has fds: a live program (a process that is exiting has closed them)
   return 1
 }
 
@@ -172,7 +173,7 @@ __eg_lastpid() {  # __eg_now_lp: the last PID this PID namespace handed out (eve
 }
 
 __eg_hangup() {  # kill what the last command left holding its output; a process factory gets kill -1
-  local now p round looks before found hidden still wait  # $1: the process list of the last clean check ("" to scan)
+  local now p round looks before found hidden still wait __eg_live  # $1: the process list of the last clean check ("" to scan)
   __eg_lastpid
   [[ $__eg_now_lp == "$__eg_lp" && -n $__eg_lp ]] && return 0  # no process was created since the last check
   now=(/proc/[1-9]*)
@@ -181,10 +182,13 @@ __eg_hangup() {  # kill what the last command left holding its output; a process
   # A scan sees only the processes that existed when its list was taken: one created later by a process that has
   # exited since (a fork bomb's pipeline members fork and exit at once) is not in it. So a scan that found nothing
   # ends the check only if no process was created while it ran (the last PID did not move); otherwise it looks
-  # again (up to 16 scans in all), and only scans that found something count as one of the 4 rounds.
+  # again (up to 16 scans in all), and only scans that found something count as one of the 4 rounds. A scan
+  # during which processes were created but that saw none alive that could have created them counts as finding
+  # something: a chain of forks each gone before we look at it (`f() { f & }; f`) is caught by kill -1, while a
+  # program of the agent's that keeps starting others (`make > log &`) is seen alive, and left alone.
   round=0 looks=0
   while (( round < 4 && looks++ < 16 )); do
-    found=0 hidden=()
+    found=0 hidden=() __eg_live=0
     __eg_lastpid
     before=$__eg_now_lp
     for p in /proc/[1-9]*; do
@@ -213,6 +217,7 @@ __eg_hangup() {  # kill what the last command left holding its output; a process
     if (( found )); then (( ++round )); continue; fi
     __eg_lastpid
     [[ $__eg_now_lp == "$before" ]] && break  # a whole scan, nothing created meanwhile, nothing found: none is left
+    (( __eg_live )) || { found=1; (( ++round )); }
   done
   if (( found )) && [ "$__eg_killmode" = all ]; then
     __eg_killall

@@ -6,6 +6,7 @@ reaches only its own child, a killed pre-forked child is replaced, and state sta
 
 from __future__ import annotations
 
+import signal
 import time
 
 import pytest
@@ -59,13 +60,31 @@ def test_exit_codes_are_the_childs_own(make_sandbox):
     sb = make_sandbox()
     got = {code: sb.exec(f"exit {code}", timeout=30).exit_code for code in range(256)}
     assert got == {code: code for code in range(256)}
-    for signal, code in (("HUP", 129), ("INT", 130), ("KILL", 137), ("USR1", 138), ("TERM", 143), ("PIPE", 141)):
-        r = sb.exec(f"kill -{signal} $BASHPID; sleep 1", timeout=30)
-        assert r.exit_code == code, (signal, r)
+    for name, code in (("HUP", 129), ("INT", 130), ("KILL", 137), ("USR1", 138), ("TERM", 143), ("PIPE", 141)):
+        r = sb.exec(f"kill -{name} $BASHPID; sleep 1", timeout=30)
+        assert r.exit_code == code, (name, r)
     # Signals the framer catches cut its wait for the child short: it waits again, and reports the child's code.
     r = sb.exec("for s in USR1 USR2 TERM INT HUP ALRM PIPE QUIT; do kill -$s $$; done; sleep 0.3; echo ok; exit 4")
     assert (r.exit_code, r.output) == (4, "ok\n"), r
     assert sb.exec('yes | head -c 2; echo " ${PIPESTATUS[*]}"').output == "y\n 141 0\n"
+
+
+def test_commands_get_default_signals_whatever_the_host_process_had(make_sandbox):
+    # Dispositions and the signal mask survive fork and exec, and bash can neither reset a signal ignored on entry
+    # nor unblock one: a host process under `nohup` (SIGHUP ignored), or a thread that blocks signals, must not pass
+    # that on to the agent's commands (the local jail used to: `kill -HUP $BASHPID` then did nothing).
+    old_hup = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
+    try:
+        sb = make_sandbox()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        signal.signal(signal.SIGHUP, old_hup)
+    for name, code in (("HUP", 129), ("TERM", 143), ("USR1", 138)):
+        r = sb.exec(f"kill -{name} $BASHPID; sleep 1", timeout=30)
+        assert r.exit_code == code, (name, r)
+    r = sb.exec("grep -E '^Sig(Blk|Ign)' /proc/self/status", timeout=30)  # a program the command starts
+    assert r.output == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n", r
 
 
 def test_state_is_saved_only_when_it_changed_and_stays_data(make_sandbox):

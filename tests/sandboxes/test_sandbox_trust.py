@@ -75,6 +75,26 @@ def test_fork_bomb_does_not_flood_later_commands(make_sandbox):
     assert (r.output, r.exit_code, r.timed_out) == ("next\nforked\n", 0, False)
 
 
+def test_a_chain_of_short_lived_forks_does_not_flood_later_commands(make_sandbox):
+    # Each process forks the next and exits at once: none lives long enough for a scan of /proc to see it alive.
+    sb = make_sandbox()
+    sb.exec("f() { echo x; f & }; f", timeout=30)
+    for _ in range(2):
+        r = sb.exec("sleep 0.3; echo next", timeout=30)
+        assert (r.output, r.exit_code, r.timed_out) == ("next\n", 0, False), r
+
+
+def test_a_background_program_that_keeps_forking_is_left_alone(make_sandbox):
+    # Processes are created while the framer looks for leftovers, but by a program it sees alive (a build in the
+    # background): not a runaway, and its output goes elsewhere.
+    sb = make_sandbox()
+    sb.exec("sh -c 'while :; do /bin/true; done' > /dev/null 2>&1 & echo $! > forker.pid", timeout=30)
+    for _ in range(3):
+        r = sb.exec("sleep 0.2; echo next", timeout=30)
+        assert (r.output, r.exit_code) == ("next\n", 0), r
+    assert sb.exec('kill -0 "$(cat forker.pid)" && echo alive', timeout=30).output == "alive\n"
+
+
 def test_background_programs_keep_running_only_with_their_output_redirected(make_sandbox):
     sb = make_sandbox()
     sb.exec("sleep 4545 > /dev/null 2>&1 & sleep 4646 & echo started")
