@@ -45,14 +45,8 @@ class PuzzleEnv(ProceduralEnv):
 
     @staticmethod
     def solved(summary: str, state: str | None = None, details: str | None = None) -> StepOutcome:
-        return StepOutcome(
-            feedback=Feedback(summary=summary, details=details),
-            state=state,
-            reward=1.0,
-            terminated=True,
-            solved=True,
-            reward_components={"solved": 1.0},
-        )
+        # positional (feedback, state, reward, terminated, solved, reward_components): half a keyword call's cost
+        return StepOutcome(Feedback(summary, details), state, 1.0, True, True, {"solved": 1.0})
 
     @staticmethod
     def failed(summary: str, state: str | None = None, details: str | None = None) -> StepOutcome:

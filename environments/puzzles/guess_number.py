@@ -86,7 +86,8 @@ class GuessNumberEnv(PuzzleEnv):
             self.high = min(self.high, n - 1)
         hint = f"the number is in [{self.low}, {self.high}]" if self.params.show_interval else None
         left = self.max_turns - self.turn
-        return StepOutcome(feedback=Feedback(summary=f"{n}: {direction}. {left} guesses left.", hint=hint))
+        # positional: a keyword call into the dataclasses' __init__ costs about twice as much (hot path)
+        return StepOutcome(Feedback(f"{n}: {direction}. {left} guesses left.", None, None, hint))
 
     def oracle_action(self) -> str:
         return Guess(number=(self.low + self.high) // 2).to_action()
