@@ -376,13 +376,10 @@ class TextEnv(gym.Env[str, str]):
         self.done = infra_error is not None
         self._episode_started = time.monotonic() if self.time_budget_s is not None else 0.0
         short, tag = _env_tags(self.env_id, self.version)
-        self._task = task = {
-            "id": f"{short}:{task_seed}:{_difficulty_text(difficulty)}",
-            "env": tag,
-            "seed": task_seed,
-            "difficulty": difficulty,
-            "params": used_params,
-        }
+        task_id = f"{short}:{task_seed}:{_difficulty_text(difficulty)}"
+        # two literal dicts (ours and the caller's copy): cheaper than building one and unpacking it into the other
+        self._task = {"id": task_id, "env": tag, "seed": task_seed, "difficulty": difficulty, "params": used_params}
+        task = {"id": task_id, "env": tag, "seed": task_seed, "difficulty": difficulty, "params": used_params.copy()}
         self.last_observation = sanitize_recurring(intro) if self.recurring_texts else sanitize(intro)
         info = {
             "feedback": {
@@ -391,8 +388,8 @@ class TextEnv(gym.Env[str, str]):
                 "error": None,
                 "hint": None,
             },
-            "tools": frozen_tool_schemas(tools),
-            "task": {**task, "params": used_params.copy()},
+            "tools": self._schemas if self._schemas is not None else self._tool_schemas(tools),
+            "task": task,
             "infra_error": infra_error,
             "turn": 0,
             "max_turns": max_turns,
@@ -494,6 +491,11 @@ class TextEnv(gym.Env[str, str]):
 
     def _set_tools(self, tools: tuple[type[Tool], ...]) -> None:
         self._tool_set, self._tool_map = tools, {tool.name: tool for tool in tools}
+        self._schemas: list[dict[str, Any]] | None = None  # built at the first reset that hands them out
+
+    def _tool_schemas(self, tools: tuple[type[Tool], ...]) -> list[dict[str, Any]]:
+        self._schemas = schemas = frozen_tool_schemas(tools)
+        return schemas
 
     @staticmethod
     def _check_difficulty(value: Any) -> float:
