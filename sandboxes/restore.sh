@@ -51,7 +51,8 @@
 set +e +u
 export LC_ALL=C  # byte order for globs and [[ < ]] alike, plain messages
 W=$1 U=$2 S=$3 H=$4
-P=$S/ws  # an exact copy of the workspace, inside a root-only directory
+P=$S/ws  # an exact copy of the workspace, inside a root-only directory (a tmpfs of its own)
+[[ -d $S/ws.disk && ! -L $S/ws.disk ]] && P=$S/ws.disk  # setup's copy on disk: the workspace did not fit the tmpfs
 shopt -s nullglob dotglob
 declare -A dino=()   # "./rel/dir" -> inode of that pristine directory in the workspace
 declare -A plist=()  # "./rel/dir" -> the names in its pristine copy, sorted, joined by '/' (the copy never changes)

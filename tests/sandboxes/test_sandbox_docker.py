@@ -226,3 +226,28 @@ def test_a_reaper_cut_short_by_interpreter_exit_is_quiet_but_engine_errors_are_n
         monkeypatch.setattr(lifecycle, "reap", broken)
         lifecycle._safe_reap(None)
     assert [r for r in caplog.records if r.levelno >= logging.WARNING and "engine gone" in r.getMessage()]
+
+
+PRISTINE = "/var/lib/envgym/pristine"
+
+
+@pytest.mark.parametrize("big", [False, True], ids=["fits its tmpfs", "too big: on disk"])
+def test_the_pristine_copy_is_exact_wherever_it_is_kept(docker_sandbox, tmp_path, big):
+    """Setup copies the uploaded workspace into a root-only tmpfs of its own, or to disk when it does not fit
+    (an eighth of the memory limit, 16 MB at least): either way reset() puts back exactly what was uploaded."""
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "f.py").write_text("print(1)\n")
+    (tmp_path / "blob").write_bytes(os.urandom((20 if big else 1) * 1024 * 1024))
+    os.chmod(tmp_path / "d", 0o750)
+    sb = docker_sandbox(source=tmp_path, limits=SandboxLimits(memory_mb=128))
+    on_disk = sb.container.exec_run(["test", "-d", f"{PRISTINE}/ws.disk"], user="0:0").exit_code == 0
+    assert on_disk == big
+    kept = f"{PRISTINE}/ws.disk" if big else f"{PRISTINE}/ws"
+    listing = "cd {} && find . -printf '%y %m %U %T@ %p\\n' | sort && md5sum blob d/f.py"  # no dir sizes: fs-specific
+    before = sb.container.exec_run(["bash", "-c", listing.format("/workspace")], user="0:0").output
+    assert sb.container.exec_run(["bash", "-c", listing.format(kept)], user="0:0").output == before
+    assert sb.exec(f"ls {PRISTINE}").exit_code != 0  # root-only
+    sb.exec("echo x >> blob; rm d/f.py; chmod 777 d; touch new")
+    sb.reset()
+    assert sb.last_restored > 0
+    assert sb.container.exec_run(["bash", "-c", listing.format("/workspace")], user="0:0").output == before
