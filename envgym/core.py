@@ -8,6 +8,7 @@ family only writes its generator, its rules and its solver.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
@@ -376,10 +377,15 @@ class TextEnv(gym.Env[str, str]):
         self.done = infra_error is not None
         self._episode_started = time.monotonic() if self.time_budget_s is not None else 0.0
         short, tag = _env_tags(self.env_id, self.version)
-        task_id = f"{short}:{task_seed}:{_difficulty_text(difficulty)}"
-        # two literal dicts (ours and the caller's copy): cheaper than building one and unpacking it into the other
-        self._task = {"id": task_id, "env": tag, "seed": task_seed, "difficulty": difficulty, "params": used_params}
-        task = {"id": task_id, "env": tag, "seed": task_seed, "difficulty": difficulty, "params": used_params.copy()}
+        self._task = {
+            "id": f"{short}:{task_seed}:{_difficulty_text(difficulty)}",
+            "env": tag,
+            "seed": task_seed,
+            "difficulty": difficulty,
+            "params": used_params,
+        }
+        task = self._task.copy()  # the caller's copy, params included: info must not alias our state
+        task["params"] = used_params.copy()
         self.last_observation = sanitize_recurring(intro) if self.recurring_texts else sanitize(intro)
         info = {
             "feedback": {
@@ -438,9 +444,8 @@ class TextEnv(gym.Env[str, str]):
             elif self.time_budget_s is not None and time.monotonic() - self._episode_started > self.time_budget_s:
                 truncated = True
                 note = f" Wall-clock budget of {self.time_budget_s:g} s used up: episode over."
-            if truncated:
-                old = outcome.feedback
-                outcome.feedback = Feedback(old.summary + note, old.details, old.error, old.hint)
+            if truncated:  # the last step only: no fast path needed
+                outcome.feedback = dataclasses.replace(outcome.feedback, summary=outcome.feedback.summary + note)
         self.done = bool(terminated) or truncated
         return self._finish(outcome, call, truncated)
 
@@ -454,9 +459,7 @@ class TextEnv(gym.Env[str, str]):
         """The step's return value: the observation rendered from the feedback (and state), and the info."""
         feedback = outcome.feedback
         summary, details, error, hint = feedback.summary, feedback.details, feedback.error, feedback.hint
-        # the common shapes as `Feedback.render` writes them, without its call
-        plain = not error and not details
-        text = (f"{summary}\nHint: {hint}" if hint else summary) if plain else feedback.render()
+        text = feedback.render()  # its common shapes take a fast path of their own
         state = outcome.state
         if state:
             text = f"{text}\n\n{state}"

@@ -194,23 +194,25 @@ def ida_star(start: tuple[int, ...], n: int, cap: int = NODE_CAP) -> list[str] |
         bound = res
 
 
+@functools.lru_cache(maxsize=_VIEW_CACHE_LIMIT)
 def apply_move(state: tuple[int, ...], direction: str, n: int) -> tuple[int, ...]:
-    """The board after sliding `direction` (a pure function: kept in a bounded table, like `board_view`)."""
-    key = (state, direction, n)
-    after = _MOVES.get(key)
-    if after is None:
-        blank = state.index(0)
-        nb = blank + blank_delta(direction, n)
-        lst = list(state)
-        lst[blank], lst[nb] = lst[nb], 0
-        if len(_MOVES) >= _VIEW_CACHE_LIMIT:
-            _MOVES.clear()
-        after = _MOVES[key] = tuple(lst)
-    return after
+    """The board after sliding `direction` (a pure function of its arguments, so a bounded cache keeps it)."""
+    blank = state.index(0)
+    nb = blank + blank_delta(direction, n)
+    lst = list(state)
+    lst[blank], lst[nb] = lst[nb], 0
+    return tuple(lst)
 
 
-_MOVES: dict[tuple[tuple[int, ...], str, int], tuple[int, ...]] = {}
-_INTROS: dict[tuple[int, int, tuple[int, ...]], str] = {}
+@functools.lru_cache(maxsize=_VIEW_CACHE_LIMIT)
+def _intro(n: int, budget: int, state: tuple[int, ...]) -> str:
+    """The task text: a pure function of (size, budget, board), which recur across episodes."""
+    return (
+        f"Sliding puzzle {n}×{n}: slide tiles into the blank (_) until the board reads 1, 2, ..., "
+        f"{n * n - 1} row by row with the blank at the bottom right. You have {budget} moves.\n"
+        'Move with {"name": "slide", "arguments": {"direction": "up"}} or the text form `up` '
+        "(the direction the TILE moves: `up` moves the tile below the blank up).\n\n" + board_view(state, n)[0]
+    )
 
 
 class SlidingEnv(PuzzleEnv):
@@ -243,19 +245,7 @@ class SlidingEnv(PuzzleEnv):
             state = apply_move(state, d, n)
         self.optimal = len(moves)
         budget = self.optimal + params.slack
-        key = (n, budget, self.state)
-        intro = _INTROS.get(key)  # a pure function of (size, budget, board): the same text object each time
-        if intro is None:
-            intro = (
-                f"Sliding puzzle {n}×{n}: slide tiles into the blank (_) until the board reads 1, 2, ..., "
-                f"{n * n - 1} row by row with the blank at the bottom right. You have {budget} moves.\n"
-                'Move with {"name": "slide", "arguments": {"direction": "up"}} or the text form `up` '
-                "(the direction the TILE moves: `up` moves the tile below the blank up).\n\n" + self.render_board()
-            )
-            if len(_INTROS) >= _VIEW_CACHE_LIMIT:
-                _INTROS.clear()
-            _INTROS[key] = intro
-        return intro, budget
+        return _intro(n, budget, self.state), budget
 
     def _scramble(self, n: int, target: int) -> tuple[tuple[int, ...], list[str]]:
         """Walk away from the goal with Manhattan-increasing moves; return the board and its optimal solution.
