@@ -243,6 +243,81 @@ def flood_bits(start: int, zeros: int, revealed: int, shape: tuple[int, int, int
         revealed |= new
 
 
+@functools.cache
+def mine_pools(rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
+    """Per first-click cell, the cells a mine may take (all but its 3×3 block), ascending: the generator's
+    `sample` population, built once per shape instead of once per generated board."""
+    nbrs = neighbour_table(rows, cols)
+    return tuple(tuple(i for i in range(rows * cols) if i != s and i not in nbrs[s]) for s in range(rows * cols))
+
+
+def solve_layout(
+    opened: int, layout: int, n_safe: int, nbr_masks: tuple[int, ...], shape: tuple[int, int, int, int], zeros: int
+) -> list[int] | None:
+    """`solve_from`'s reveals (the same rules, rounds and order: proved equal by test), for the generator,
+    which knows the mines (`layout`, a bitmask) and so can test the rules on whole masks.
+
+    Why it may read the layout: the rules are sound, so the known mines are real ones and a number's remaining
+    need is exactly the count of real mines among its unknown cells. "need 0" is then "no hidden mine next to
+    it" and "need = unknowns" is "no hidden safe cell next to it", which hold for every numbered cell at once
+    by two 3×3 dilations of bitmasks (`zeros`: cells whose count is 0; revealed zeros have no hidden
+    neighbour, so they add nothing). The subset rule's need difference is likewise the mines of the rest."""
+    cols, has_left, has_right, full = shape
+    mines = 0
+    moves: list[int] = []
+    while opened.bit_count() < n_safe:
+        while True:  # one `deduce` call
+            hidden = full & ~opened & ~mines
+            hidden_mines = hidden & layout
+            hidden_safe = hidden ^ hidden_mines
+            # single constraints: numbers next to no hidden mine (all their unknowns are safe) ...
+            row = hidden_mines | ((hidden_mines & has_right) << 1) | ((hidden_mines & has_left) >> 1)
+            done = opened & ~(row | (row << cols) | (row >> cols))
+            row = done | ((done & has_right) << 1) | ((done & has_left) >> 1)
+            safe = (row | (row << cols) | (row >> cols)) & hidden
+            # ... and numbers next to no hidden safe cell (all their unknowns are mines)
+            row = hidden_safe | ((hidden_safe & has_right) << 1) | ((hidden_safe & has_left) >> 1)
+            done = opened & ~(row | (row << cols) | (row >> cols))
+            row = done | ((done & has_right) << 1) | ((done & has_left) >> 1)
+            new_mines = (row | (row << cols) | (row >> cols)) & hidden
+            if safe:
+                mines |= new_mines
+                break
+            if new_mines:
+                mines |= new_mines
+                continue
+            if not hidden_mines:  # the global count: every remaining mine is known
+                safe = hidden
+                break
+            # the subset rule between the unknown sets of numbers next to a hidden cell, and the global count
+            row = hidden | ((hidden & has_right) << 1) | ((hidden & has_left) >> 1)
+            unique = {nbr_masks[i] & hidden for i in bits(opened & (row | (row << cols) | (row >> cols)))}
+            unique.add(hidden)
+            for a_mask in unique:
+                for b_mask in unique:
+                    if a_mask & b_mask == a_mask and a_mask != b_mask:
+                        rest = b_mask ^ a_mask
+                        rest_mines = rest & layout
+                        if not rest_mines:
+                            safe |= rest
+                        elif rest_mines == rest:
+                            new_mines |= rest
+            if safe:
+                mines |= new_mines
+                break
+            if not new_mines:
+                return None
+            mines |= new_mines
+        for i in bits(safe):
+            if not opened >> i & 1:
+                if zeros >> i & 1:
+                    opened = flood_bits(i, zeros, opened, shape)
+                else:  # a number: opens itself only
+                    opened |= 1 << i
+                moves.append(i)
+    return moves
+
+
 def logic_solve(counts: list[int], revealed: list[bool], n_mines: int, nbr_masks: tuple[int, ...]) -> list[int] | None:
     """The reveals a logic-only player makes until every safe cell is open, or None if it must guess."""
     opened = sum(1 << i for i, r in enumerate(revealed) if r)
@@ -304,33 +379,40 @@ class MinesweeperEnv(PuzzleEnv):
         shape = grid_shape(rows, cols)
         mines = params.mines
         rng = self.rng
+        pools = mine_pools(rows, cols)
+        full = shape[3]
         tries = 0
         while True:
             start = rng.randrange(n)
-            opening = {start, *nbrs[start]}
-            pool = [i for i in range(n) if i not in opening]
-            layout = [False] * n
-            counts = [0] * n
-            numbered = 0  # cells next to a mine: the only ones with a number
+            pool = pools[start]
             placed = rng.sample(pool, min(mines, len(pool)))
+            mine_mask = numbered = 0  # numbered: cells next to a mine, the only ones with a number
             for i in placed:
-                layout[i] = True
+                mine_mask |= 1 << i
                 numbered |= masks[i]
-                for j in nbrs[i]:
-                    counts[j] += 1
-            opened = flood_bits(start, shape[3] & ~numbered, 0, shape)
-            moves = solve_from(counts, opened, len(placed), masks, numbered, shape)
+            zeros = full & ~numbered
+            opened = flood_bits(start, zeros, 0, shape)
+            moves = solve_layout(opened, mine_mask, n - len(placed), masks, shape, zeros)
             if moves:  # None: needs a guess; []: the opening already cleared the board
                 break
             tries += 1
             if tries % MAX_TRIES == 0 and mines > 1:
                 mines -= 1  # pathological user params: make the board easier rather than loop forever
-        revealed = [bool(opened >> i & 1) for i in range(n)]
-        self.layout, self.counts, self.revealed = layout, counts, revealed
+        layout = [False] * n
+        counts = [0] * n
+        for i in placed:
+            layout[i] = True
+            for j in nbrs[i]:
+                counts[j] += 1
+        revealed = [False] * n
         # the board's cell texts, kept up to date move by move (a step re-renders only the joins)
-        self._cells = [_CELL_TEXT[counts[i]] if opened >> i & 1 else "#" for i in range(n)]
-        self._hidden = n - sum(layout) - opened.bit_count()
-        self.n_mines = sum(layout)
+        cells = ["#"] * n
+        for i in bits(opened):
+            revealed[i] = True
+            cells[i] = _CELL_TEXT[counts[i]]
+        self.layout, self.counts, self.revealed, self._cells = layout, counts, revealed, cells
+        self.n_mines = len(placed)
+        self._hidden = n - self.n_mines - opened.bit_count()
         self.flags: set[int] = set()
         self.start = start
         self.moves = moves

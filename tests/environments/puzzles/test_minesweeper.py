@@ -112,6 +112,42 @@ def test_shift_flood_equals_the_cell_by_cell_flood() -> None:
         )
 
 
+def test_layout_solver_equals_the_count_solver() -> None:
+    """`solve_layout` (the generator's, reading the mines as bitmasks) makes exactly the reveals of
+    `solve_from` (reading only the revealed numbers), and gives up on exactly the same boards."""
+    import random
+
+    from envgym.environments.puzzles.minesweeper import (
+        flood_bits,
+        grid_shape,
+        neighbour_table,
+        solve_from,
+        solve_layout,
+    )
+
+    rnd = random.Random(11)
+    outcomes = {True: 0, False: 0}
+    for _ in range(3000):
+        rows, cols = rnd.randint(4, 10), rnd.randint(4, 10)
+        n = rows * cols
+        masks, nbrs, shape = neighbour_masks(rows, cols), neighbour_table(rows, cols), grid_shape(rows, cols)
+        start = rnd.randrange(n)
+        pool = [i for i in range(n) if i != start and i not in nbrs[start]]
+        placed = rnd.sample(pool, rnd.randint(1, max(1, min(len(pool), n // 4))))
+        counts, numbered, layout = [0] * n, 0, 0
+        for i in placed:
+            numbered |= masks[i]
+            layout |= 1 << i
+            for j in nbrs[i]:
+                counts[j] += 1
+        zeros = shape[3] & ~numbered
+        opened = flood_bits(start, zeros, 0, shape)
+        expected = solve_from(counts, opened, len(placed), masks, numbered, shape)
+        assert solve_layout(opened, layout, n - len(placed), masks, shape, zeros) == expected
+        outcomes[expected is None] += 1
+    assert min(outcomes.values()) > 300  # both solvable and guess-needing boards were exercised
+
+
 def test_incremental_board_and_counter_match_a_fresh_render() -> None:
     """The cell texts and hidden-cell counter kept move by move equal a render from `revealed`/`flags`."""
     import numpy as np
