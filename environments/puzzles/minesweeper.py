@@ -289,13 +289,19 @@ def solve_layout(
             if not hidden_mines:  # the global count: every remaining mine is known
                 safe = hidden
                 break
-            # the subset rule between the unknown sets of numbers next to a hidden cell, and the global count
+            # the subset rule between the unknown sets of numbers next to a hidden cell, and against the global
+            # count (all hidden cells, of which every set is a subset)
             row = hidden | ((hidden & has_right) << 1) | ((hidden & has_left) >> 1)
             unique = {nbr_masks[i] & hidden for i in bits(opened & (row | (row << cols) | (row >> cols)))}
-            unique.add(hidden)
             for a_mask in unique:
+                rest = hidden ^ a_mask
+                rest_mines = rest & layout
+                if not rest_mines:
+                    safe |= rest
+                elif rest_mines == rest:
+                    new_mines |= rest
                 for b_mask in unique:
-                    if a_mask & b_mask == a_mask and a_mask != b_mask:
+                    if a_mask | b_mask == b_mask != a_mask:
                         rest = b_mask ^ a_mask
                         rest_mines = rest & layout
                         if not rest_mines:
@@ -308,13 +314,17 @@ def solve_layout(
             if not new_mines:
                 return None
             mines |= new_mines
-        for i in bits(safe):
-            if not opened >> i & 1:
-                if zeros >> i & 1:
-                    opened = flood_bits(i, zeros, opened, shape)
-                else:  # a number: opens itself only
-                    opened |= 1 << i
-                moves.append(i)
+        if safe & zeros:
+            for i in bits(safe):
+                if not opened >> i & 1:
+                    if zeros >> i & 1:
+                        opened = flood_bits(i, zeros, opened, shape)
+                    else:  # a number: opens itself only
+                        opened |= 1 << i
+                    moves.append(i)
+        else:  # numbers only: none opens another
+            opened |= safe
+            moves += bits(safe)
     return moves
 
 
