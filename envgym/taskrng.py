@@ -46,6 +46,26 @@ def _key(seed: Any) -> int:
     return key
 
 
+def first_below(seed: int, n: int) -> int:
+    """`CounterRandom(seed)._randbelow(n)`: the first draw of a task's stream, for families that draw one number.
+
+    The same words and the same rejection rule, without creating the generator (an object, a property and a
+    method call cost more than the draw itself on a small puzzle's reset). Anything unusual (a seed outside
+    [0, 2**64), n wider than a word, a run of rejections that reaches the twister) goes through the generator.
+    """
+    if type(seed) is int and 0 <= seed <= _M64 and type(n) is int and 0 < n <= _M64:
+        shift = 64 - n.bit_length()
+        s = seed
+        for _ in range(CounterRandom.COUNTER_DRAWS):
+            s = (s + _GAMMA) & _M64
+            z = ((s ^ (s >> 30)) * _MUL1) & _M64
+            z = ((z ^ (z >> 27)) * _MUL2) & _M64
+            r = (z ^ (z >> 31)) >> shift
+            if r < n:
+                return r
+    return CounterRandom(seed)._randbelow(n)
+
+
 class CounterRandom(random.Random):
     """`random.Random` with SplitMix64 draws for the first `COUNTER_DRAWS` words, then a seeded Mersenne Twister.
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from envgym.core import Feedback, StepOutcome
 from envgym.families import FamilyParams, ProceduralEnv, lerp_int
-from envgym.taskrng import CounterRandom
+from envgym.taskrng import CounterRandom, first_below
 
 __all__ = ["PuzzleEnv", "PuzzleParams", "lerp_int"]
 
@@ -37,6 +37,13 @@ class PuzzleEnv(ProceduralEnv):
     def _new_puzzle(self, params: Any) -> tuple[str, int]:
         """Generate the puzzle from `self.rng` / `self.task_rng`; return (intro text, turn budget)."""
         raise NotImplementedError
+
+    def only_draw(self, n: int) -> int:
+        """`self.rng._randbelow(n)` for a task whose generator draws this one number and nothing else: the same
+        value without creating the generator (`first_below`). A second draw from `self.rng` would repeat it."""
+        if self._rng is None and self.rng_class is CounterRandom:
+            return first_below(self.task_seed, n)
+        return self.rng._randbelow(n)  # type: ignore[attr-defined,no-any-return]
 
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
         self.params, used = self.resolve_params(difficulty, params)

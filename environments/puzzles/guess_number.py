@@ -56,7 +56,7 @@ class GuessNumberEnv(PuzzleEnv):
         return GuessNumberParams(upper=2**exponent, slack=lerp_int(difficulty, 3, 0), show_interval=difficulty <= 0.5)
 
     def _new_puzzle(self, params: GuessNumberParams) -> tuple[str, int]:  # type: ignore[override]
-        self.secret = 1 + self.rng._randbelow(params.upper)  # type: ignore[attr-defined]  # = randint(1, upper)
+        self.secret = 1 + self.only_draw(params.upper)  # = rng.randint(1, upper)
         self.low, self.high = 1, params.upper
         budget = self.optimal_guesses(params.upper) + params.slack
         return _intro(params.upper, budget), budget

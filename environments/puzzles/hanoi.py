@@ -100,10 +100,11 @@ class HanoiEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: HanoiParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.discs
-        self.target = self.rng.randint(1, 2)
         if params.random_start:
+            self.target = self.rng.randint(1, 2)
             self.pos = [0] + [self.rng.randrange(3) for _ in range(n)]
         else:
+            self.target = 1 + self.only_draw(2)  # = rng.randint(1, 2), the task's only draw
             self.pos = [0] * (n + 1)  # pos[i]: peg of disc i (1 = smallest); pos[0] unused
         if all(p == self.target for p in self.pos[1:]):
             self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle

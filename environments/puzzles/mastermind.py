@@ -207,7 +207,7 @@ class MastermindEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: MastermindParams) -> tuple[str, int]:  # type: ignore[override]
         self.space = code_space(params.pegs, params.colours, params.allow_repeats)
-        index = self.rng.randrange(len(self.space.codes))
+        index = self.only_draw(len(self.space.codes))  # = rng.randrange(codes), the task's only draw
         self.secret = self.space.code(index)
         self.history: list[tuple[tuple[int, ...], int]] = []
         self._board_lines: list[str] = []  # one per guess in `history`, appended as guesses come

@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from envgym.taskrng import CounterRandom
+from envgym.taskrng import CounterRandom, first_below
 
 
 def _draws(rng: random.Random, n: int = 40) -> list[float]:
@@ -133,3 +133,10 @@ def test_sample_shortcut_refuses_what_random_random_refuses() -> None:
     assert CounterRandom(3).sample(["a", "b"], 1, counts=[2, 1]) == random.Random.sample(
         CounterRandom(3), ["a", "b"], 1, counts=[2, 1]
     )
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 30, 1000, 2**31 - 1, 2**63 + 5, 2**64 - 1, 2**64, 2**70])
+def test_first_below_is_the_generators_first_draw(n: int) -> None:
+    # n = 1 rejects half the words, 2**63 + 5 almost half: long rejection runs reach the twister fallback
+    for seed in [*range(300), 2**64 - 1, 2**64, -7]:
+        assert first_below(seed, n) == CounterRandom(seed)._randbelow(n), (seed, n)
