@@ -261,6 +261,7 @@ def main() -> None:
     parser.add_argument("--reset-baseline", default="", help="git revision whose restorers the resets are compared to")
     parser.add_argument("--reset-only", action="store_true", help="only the reset() sections")
     parser.add_argument("--upload-only", action="store_true", help="only the upload section")
+    parser.add_argument("--drift-commands", type=int, default=5000, help="commands run before the drift check")
     args = parser.parse_args()
 
     from envgym.sandboxes import open_sandbox
@@ -307,6 +308,13 @@ def main() -> None:
         bare, bare_cpu = floor(n, 0.0)
         print(f"floor: bare pre-forking bash    {ms(bare)}   ({bare_cpu * 1e3:.2f} ms CPU per command)")
         print(f"ratio shell / floor:            {med(shell_echo) / med(bare):6.1f}x")
+        # A pooled sandbox keeps its framer for many episodes: the cost per command must not drift with the
+        # number of commands it has run (bash's unpruned process-substitution list once made it climb).
+        for _ in range(args.drift_commands):
+            sb.exec("echo hi")
+        later = timed(lambda: sb.exec("echo hi"), n)
+        print(f"`echo hi` after {args.drift_commands:,} more       {ms(later)}")
+        print(f"ratio later / first:            {med(later) / med(shell_echo):6.2f}x")
 
     upload_only(image, n)
     resets(image, n, args.reset_baseline, local=False)
