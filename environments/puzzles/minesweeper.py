@@ -112,6 +112,13 @@ def _row_labels(rows: int) -> tuple[str, ...]:
 
 
 @functools.cache
+def _board_template(rows: int, cols: int) -> str:
+    """The board text with a `{}` per cell: one `str.format` renders it (instead of a join per row)."""
+    row = " ".join(["{}"] * cols)
+    return "\n".join([_column_header(cols)] + [label + row for label in _row_labels(rows)])
+
+
+@functools.cache
 def neighbour_masks(rows: int, cols: int) -> tuple[int, ...]:
     return tuple(sum(1 << j for j in nb) for nb in neighbour_table(rows, cols))
 
@@ -442,12 +449,7 @@ class MinesweeperEnv(PuzzleEnv):
     def render_board(self, show_mines: bool = False) -> str:
         rows, cols = self.params.rows, self.params.cols
         if not show_mines:
-            cells = self._cells
-            labels = _row_labels(rows)
-            lines = [_column_header(cols)]
-            for r in range(rows):
-                lines.append(labels[r] + " ".join(cells[r * cols : (r + 1) * cols]))
-            return "\n".join(lines)
+            return _board_template(rows, cols).format(*self._cells)
         revealed, counts, layout, flags = self.revealed, self.counts, self.layout, self.flags
         cells = [
             _CELL_TEXT[counts[i]]
