@@ -10,6 +10,7 @@ and the mine density (10% → 20%).
 from __future__ import annotations
 
 import functools
+import random
 import re
 from collections.abc import Callable
 from typing import ClassVar
@@ -252,10 +253,47 @@ def flood_bits(start: int, zeros: int, revealed: int, shape: tuple[int, int, int
 
 @functools.cache
 def mine_pools(rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
-    """Per first-click cell, the cells a mine may take (all but its 3×3 block), ascending: the generator's
-    `sample` population, built once per shape instead of once per generated board."""
+    """Per first-click cell, the cells a mine may take (all but its 3×3 block), ascending: built once per shape
+    instead of once per generated board."""
     nbrs = neighbour_table(rows, cols)
     return tuple(tuple(i for i in range(rows * cols) if i != s and i not in nbrs[s]) for s in range(rows * cols))
+
+
+@functools.cache
+def placement_radix(rows: int, cols: int, mines: int) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """`draw_placement`'s table: (span, per first click (orders, limit)). `orders` counts the ordered ways to
+    pick the mines from that click's pool (p·(p-1)·…), span is cells × the largest `orders`, and `limit` the
+    largest multiple of `orders` below that largest one."""
+    orders = []
+    for pool in mine_pools(rows, cols):
+        f = 1
+        for i in range(min(mines, len(pool))):
+            f *= len(pool) - i
+        orders.append(f)
+    top = max(orders)
+    return rows * cols * top, tuple((f, top // f * f) for f in orders)
+
+
+def draw_placement(rng: random.Random, rows: int, cols: int, mines: int) -> tuple[int, list[int]]:
+    """(first click, mines): the click uniform over the board and, given it, the mines a uniform set of cells
+    outside its 3×3 block: the law of `randrange` + `sample` (v1), from one draw instead of one per mine (the
+    per-task generator's draws cost ~1 µs each in Python, and its ninth seeds a Mersenne Twister, ~10 µs).
+
+    One uniform v in [0, cells × top) splits into a uniform click (v mod cells) and an independent uniform c in
+    [0, top); c mod `orders` is uniform when c is below the largest multiple of `orders` (else one more draw);
+    its mixed-radix digits are Fisher-Yates' picks from the click's pool, a uniform ordered choice of mines."""
+    n = rows * cols
+    span, radix = placement_radix(rows, cols, mines)
+    c, start = divmod(rng.randrange(span), n)
+    orders, limit = radix[start]
+    c = c % orders if c < limit else rng.randrange(orders)
+    pool = list(mine_pools(rows, cols)[start])
+    placed = []
+    for last in range(len(pool) - 1, len(pool) - 1 - min(mines, len(pool)), -1):
+        c, j = divmod(c, last + 1)
+        placed.append(pool[j])
+        pool[j] = pool[last]
+    return start, placed
 
 
 def solve_layout(
@@ -372,6 +410,9 @@ def solve_from(
 
 class MinesweeperEnv(PuzzleEnv):
     env_id: ClassVar[str] = "envgym/Minesweeper-v0"
+    # v2: the first click and its mines come from one draw per board (`draw_placement`) instead of `randrange` +
+    # `sample` (one draw per mine): the same law of boards, a different board for a given seed (docs/puzzles.md)
+    version: ClassVar[str] = "2"
     family: ClassVar[str] = "minesweeper"
     tools: ClassVar[tuple[type[Tool], ...]] = (Reveal, Flag)
     Params: ClassVar[type[PuzzleParams]] = MinesweeperParams
@@ -396,13 +437,10 @@ class MinesweeperEnv(PuzzleEnv):
         shape = grid_shape(rows, cols)
         mines = params.mines
         rng = self.rng
-        pools = mine_pools(rows, cols)
         full = shape[3]
         tries = 0
         while True:
-            start = rng.randrange(n)
-            pool = pools[start]
-            placed = rng.sample(pool, min(mines, len(pool)))
+            start, placed = draw_placement(rng, rows, cols, mines)
             mine_mask = numbered = 0  # numbered: cells next to a mine, the only ones with a number
             for i in placed:
                 mine_mask |= 1 << i

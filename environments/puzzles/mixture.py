@@ -33,7 +33,8 @@ DEFAULT_FAMILIES = (
 class PuzzleMixtureEnv(MixtureEnv):
     env_id: ClassVar[str] = MIXTURE_ID
     kind: ClassVar[str] = "puzzle"
-    version: ClassVar[str] = "1"  # v1: every family's task stream changed (CounterRandom; docs/puzzles.md)
+    # v1: every family's task stream changed (CounterRandom); v2: Minesweeper's did (its v2: one draw per board)
+    version: ClassVar[str] = "2"  # docs/puzzles.md, "Versions"
 
     def __init__(
         self,

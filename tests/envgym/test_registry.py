@@ -12,7 +12,7 @@ def test_every_entry_is_registered_and_makes() -> None:
         assert entry.id in gym.registry
     env = gym.make("envgym/Puzzle-v0")
     obs, info = env.reset(seed=0)
-    assert isinstance(obs, str) and info["task"]["env"] == "envgym/Puzzle-v0@1"
+    assert isinstance(obs, str) and info["task"]["env"] == "envgym/Puzzle-v0@2"
 
 
 def test_make_with_module_prefix_in_a_fresh_interpreter() -> None:

@@ -148,6 +148,52 @@ def test_layout_solver_equals_the_count_solver() -> None:
     assert min(outcomes.values()) > 300  # both solvable and guess-needing boards were exercised
 
 
+def test_one_draw_placement_is_exactly_uniform() -> None:
+    """`draw_placement` over every value of its draws: each first click equally often and, given the click,
+    each set of mines outside its 3×3 block equally often (on both paths: the first draw's remainder, and the
+    second draw taken when the first falls past the largest multiple)."""
+    import random
+    from collections import Counter
+    from itertools import combinations
+
+    from envgym.environments.puzzles.minesweeper import draw_placement, mine_pools, placement_radix
+
+    class Scripted(random.Random):
+        """Returns the scripted values from `randrange`, checking each is in range."""
+
+        def __init__(self, values: list[int]) -> None:
+            super().__init__(0)
+            self.values = values
+
+        def randrange(self, stop: int) -> int:  # type: ignore[override]
+            value = self.values.pop(0)
+            assert 0 <= value < stop
+            return value
+
+    rows, cols, k = 4, 5, 2
+    n = rows * cols
+    span, radix = placement_radix(rows, cols, k)
+    pools = mine_pools(rows, cols)
+    starts: Counter[int] = Counter()
+    for start in range(n):
+        orders, limit = radix[start]
+        first: Counter[frozenset[int]] = Counter()
+        for c in range(span // n):  # every value of the first draw with this click
+            got_start, placed = draw_placement(Scripted([c * n + start, 0]), rows, cols, k)
+            starts[got_start] += 1
+            if c < limit:
+                first[frozenset(placed)] += 1
+        second = Counter(
+            frozenset(draw_placement(Scripted([(span // n - 1) * n + start, c2]), rows, cols, k)[1])
+            for c2 in range(orders)
+        )  # the first draw's last value is past the multiple unless the multiple is the whole range
+        expected = {frozenset(s) for s in combinations(pools[start], k)}
+        assert set(first) == expected and len(set(first.values())) == 1
+        if limit < span // n:
+            assert set(second) == expected and len(set(second.values())) == 1
+    assert set(starts) == set(range(n)) and set(starts.values()) == {span // n}
+
+
 def test_incremental_board_and_counter_match_a_fresh_render() -> None:
     """The cell texts and hidden-cell counter kept move by move equal a render from `revealed`/`flags`."""
     import numpy as np
