@@ -114,8 +114,9 @@ def _row_labels(rows: int) -> tuple[str, ...]:
 
 @functools.cache
 def _board_template(rows: int, cols: int) -> str:
-    """The board text with a `{}` per cell: one `str.format` renders it (instead of a join per row)."""
-    row = " ".join(["{}"] * cols)
+    """The board text with a `%s` per cell: one `%` renders it (instead of a join per row; `str.format` parses
+    more per field). The labels hold no `%`."""
+    row = " ".join(["%s"] * cols)
     return "\n".join([_column_header(cols)] + [label + row for label in _row_labels(rows)])
 
 
@@ -296,8 +297,35 @@ def draw_placement(rng: random.Random, rows: int, cols: int, mines: int) -> tupl
     return start, placed
 
 
+def _subset_rule(
+    opened: int, hidden: int, layout: int, nbr_masks: tuple[int, ...], shape: tuple[int, int, int, int]
+) -> tuple[int, int]:
+    """`deduce`'s subset rule for `solve_layout`: between the unknown sets of numbers next to a hidden cell, and
+    against the global count (all hidden cells, of which every set is a subset). (safe, mines) as bitmasks."""
+    cols, has_left, has_right, _ = shape
+    row = hidden | ((hidden & has_right) << 1) | ((hidden & has_left) >> 1)
+    unique = {nbr_masks[i] & hidden for i in bits(opened & (row | (row << cols) | (row >> cols)))}
+    safe = new_mines = 0
+    for a_mask in unique:
+        rest = hidden ^ a_mask
+        rest_mines = rest & layout
+        if not rest_mines:
+            safe |= rest
+        elif rest_mines == rest:
+            new_mines |= rest
+        for b_mask in unique:
+            if a_mask | b_mask == b_mask != a_mask:
+                rest = b_mask ^ a_mask
+                rest_mines = rest & layout
+                if not rest_mines:
+                    safe |= rest
+                elif rest_mines == rest:
+                    new_mines |= rest
+    return safe, new_mines
+
+
 def solve_layout(
-    opened: int, layout: int, n_safe: int, nbr_masks: tuple[int, ...], shape: tuple[int, int, int, int], zeros: int
+    opened: int, layout: int, nbr_masks: tuple[int, ...], shape: tuple[int, int, int, int], zeros: int
 ) -> list[int] | None:
     """`solve_from`'s reveals (the same rules, rounds and order: proved equal by test), for the generator,
     which knows the mines (`layout`, a bitmask) and so can test the rules on whole masks.
@@ -306,59 +334,43 @@ def solve_layout(
     need is exactly the count of real mines among its unknown cells. "need 0" is then "no hidden mine next to
     it" and "need = unknowns" is "no hidden safe cell next to it", which hold for every numbered cell at once
     by two 3×3 dilations of bitmasks (`zeros`: cells whose count is 0; revealed zeros have no hidden
-    neighbour, so they add nothing). The subset rule's need difference is likewise the mines of the rest."""
+    neighbour, so they add nothing). The subset rule's need difference is likewise the mines of the rest.
+    "Next to an unknown mine" changes only when mines are found, and "next to a hidden safe cell" only when
+    cells open, so each dilation is redone only then."""
     cols, has_left, has_right, full = shape
     mines = 0
     moves: list[int] = []
-    while opened.bit_count() < n_safe:
+    all_safe = full & ~layout
+    row = layout | ((layout & has_right) << 1) | ((layout & has_left) >> 1)
+    near_mine = row | (row << cols) | (row >> cols)  # next to a mine not yet known (kept as mines are found)
+    while opened != all_safe:
+        # numbers next to no hidden safe cell: all their unknowns are mines (fixed until more cells open)
+        hidden_safe = all_safe & ~opened
+        row = hidden_safe | ((hidden_safe & has_right) << 1) | ((hidden_safe & has_left) >> 1)
+        done = opened & ~(row | (row << cols) | (row >> cols))
+        row = done | ((done & has_right) << 1) | ((done & has_left) >> 1)
+        mine_side = row | (row << cols) | (row >> cols)
         while True:  # one `deduce` call
             hidden = full & ~opened & ~mines
-            hidden_mines = hidden & layout
-            hidden_safe = hidden ^ hidden_mines
-            # single constraints: numbers next to no hidden mine (all their unknowns are safe) ...
-            row = hidden_mines | ((hidden_mines & has_right) << 1) | ((hidden_mines & has_left) >> 1)
-            done = opened & ~(row | (row << cols) | (row >> cols))
+            # single constraints: numbers next to no unknown mine (all their unknowns are safe), and the above
+            done = opened & ~near_mine
             row = done | ((done & has_right) << 1) | ((done & has_left) >> 1)
             safe = (row | (row << cols) | (row >> cols)) & hidden
-            # ... and numbers next to no hidden safe cell (all their unknowns are mines)
-            row = hidden_safe | ((hidden_safe & has_right) << 1) | ((hidden_safe & has_left) >> 1)
-            done = opened & ~(row | (row << cols) | (row >> cols))
-            row = done | ((done & has_right) << 1) | ((done & has_left) >> 1)
-            new_mines = (row | (row << cols) | (row >> cols)) & hidden
-            if safe:
-                mines |= new_mines
-                break
+            new_mines = mine_side & hidden
+            if not (safe or new_mines):
+                if mines == layout:  # the global count: every remaining mine is known
+                    safe = hidden
+                    break
+                safe, new_mines = _subset_rule(opened, hidden, layout, nbr_masks, shape)
+                if not (safe or new_mines):
+                    return None
             if new_mines:
                 mines |= new_mines
-                continue
-            if not hidden_mines:  # the global count: every remaining mine is known
-                safe = hidden
-                break
-            # the subset rule between the unknown sets of numbers next to a hidden cell, and against the global
-            # count (all hidden cells, of which every set is a subset)
-            row = hidden | ((hidden & has_right) << 1) | ((hidden & has_left) >> 1)
-            unique = {nbr_masks[i] & hidden for i in bits(opened & (row | (row << cols) | (row >> cols)))}
-            for a_mask in unique:
-                rest = hidden ^ a_mask
-                rest_mines = rest & layout
-                if not rest_mines:
-                    safe |= rest
-                elif rest_mines == rest:
-                    new_mines |= rest
-                for b_mask in unique:
-                    if a_mask | b_mask == b_mask != a_mask:
-                        rest = b_mask ^ a_mask
-                        rest_mines = rest & layout
-                        if not rest_mines:
-                            safe |= rest
-                        elif rest_mines == rest:
-                            new_mines |= rest
+                hidden_mines = layout & ~mines
+                row = hidden_mines | ((hidden_mines & has_right) << 1) | ((hidden_mines & has_left) >> 1)
+                near_mine = row | (row << cols) | (row >> cols)
             if safe:
-                mines |= new_mines
                 break
-            if not new_mines:
-                return None
-            mines |= new_mines
         if safe & zeros:
             for i in bits(safe):
                 if not opened >> i & 1:
@@ -447,7 +459,7 @@ class MinesweeperEnv(PuzzleEnv):
                 numbered |= masks[i]
             zeros = full & ~numbered
             opened = flood_bits(start, zeros, 0, shape)
-            moves = solve_layout(opened, mine_mask, n - len(placed), masks, shape, zeros)
+            moves = solve_layout(opened, mine_mask, masks, shape, zeros)
             if moves:  # None: needs a guess; []: the opening already cleared the board
                 break
             tries += 1
@@ -487,7 +499,7 @@ class MinesweeperEnv(PuzzleEnv):
     def render_board(self, show_mines: bool = False) -> str:
         rows, cols = self.params.rows, self.params.cols
         if not show_mines:
-            return _board_template(rows, cols).format(*self._cells)
+            return _board_template(rows, cols) % tuple(self._cells)
         revealed, counts, layout, flags = self.revealed, self.counts, self.layout, self.flags
         cells = [
             _CELL_TEXT[counts[i]]
