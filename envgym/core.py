@@ -23,7 +23,7 @@ from gymnasium.utils import seeding
 from pydantic import BaseModel, Field
 
 from envgym.actions import ActionError, Tool, ToolCall, parse_action
-from envgym.text import sanitize, sanitize_recurring, text_space
+from envgym.text import RECURRING_MAX_CHARS, sanitize, sanitize_recurring_str, text_space
 
 _Handler = TypeVar("_Handler", bound=Callable[..., Any])
 
@@ -234,7 +234,9 @@ class TextEnv(gym.Env[str, str]):
     # A family whose observations recur (the same intros, boards and feedback lines across episodes) checks each
     # distinct text once: `sanitize_recurring`'s bounded table instead of a scan per observation.
     recurring_texts: ClassVar[bool] = False
-    _parse_memo: ClassVar[dict[str, Tool]] = {}
+    # one parse memo per tool set (a mixture changes tools per task): action text -> (call, its info["tool_call"]
+    # name and arguments), so a hit needs no check that the call belongs to the current tools
+    _parse_memos: ClassVar[dict[tuple[type[Tool], ...], dict[str, tuple[Tool, str, dict[str, Any] | None]]]] = {}
     _handlers: ClassVar[dict[str, str]] = {}  # tool name -> method name, from @handles (inherited, overridable)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -244,7 +246,7 @@ class TextEnv(gym.Env[str, str]):
             for name in getattr(value, "_handles", ()):
                 table[name] = attr
         cls._handlers = table
-        cls._parse_memo = {}  # one table per class: tool names mean different tools in different families
+        cls._parse_memos = {}  # per class: tool names mean different tools in different families
 
     def __init__(
         self,
@@ -273,7 +275,9 @@ class TextEnv(gym.Env[str, str]):
         self.last_observation = ""
         self._tool_set: tuple[type[Tool], ...] = ()
         self._tool_map: dict[str, type[Tool]] = {}
+        self._memo: dict[str, tuple[Tool, str, dict[str, Any] | None]] | None = None
         self._set_tools(self.tools)
+        self._tags = ("", "", "", "")  # (env_id, version, short name for task ids, env_id@version)
 
     # ----- hooks for families -------------------------------------------------------------------------
     def _generate(self, difficulty: float, params: dict[str, Any]) -> tuple[str, dict[str, Any], int]:
@@ -318,7 +322,9 @@ class TextEnv(gym.Env[str, str]):
     @property
     def task(self) -> TaskInfo | None:
         """The current task as its boundary model (built on demand; `info["task"]` is its dict)."""
-        return None if self._task is None else TaskInfo.model_construct(**self._task)
+        if self._task is None:
+            return None
+        return TaskInfo.model_construct(**{**self._task, "params": dict(self._task["params"])})
 
     # ----- random number generators -----------------------------------------------------------------
     # Creating a NumPy generator costs ~20-30 us, more than a whole puzzle reset, so all three are made on
@@ -353,14 +359,15 @@ class TextEnv(gym.Env[str, str]):
     # ----- gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         if seed is not None:
-            seed = int(seed)
+            if seed.__class__ is not int:
+                seed = int(seed)
             self._env_rng, self._pending_seed, self._np_random_seed = None, seed, seed
         if options:
             opts = dict(options)
             difficulty = self._check_difficulty(opts.pop("difficulty", self.difficulty))
             params = {**self.param_overrides, **dict(opts.pop("params", None) or {}), **opts}
         else:
-            difficulty, params = self.difficulty, dict(self.param_overrides)
+            difficulty, params = self.difficulty, self.param_overrides.copy()
         task_seed = seed if seed is not None else int(self.np_random.integers(0, 2**31 - 1))
         self.task_seed, self._task_rng, self._rng = task_seed, None, None
         self.turn = 0
@@ -370,23 +377,32 @@ class TextEnv(gym.Env[str, str]):
         except InfraError as exc:  # the host failed before the task existed: flag it, never raise mid-rollout
             infra_error = str(exc)
             intro, used_params, budget = f"Infrastructure failure (not your fault): {exc}", dict(params), 1
-        self.max_turns = max_turns = int(self.max_turns_override or budget)
+        max_turns = self.max_turns_override or budget
+        self.max_turns = max_turns = max_turns if max_turns.__class__ is int else int(max_turns)
         tools = self.current_tools()
         if tools is not self._tool_set:
             self._set_tools(tools)
         self.done = infra_error is not None
-        self._episode_started = time.monotonic() if self.time_budget_s is not None else 0.0
-        short, tag = _env_tags(self.env_id, self.version)
+        if self.time_budget_s is not None:
+            self._episode_started = time.monotonic()
+        tags = self._tags
+        if tags[0] is not self.env_id or tags[1] is not self.version:  # formatted once per env
+            self._tags = tags = (
+                self.env_id,
+                self.version,
+                self.env_id.rpartition("/")[2],
+                f"{self.env_id}@{self.version}",
+            )
         self._task = {
-            "id": f"{short}:{task_seed}:{_difficulty_text(difficulty)}",
-            "env": tag,
+            "id": f"{tags[2]}:{task_seed}:{_difficulty_text(difficulty)}",
+            "env": tags[3],
             "seed": task_seed,
             "difficulty": difficulty,
-            "params": used_params,
+            "params": used_params,  # ours: never handed out (a family may share it between tasks)
         }
         task = self._task.copy()  # the caller's copy, params included: info must not alias our state
         task["params"] = used_params.copy()
-        self.last_observation = sanitize_recurring(intro) if self.recurring_texts else sanitize(intro)
+        self.last_observation = self._clean(intro)
         info = {
             "feedback": {
                 "summary": f"New task. You have {max_turns} turns.",
@@ -407,20 +423,10 @@ class TextEnv(gym.Env[str, str]):
             feedback = Feedback(summary="The episode is over.", error="call reset() to start a new task")
             return self._finish(StepOutcome(feedback=feedback, terminated=True), None, False, remember=False)
         self.turn = turn = self.turn + 1
-        memo = self._parse_memo if self.memoize_parses and action.__class__ is str else None
-        parsed: Any = None if memo is None else memo.get(action)
-        if parsed is None or self._tool_map.get(parsed.name) is not parsed.__class__:
-            parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
-            if (
-                memo is not None
-                and parsed.__class__ is not ActionError
-                and len(action) <= _MEMO_TEXT_CHARS
-                and _frozen_tool(parsed.__class__)  # shared between steps: only immutable calls
-            ):
-                if len(memo) >= _PARSE_MEMO_SIZE:
-                    memo.clear()
-                memo[action] = parsed
-        call: Tool | None = None
+        memo = self._memo
+        parsed: Any = memo.get(action) if memo is not None and action.__class__ is str else None
+        if parsed is None:
+            parsed = self._parse(action)
         if parsed.__class__ is ActionError:  # not isinstance: pydantic's metaclass check costs ~0.3 µs
             feedback = Feedback(
                 summary="Invalid action; nothing happened (this cost a turn).",
@@ -428,10 +434,10 @@ class TextEnv(gym.Env[str, str]):
                 hint=f"Send {parsed.accepted}.",
             )
             outcome = StepOutcome(feedback=feedback)
+            parsed = None
         else:
-            call = parsed
             try:
-                outcome = self._apply(parsed)
+                outcome = self._apply(parsed[0])
             except InfraError as exc:
                 feedback = Feedback(summary="Infrastructure failure (not your fault).", error=str(exc))
                 outcome = StepOutcome(feedback=feedback, terminated=True, infra_error=str(exc))
@@ -447,34 +453,77 @@ class TextEnv(gym.Env[str, str]):
             if truncated:  # the last step only: no fast path needed
                 outcome.feedback = dataclasses.replace(outcome.feedback, summary=outcome.feedback.summary + note)
         self.done = bool(terminated) or truncated
-        return self._finish(outcome, call, truncated)
+        return self._finish(outcome, parsed, truncated)
+
+    def _parse(self, action: str) -> tuple[Tool, str, dict[str, Any] | None] | ActionError:
+        """The action's call as (call, name, plain arguments or None), kept in the memo where that is allowed."""
+        parsed = parse_action(action, self._tool_map, self._text_form, self.text_form_help)
+        if parsed.__class__ is ActionError:
+            return parsed  # type: ignore[return-value]
+        call: Tool = parsed  # type: ignore[assignment]
+        entry = (call, call.name, call.__dict__.copy() if _plain_fields(call.__class__) else None)
+        memo = self._memo
+        if (
+            memo is not None
+            and action.__class__ is str
+            and len(action) <= _MEMO_TEXT_CHARS
+            and _frozen_tool(call.__class__)  # shared between steps: only immutable calls
+        ):
+            if len(memo) >= _PARSE_MEMO_SIZE:
+                memo.clear()
+            memo[action] = entry
+        return entry
+
+    def _clean(self, text: str) -> str:
+        """`text` inside the observation space (a recurring-text family's texts through the bounded table)."""
+        if self.recurring_texts and text.__class__ is str and len(text) <= RECURRING_MAX_CHARS:
+            return sanitize_recurring_str(text)  # type: ignore[no-any-return]
+        return sanitize(text)
 
     def render(self) -> str | None:
         return self.last_observation if self.render_mode == "ansi" else None
 
     # ----- helpers ------------------------------------------------------------------------------------
     def _finish(
-        self, outcome: StepOutcome, call: Tool | None, truncated: bool, remember: bool = True
+        self,
+        outcome: StepOutcome,
+        call: tuple[Tool, str, dict[str, Any] | None] | None,
+        truncated: bool,
+        remember: bool = True,
     ) -> tuple[str, float, bool, bool, dict]:
         """The step's return value: the observation rendered from the feedback (and state), and the info."""
         feedback = outcome.feedback
-        summary, details, error, hint = feedback.summary, feedback.details, feedback.error, feedback.hint
         text = feedback.render()  # its common shapes take a fast path of their own
         state = outcome.state
         if state:
             text = f"{text}\n\n{state}"
-        observation = sanitize_recurring(text) if self.recurring_texts else sanitize(text)
+        if self.recurring_texts and text.__class__ is str and len(text) <= RECURRING_MAX_CHARS:
+            observation = sanitize_recurring_str(text)  # `_clean`, without its frame (every step)
+        else:
+            observation = sanitize(text)
         if remember:
             self.last_observation = observation
         if call is None:
             tool_call: dict[str, Any] = {}  # always a dict: gymnasium's vector envs need one type per info key
-        elif _plain_fields(call.__class__):
-            tool_call = {"name": call.name, "arguments": call.__dict__.copy()}
         else:
-            tool_call = {"name": call.name, "arguments": call.model_dump(mode="json")}
-        components, commands, reward = outcome.reward_components, outcome.commands, outcome.reward
+            arguments = call[2]
+            tool_call = {
+                "name": call[1],
+                "arguments": arguments.copy() if arguments is not None else call[0].model_dump(mode="json"),
+            }
+        components, commands, reward, terminated = (
+            outcome.reward_components,
+            outcome.commands,
+            outcome.reward,
+            outcome.terminated,
+        )
         info = {
-            "feedback": {"summary": summary, "details": details, "error": error, "hint": hint},
+            "feedback": {
+                "summary": feedback.summary,
+                "details": feedback.details,
+                "error": feedback.error,
+                "hint": feedback.hint,
+            },
             "reward_components": dict(components) if components else {},
             "solved": outcome.solved,
             "infra_error": outcome.infra_error,
@@ -483,7 +532,6 @@ class TextEnv(gym.Env[str, str]):
             "turn": self.turn,
             "max_turns": self.max_turns,
         }
-        terminated = outcome.terminated
         return (
             observation,
             reward if reward.__class__ is float else float(reward),
@@ -495,6 +543,8 @@ class TextEnv(gym.Env[str, str]):
     def _set_tools(self, tools: tuple[type[Tool], ...]) -> None:
         self._tool_set, self._tool_map = tools, {tool.name: tool for tool in tools}
         self._schemas: list[dict[str, Any]] | None = None  # built at the first reset that hands them out
+        # the memo of this tool set: a call parsed under these tools is valid under them (bounded in `_parse`)
+        self._memo = self._parse_memos.setdefault(tools, {}) if self.memoize_parses else None
 
     def _tool_schemas(self, tools: tuple[type[Tool], ...]) -> list[dict[str, Any]]:
         self._schemas = schemas = frozen_tool_schemas(tools)

@@ -116,6 +116,10 @@ def sanitize(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
 _CLEAN_SIZE = 4096  # texts remembered by `sanitize_recurring`
 _CLEAN_CHARS = 2_000  # longer texts are checked every time (and never kept alive by the cache)
 _sanitize_cached = functools.lru_cache(maxsize=_CLEAN_SIZE)(sanitize)
+# for a hot caller that already knows its text is an exact `str` of at most RECURRING_MAX_CHARS characters: the
+# table itself, one C call, no wrapper frame (`TextEnv` cleans every observation of a recurring-text family)
+RECURRING_MAX_CHARS = _CLEAN_CHARS
+sanitize_recurring_str = _sanitize_cached
 
 
 def sanitize_recurring(text: str) -> str:

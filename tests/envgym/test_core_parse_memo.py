@@ -1,5 +1,6 @@
-"""The per-class parse memo (`TextEnv.memoize_parses`): a repeated action text reuses its validated call. It must
-never change what a step returns, never share a mutable call, never outlive a tool-set change, and stay bounded."""
+"""The parse memo (`TextEnv.memoize_parses`): a repeated action text reuses its validated call (one memo per class and
+tool set). It must never change what a step returns, never share a mutable call, never outlive a tool-set change, and
+stay bounded."""
 
 from __future__ import annotations
 
@@ -27,6 +28,10 @@ class _MutableNote(Tool):
 
     name: ClassVar[str] = "note"
     text: str
+
+
+def _memo(cls: type[TextEnv], tools: tuple[type[Tool], ...]) -> dict[str, Any]:
+    return cls._parse_memos.get(tools, {})
 
 
 class _NoteEnv(TextEnv):
@@ -61,10 +66,10 @@ def test_refusals_and_mutable_calls_are_never_memoised() -> None:
     env.reset(seed=0)
     env.step("garbage")
     env.step('{"name": "note", "arguments": {}}')
-    assert "garbage" not in _NoteEnv._parse_memo
+    assert "garbage" not in _memo(_NoteEnv, (_Note,))
     env._set_tools((_MutableNote,))
     env.step('{"name": "note", "arguments": {"text": "m"}}')
-    assert '{"name": "note", "arguments": {"text": "m"}}' not in _NoteEnv._parse_memo
+    assert '{"name": "note", "arguments": {"text": "m"}}' not in _memo(_NoteEnv, (_MutableNote,))
 
 
 def test_a_memoised_call_is_not_used_once_the_tool_set_changes() -> None:
@@ -84,11 +89,11 @@ def test_the_memo_is_bounded_and_per_class(monkeypatch: pytest.MonkeyPatch) -> N
     env.reset(seed=0)
     for i in range(30):
         env.step(f'{{"name": "note", "arguments": {{"text": "{i}"}}}}')
-    assert len(_NoteEnv._parse_memo) <= 8
+    assert 0 < len(_memo(_NoteEnv, (_Note,))) <= 8
     long_text = '{"name": "note", "arguments": {"text": "' + "y" * 2000 + '"}}'
     env.step(long_text)
-    assert long_text not in _NoteEnv._parse_memo
-    assert _NoteEnv._parse_memo is not GuessNumberEnv._parse_memo is not TextEnv._parse_memo
+    assert long_text not in _memo(_NoteEnv, (_Note,))
+    assert _NoteEnv._parse_memos is not GuessNumberEnv._parse_memos is not TextEnv._parse_memos
 
 
 def test_puzzle_tools_are_frozen_values() -> None:
