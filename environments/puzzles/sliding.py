@@ -87,22 +87,43 @@ def _goal_distance(n: int) -> tuple[tuple[int, ...], ...]:
     )
 
 
-_VIEWS: dict[tuple[int, ...], tuple[str, int]] = {}
+Board = tuple[int, ...]
+# (text, Manhattan distance, blank index, legal moves: tile direction -> (next board, tile moved), the moves
+# that carry a tile away from its goal as (direction, next board) in `neighbours` order: the scramble's options)
+BoardFacts = tuple[str, int, int, dict[str, tuple[Board, int]], tuple[tuple[str, Board], ...]]
+_BOARDS: dict[Board, BoardFacts] = {}
 
 
-def board_view(state: tuple[int, ...], n: int) -> tuple[str, int]:
-    """(board text, Manhattan distance) of `state`: pure functions of the board, computed once per board seen."""
-    view = _VIEWS.get(state)
-    if view is None:
-        if len(_VIEWS) >= _VIEW_CACHE_LIMIT:
-            _VIEWS.clear()
+def board_facts(state: Board, n: int) -> BoardFacts:
+    """Everything a step or a scramble asks of a board: pure functions of it, computed once per board seen
+    (bounded: cleared when full), so a move is a lookup instead of a search for the blank, a copy and a render."""
+    facts = _BOARDS.get(state)
+    if facts is None:
+        if len(_BOARDS) >= _VIEW_CACHE_LIMIT:
+            _BOARDS.clear()
         width = len(str(n * n - 1))
         text = "\n".join(
             " ".join((str(state[r * n + c]) if state[r * n + c] else "_").rjust(width) for c in range(n))
             for r in range(n)
         )
-        view = _VIEWS[state] = (text, manhattan(state, n))
-    return view
+        blank, dist = state.index(0), _goal_distance(n)
+        moves: dict[str, tuple[Board, int]] = {}
+        away: list[tuple[str, Board]] = []
+        for nb, d in neighbours(n)[blank]:  # the tile at nb slides into the blank
+            board = list(state)
+            tile = board[nb]
+            board[blank], board[nb] = tile, 0
+            moves[d] = (after := tuple(board), tile)
+            if dist[tile][blank] > dist[tile][nb]:
+                away.append((d, after))
+        facts = _BOARDS[state] = (text, manhattan(state, n), blank, moves, tuple(away))
+    return facts
+
+
+def board_view(state: Board, n: int) -> tuple[str, int]:
+    """(board text, Manhattan distance) of `state`."""
+    facts = board_facts(state, n)
+    return facts[0], facts[1]
 
 
 def manhattan(state: tuple[int, ...], n: int) -> int:
@@ -194,6 +215,11 @@ def ida_star(start: tuple[int, ...], n: int, cap: int = NODE_CAP) -> list[str] |
         bound = res
 
 
+@functools.cache
+def _goal(n: int) -> Board:
+    return (*range(1, n * n), 0)
+
+
 @functools.lru_cache(maxsize=_VIEW_CACHE_LIMIT)
 def apply_move(state: tuple[int, ...], direction: str, n: int) -> tuple[int, ...]:
     """The board after sliding `direction` (a pure function of its arguments, so a bounded cache keeps it)."""
@@ -235,45 +261,40 @@ class SlidingEnv(PuzzleEnv):
 
     def _new_puzzle(self, params: SlidingParams) -> tuple[str, int]:  # type: ignore[override]
         n = params.size
-        self.goal: tuple[int, ...] = (*range(1, n * n), 0)
-        self.state, moves = self._scramble(n, params.scramble)
-        self.history = [self.state]
-        self.plan: dict[tuple[int, ...], str] = {}
-        state = self.state
-        for d in moves:
-            self.plan[state] = d
-            state = apply_move(state, d, n)
-        self.optimal = len(moves)
+        self.goal: Board = _goal(n)
+        boards, walk = self._scramble(n, params.scramble)
+        self.state = start = boards[-1]
+        self.history = [start]
+        # the reversed walk, board by board from the start: each undoes the walk's move into that board
+        self.plan: dict[Board, str] = {boards[k]: _OPPOSITE[walk[k - 1]] for k in range(len(walk), 0, -1)}
+        self.optimal = len(walk)
         budget = self.optimal + params.slack
-        return _intro(n, budget, self.state), budget
+        return _intro(n, budget, start), budget
 
-    def _scramble(self, n: int, target: int) -> tuple[tuple[int, ...], list[str]]:
-        """Walk away from the goal with Manhattan-increasing moves; return the board and its optimal solution.
+    def _scramble(self, n: int, target: int) -> tuple[list[Board], list[str]]:
+        """Walk away from the goal with Manhattan-increasing moves; return the boards walked (goal first) and
+        the walk's directions (its reverse is an optimal solution).
 
         A walk can get stuck (no move increases the distance); we keep the longest of a few tries.
         """
-        nbrs = neighbours(n)
-        dist = _goal_distance(n)
         randbelow = self.rng._randbelow  # type: ignore[attr-defined]  # what randrange(k) draws, one frame less
-        best: tuple[list[int], list[str]] = ([], [])
+        goal = self.goal
+        best: tuple[list[Board], list[str]] = ([goal], [])
         for _ in range(12):
-            state = list(self.goal)
-            blank = n * n - 1
+            board, boards = goal, [goal]
             walk: list[str] = []
             while len(walk) < target:
-                options = [(nb, d) for nb, d in nbrs[blank] if dist[state[nb]][blank] > dist[state[nb]][nb]]
+                options = board_facts(board, n)[4]
                 if not options:
                     break
-                nb, d = options[randbelow(len(options))]
-                state[blank], state[nb] = state[nb], 0
-                blank = nb
+                d, board = options[randbelow(len(options))]  # a draw even for one option: the stream's rule
                 walk.append(d)
+                boards.append(board)
             if len(walk) > len(best[1]):
-                best = (state, walk)
+                best = (boards, walk)
             if len(walk) == target:
                 break
-        state, walk = best
-        return tuple(state), [_OPPOSITE[d] for d in reversed(walk)]
+        return best
 
     def _remember(self, start: tuple[int, ...]) -> bool:
         """Re-plan from `start`: IDA* when it finishes under the node cap, else undo recorded moves to the plan."""
@@ -300,9 +321,11 @@ class SlidingEnv(PuzzleEnv):
 
     def _apply(self, call: Slide) -> StepOutcome:  # type: ignore[override]
         n = self.params.size
-        blank = self.state.index(0)
-        legal = _legal_table(n)[blank]
-        if call.direction not in legal:
+        direction = call.direction
+        _, before, blank, moves, _ = board_facts(self.state, n)
+        move = moves.get(direction)
+        if move is None:
+            legal = _legal_table(n)[blank]
             r, c = divmod(blank, n)
             edge = {"up": "bottom row", "down": "top row", "left": "rightmost column", "right": "leftmost column"}
             return StepOutcome(
@@ -313,21 +336,18 @@ class SlidingEnv(PuzzleEnv):
                 ),
                 state=self.render_board(),
             )
-        before = board_view(self.state, n)[1]
-        nb = blank + blank_delta(call.direction, n)
-        board = list(self.state)
-        tile = board[nb]
-        board[blank], board[nb] = tile, 0
-        self.state = state = tuple(board)
+        self.state = state = move[0]
+        tile = move[1]
         self.history.append(state)
-        text, after = board_view(state, n)
+        facts = board_facts(state, n)
+        text, after = facts[0], facts[1]
         if after == 0:  # every tile home: the goal
-            return self.solved(f"Tile {tile} slid {call.direction}: solved!", text)
+            return self.solved(f"Tile {tile} slid {direction}: solved!", text)
         hint = None
         if self.params.show_distance:
             hint = f"total Manhattan distance of the tiles to their goals: {after} (was {before})"
         # positional: a keyword call into the dataclasses' __init__ costs about twice as much (hot path)
-        return StepOutcome(Feedback(f"Tile {tile} slid {call.direction}.", None, None, hint), text)
+        return StepOutcome(Feedback(f"Tile {tile} slid {direction}.", None, None, hint), text)
 
     _TEXT = re.compile(r"(?:slide|move)?\s*(up|down|left|right|u|d|l|r)\.?", re.I)
 
