@@ -10,6 +10,7 @@ and the mine density (10% → 20%).
 from __future__ import annotations
 
 import functools
+import math
 import random
 import re
 from collections.abc import Callable
@@ -256,8 +257,8 @@ def flood_bits(start: int, zeros: int, revealed: int, shape: tuple[int, int, int
 def mine_pools(rows: int, cols: int) -> tuple[tuple[int, ...], ...]:
     """Per first-click cell, the cells a mine may take (all but its 3×3 block), ascending: built once per shape
     instead of once per generated board."""
-    nbrs = neighbour_table(rows, cols)
-    return tuple(tuple(i for i in range(rows * cols) if i != s and i not in nbrs[s]) for s in range(rows * cols))
+    full = (1 << rows * cols) - 1
+    return tuple(tuple(bits(full & ~(mask | 1 << s))) for s, mask in enumerate(neighbour_masks(rows, cols)))
 
 
 @functools.cache
@@ -265,14 +266,12 @@ def placement_radix(rows: int, cols: int, mines: int) -> tuple[int, tuple[tuple[
     """`draw_placement`'s table: (span, per first click (orders, limit)). `orders` counts the ordered ways to
     pick the mines from that click's pool (p·(p-1)·…), span is cells × the largest `orders`, and `limit` the
     largest multiple of `orders` below that largest one."""
-    orders = []
-    for pool in mine_pools(rows, cols):
-        f = 1
-        for i in range(min(mines, len(pool))):
-            f *= len(pool) - i
-        orders.append(f)
-    top = max(orders)
-    return rows * cols * top, tuple((f, top // f * f) for f in orders)
+    pools = mine_pools(rows, cols)
+    orders = {  # per pool size (corner, edge and inner clicks: a few sizes), p·(p-1)·…·(p-k+1)
+        size: math.prod(range(size - min(mines, size) + 1, size + 1)) for size in {len(pool) for pool in pools}
+    }
+    top = max(orders.values())
+    return rows * cols * top, tuple((orders[len(p)], top - top % orders[len(p)]) for p in pools)
 
 
 def draw_placement(rng: random.Random, rows: int, cols: int, mines: int) -> tuple[int, list[int]]:
