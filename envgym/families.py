@@ -49,10 +49,14 @@ class ProceduralEnv(TextEnv):
         raise NotImplementedError
 
     def resolve_params(self, difficulty: float, overrides: dict[str, Any]) -> tuple[FamilyParams, dict[str, Any]]:
-        """The parameters for a task and their dump (a fresh dict); overrides validated, bad ones a ValueError."""
+        """The parameters for a task and their dump; overrides validated, bad ones a ValueError.
+
+        Both are shared by every task at the same settings: read-only (`TextEnv.reset` keeps the dump as the
+        task's own and hands the caller a copy).
+        """
         last = self.__dict__.get("_params_last")  # the same settings as the previous task: two comparisons
         if last is not None and last[0] == difficulty and last[1] == overrides:
-            return last[2][0], last[2][1].copy()
+            return last[2]
         key: Hashable | None = (difficulty, tuple(sorted(overrides.items())))
         try:
             cache: dict[Hashable, tuple[FamilyParams, dict[str, Any]]] = self.__dict__.setdefault("_params_cache", {})
@@ -72,7 +76,7 @@ class ProceduralEnv(TextEnv):
                     cache.clear()
                 cache[key] = hit
         self.__dict__["_params_last"] = (difficulty, dict(overrides), hit)
-        return hit[0], dict(hit[1])
+        return hit
 
 
 def family_classes(group: str, mixture_id: str, short_name: Callable[[str], str]) -> dict[str, type[TextEnv]]:

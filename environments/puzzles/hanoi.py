@@ -106,7 +106,7 @@ class HanoiEnv(PuzzleEnv):
         else:
             self.target = 1 + self.only_draw(2)  # = rng.randint(1, 2), the task's only draw
             self.pos = [0] * (n + 1)  # pos[i]: peg of disc i (1 = smallest); pos[0] unused
-        if all(p == self.target for p in self.pos[1:]):
+        if self.pos.count(self.target) == n:  # pos[0] is 0, never a target (1 or 2): every disc on the target
             self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle
         self._stacks = self._build_stacks()
         self._view_table = _views(n, self.target)
