@@ -25,6 +25,7 @@ from envgym.environments.puzzles.base import PuzzleEnv, PuzzleParams, lerp_int
 COLOURS = "RGBYOPCWMK"
 COLOUR_NAMES = ("red", "green", "blue", "yellow", "orange", "purple", "cyan", "white", "magenta", "black")
 _MEMO_LIMIT = 100_000
+_READS_LIMIT, _READ_CHARS = 4_096, 40  # guess texts kept per code space, and the longest kept
 _EAGER_LIMIT = 5_000  # code spaces up to this size get the solver's whole game tree at first use (<0.1 s)
 _SEPARATORS = re.compile(r"[\s,\-]")
 _TEXT_FORM = re.compile(r"(?:guess\s*:?\s*)?([A-Za-z](?:[\s,\-]*[A-Za-z]){0,11})\.?", re.I)
@@ -75,6 +76,7 @@ class CodeSpace:
         self.root = (np.arange(len(self.codes)), self.opening)
         self.memo: dict[tuple[int, ...], tuple[np.ndarray, tuple[int, ...]]] = {(): self.root}
         self.counts_by_secret: dict[int, int] = {}
+        self.reads: dict[str, tuple[str, tuple[int, ...] | None, str]] = {}  # see `read`
         if len(self.codes) <= _EAGER_LIMIT:
             self._build_tree()
 
@@ -100,6 +102,29 @@ class CodeSpace:
                     new = (*key, fb)
                     self.memo[new] = (group, self.code(int(group[0])))
                     stack.append(new)
+
+    def read(self, code: str) -> tuple[str, tuple[int, ...] | None, str]:
+        """A guess as written -> (its letters, the code as colour indices or None, what is wrong with it or "").
+        A pure function of the text for this shape, and agents repeat their guesses: short texts are kept
+        (bounded), so a guess costs one lookup instead of a case fold, a palette check and an index per peg."""
+        hit = self.reads.get(code)
+        if hit is None:
+            # letters only (the common case) means no separator to strip: skip the regex
+            letters = code.upper() if code.isalpha() else _SEPARATORS.sub("", code).upper()
+            palette = COLOURS[: self.colours]
+            # `strip` leaves something exactly when a letter is outside the palette (one C call)
+            bad = sorted({ch for ch in letters if ch not in palette}) if letters.strip(palette) else []
+            problems = []
+            if len(letters) != self.pegs:
+                problems.append(f"the code needs {self.pegs} letters, got {len(letters)}")
+            if bad:
+                problems.append(f"{', '.join(repr(ch) for ch in bad)} not in the palette {palette}")
+            hit = (letters, None if problems else tuple(map(palette.index, letters)), "; ".join(problems))
+            if len(code) <= _READ_CHARS:
+                if len(self.reads) >= _READS_LIMIT:
+                    self.reads.clear()
+                self.reads[code] = hit
+        return hit
 
     def code(self, index: int) -> tuple[int, ...]:
         if self.tuples is None:
@@ -229,11 +254,11 @@ class MastermindEnv(PuzzleEnv):
 
     def _sync_lines(self) -> None:
         if len(self._board_lines) != len(self.history):  # history changed behind our back: rebuild the lines
-            self._board_lines = [self._board_line(i, g, fb) for i, (g, fb) in enumerate(self.history)]
+            self._board_lines = [self._board_line(i, self.spell(g), fb) for i, (g, fb) in enumerate(self.history)]
 
-    def _board_line(self, i: int, guess: tuple[int, ...], fb: int) -> str:
+    def _board_line(self, i: int, spelled: str, fb: int) -> str:
         b, w = self.pegs_of(fb)
-        return f"{i + 1:>2}. {self.spell(guess)}  black {b}, white {w}"
+        return f"{i + 1:>2}. {spelled}  black {b}, white {w}"
 
     def consistent(self) -> np.ndarray:
         """Indices of the codes consistent with all feedback so far (walks the cached solver tree while the
@@ -259,28 +284,18 @@ class MastermindEnv(PuzzleEnv):
 
     def _apply(self, call: GuessCode) -> StepOutcome:  # type: ignore[override]
         p = self.params
-        code = call.code
-        # letters only (the common case) means no separator to strip: skip the regex
-        letters = code.upper() if code.isalpha() else _SEPARATORS.sub("", code).upper()
-        palette = COLOURS[: p.colours]
-        # `strip` leaves something exactly when a letter is outside the palette (one C call on the common path)
-        bad = sorted({ch for ch in letters if ch not in palette}) if letters.strip(palette) else []
-        if bad or len(letters) != p.pegs:
-            problems = []
-            if len(letters) != p.pegs:
-                problems.append(f"the code needs {p.pegs} letters, got {len(letters)}")
-            if bad:
-                problems.append(f"{', '.join(repr(ch) for ch in bad)} not in the palette {palette}")
+        letters, guess, problems = self.space.read(call.code)
+        if guess is None:
             return StepOutcome(
-                feedback=Feedback(summary="Invalid code; not scored (this cost a turn).", error="; ".join(problems)),
+                feedback=Feedback(summary="Invalid code; not scored (this cost a turn).", error=problems),
                 state=self.board() if self.history else None,
             )
-        guess = tuple(map(palette.index, letters))
-        fb = score(guess, self.secret, p.pegs)
-        contradicts = [i + 1 for i, (g, f) in enumerate(self.history) if score(guess, g, p.pegs) != f]
+        pegs, history = p.pegs, self.history
+        fb = score(guess, self.secret, pegs)
+        contradicts = [i + 1 for i, (g, f) in enumerate(history) if score(guess, g, pegs) != f] if history else None
         self._sync_lines()
-        self._board_lines.append(self._board_line(len(self.history), guess, fb))
-        self.history.append((guess, fb))
+        self._board_lines.append(self._board_line(len(history), letters, fb))  # letters: the guess spelled
+        history.append((guess, fb))
         self._consistent = None
         if guess == self.secret:
             return self.solved(f"{letters} is the code! Solved in {self.turn} guesses.", self.board())

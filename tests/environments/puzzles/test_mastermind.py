@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import envgym  # noqa: F401  (registers the ids)
-from envgym.environments.puzzles.mastermind import MastermindEnv, code_space, score
+from envgym.environments.puzzles import mastermind
+from envgym.environments.puzzles.mastermind import COLOURS, MastermindEnv, code_space, score
 
 
 def test_score_counts_black_and_white_pegs() -> None:
@@ -125,3 +126,25 @@ def test_eager_game_tree_matches_the_lazy_walk() -> None:
     lazy.memo, lazy.counts_by_secret = {(): eager.root}, {}
     for index in range(0, len(eager.codes), 7):
         assert lazy.solver_guesses(index) == eager.counts_by_secret[index]
+
+
+def test_guess_texts_read_the_same_from_the_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    space = code_space(4, 6, True)
+    space.reads.clear()
+    for text in ("RGBY", "rgby", "R G B Y", "R-G,B y", "RGBZ", "RG", "RGBYRG", "ZZ", "rgbk"):
+        first = space.read(text)
+        assert space.read(text) == first and text in space.reads
+        letters, guess, problems = first
+        assert letters == text.upper().replace(" ", "").replace("-", "").replace(",", "")
+        assert (guess is None) == bool(problems)
+        if guess is not None:
+            assert "".join(COLOURS[c] for c in guess) == letters
+    assert space.read("RGBZ")[2] == "'Z' not in the palette RGBYOP"
+    assert space.read("RZ")[2] == "the code needs 4 letters, got 2; 'Z' not in the palette RGBYOP"
+    monkeypatch.setattr(mastermind, "_READS_LIMIT", 4)
+    for i in range(20):
+        space.read("R" * (i % 7))
+    assert len(space.reads) <= 4
+    space.read("R" * 100)
+    assert "R" * 100 not in space.reads  # long texts are read every time, never kept
+    space.reads.clear()
