@@ -50,6 +50,7 @@ class GuessNumberEnv(PuzzleEnv):
     text_form_help: ClassVar[str] = "a bare integer such as `42`"
 
     params: GuessNumberParams
+    _shape: tuple[GuessNumberParams | None, int, str] = (None, 0, "")  # (params, budget, intro) of the last task
 
     def params_for(self, difficulty: float) -> GuessNumberParams:
         exponent = lerp_int(difficulty, 3, 10)
@@ -58,8 +59,11 @@ class GuessNumberEnv(PuzzleEnv):
     def _new_puzzle(self, params: GuessNumberParams) -> tuple[str, int]:  # type: ignore[override]
         self.secret = 1 + self.only_draw(params.upper)  # = rng.randint(1, upper)
         self.low, self.high = 1, params.upper
-        budget = self.optimal_guesses(params.upper) + params.slack
-        return _intro(params.upper, budget), budget
+        shape = self._shape
+        if shape[0] is not params:  # params are shared by every task at the same settings (read-only)
+            budget = self.optimal_guesses(params.upper) + params.slack
+            self._shape = shape = (params, budget, _intro(params.upper, budget))
+        return shape[2], shape[1]
 
     @staticmethod
     def optimal_guesses(upper: int) -> int:
@@ -79,11 +83,14 @@ class GuessNumberEnv(PuzzleEnv):
             )
         if n == self.secret:
             return self.solved(f"{n} is correct! Solved in {self.turn} guesses.")
-        direction = "higher" if self.secret > n else "lower"
-        if direction == "higher":
-            self.low = max(self.low, n + 1)
+        if self.secret > n:
+            direction = "higher"
+            if n >= self.low:  # = max(low, n + 1), without the call
+                self.low = n + 1
         else:
-            self.high = min(self.high, n - 1)
+            direction = "lower"
+            if n <= self.high:
+                self.high = n - 1
         hint = f"the number is in [{self.low}, {self.high}]" if self.params.show_interval else None
         left = self.max_turns - self.turn
         # positional: a keyword call into the dataclasses' __init__ costs about twice as much (hot path)
