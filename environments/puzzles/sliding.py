@@ -265,8 +265,8 @@ class SlidingEnv(PuzzleEnv):
         boards, walk = self._scramble(n, params.scramble)
         self.state = start = boards[-1]
         self.history = [start]
-        # the reversed walk, board by board from the start: each undoes the walk's move into that board
-        self.plan: dict[Board, str] = {boards[k]: _OPPOSITE[walk[k - 1]] for k in range(len(walk), 0, -1)}
+        self._walk: tuple[list[Board], list[str]] | None = (boards, walk)  # the oracle's plan, made on first use
+        self._plan: dict[Board, str] = {}
         self.optimal = len(walk)
         budget = self.optimal + params.slack
         return _intro(n, budget, start), budget
@@ -284,7 +284,7 @@ class SlidingEnv(PuzzleEnv):
             board, boards = goal, [goal]
             walk: list[str] = []
             while len(walk) < target:
-                options = board_facts(board, n)[4]
+                options = (_BOARDS.get(board) or board_facts(board, n))[4]
                 if not options:
                     break
                 d, board = options[randbelow(len(options))]  # a draw even for one option: the stream's rule
@@ -295,6 +295,17 @@ class SlidingEnv(PuzzleEnv):
             if len(walk) == target:
                 break
         return best
+
+    @property
+    def plan(self) -> dict[Board, str]:
+        """The oracle's moves, board -> direction: the scramble reversed (built when the oracle first asks: an
+        episode without an oracle never needs it), then extended by re-planning (`_remember`)."""
+        if self._walk is not None:
+            boards, walk = self._walk
+            # the reversed walk, board by board from the start: each undoes the walk's move into that board
+            self._plan = {boards[k]: _OPPOSITE[walk[k - 1]] for k in range(len(walk), 0, -1)}
+            self._walk = None
+        return self._plan
 
     def _remember(self, start: tuple[int, ...]) -> bool:
         """Re-plan from `start`: IDA* when it finishes under the node cap, else undo recorded moves to the plan."""
@@ -322,7 +333,7 @@ class SlidingEnv(PuzzleEnv):
     def _apply(self, call: Slide) -> StepOutcome:  # type: ignore[override]
         n = self.params.size
         direction = call.direction
-        _, before, blank, moves, _ = board_facts(self.state, n)
+        _, before, blank, moves, _ = _BOARDS.get(self.state) or board_facts(self.state, n)
         move = moves.get(direction)
         if move is None:
             legal = _legal_table(n)[blank]
@@ -339,7 +350,7 @@ class SlidingEnv(PuzzleEnv):
         self.state = state = move[0]
         tile = move[1]
         self.history.append(state)
-        facts = board_facts(state, n)
+        facts = _BOARDS.get(state) or board_facts(state, n)  # the table's hit without a call
         text, after = facts[0], facts[1]
         if after == 0:  # every tile home: the goal
             return self.solved(f"Tile {tile} slid {direction}: solved!", text)
