@@ -94,6 +94,11 @@ class HanoiEnv(PuzzleEnv):
     text_form_help: ClassVar[str] = "`move FROM TO` with pegs 0-2 or A-C, e.g. `move 0 2` or `A C`"
 
     params: HanoiParams
+    optimal: int  # optimal moves from the start position
+    _stacks: list[list[int]]
+    # the fixed start per target (pos, stacks, optimal length, budget, intro) for the last params object (shared by
+    # every task at the same settings): a fixed-start reset copies two small lists instead of rebuilding them
+    _starts: tuple[HanoiParams | None, dict[int, tuple[list[int], list[list[int]], int, int, str]]] = (None, {})
 
     def params_for(self, difficulty: float) -> HanoiParams:
         return HanoiParams(discs=lerp_int(difficulty, 3, 7), slack_ratio=1.0 - 0.9 * difficulty)
@@ -103,9 +108,23 @@ class HanoiEnv(PuzzleEnv):
         if params.random_start:
             self.target = self.rng.randint(1, 2)
             self.pos = [0] + [self.rng.randrange(3) for _ in range(n)]
-        else:
-            self.target = 1 + self.only_draw(2)  # = rng.randint(1, 2), the task's only draw
+            return self._settle(params)
+        self.target = target = 1 + self.only_draw(2)  # = rng.randint(1, 2), the task's only draw
+        if self._starts[0] is not params:
+            self._starts = (params, {})
+        start = self._starts[1].get(target)
+        if start is None:
             self.pos = [0] * (n + 1)  # pos[i]: peg of disc i (1 = smallest); pos[0] unused
+            intro, budget = self._settle(params)
+            start = self._starts[1][target] = (self.pos.copy(), self._stacks, self.optimal, budget, intro)
+        pos, stacks, self.optimal, budget, intro = start
+        self.pos, self._stacks = pos.copy(), [stacks[0].copy(), stacks[1].copy(), stacks[2].copy()]
+        self._view_table = _views(n, target)
+        return intro, budget
+
+    def _settle(self, params: HanoiParams) -> tuple[str, int]:
+        """Stacks, view table, optimal length, budget and intro of the start position in `self.pos`."""
+        n = params.discs
         if self.pos.count(self.target) == n:  # pos[0] is 0, never a target (1 or 2): every disc on the target
             self.pos[n] = (self.target + 1) % 3  # never hand out a solved puzzle
         self._stacks = self._build_stacks()

@@ -63,3 +63,14 @@ def test_oracle_recovers_from_any_legal_position() -> None:
         for _ in range(needed):
             *_, terminated, _, info = env.step(env.oracle_action())
         assert terminated and info["solved"]
+
+
+def test_a_played_episode_leaves_the_next_fixed_start_untouched() -> None:
+    env = HanoiEnv(params={"discs": 3})
+    first, _ = env.reset(seed=5)
+    start = (list(env.pos), [list(s) for s in env.stacks()], env.optimal, env.max_turns)
+    while not env.done:
+        env.step(env.oracle_action())
+    assert env.stacks()[env.target] == [3, 2, 1]
+    again, _ = env.reset(seed=5)  # the same target: the kept start, copied
+    assert again == first and (env.pos, env.stacks(), env.optimal, env.max_turns) == start
