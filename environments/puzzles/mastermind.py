@@ -299,12 +299,12 @@ class MastermindEnv(PuzzleEnv):
         self._consistent = None
         if guess == self.secret:
             return self.solved(f"{letters} is the code! Solved in {self.turn} guesses.", self.board())
-        b, w = self.pegs_of(fb)
+        b, w = divmod(fb, pegs + 1)  # = pegs_of(fb)
         left = self.max_turns - self.turn
-        details = []
+        details = None
         if contradicts:
-            details.append(f"{letters} could not have been the code: it contradicts the feedback to guess(es) "
-                           f"{', '.join(map(str, contradicts))}.")  # fmt: skip
+            details = (f"{letters} could not have been the code: it contradicts the feedback to guess(es) "
+                       f"{', '.join(map(str, contradicts))}.")  # fmt: skip
         hint = None
         if p.show_consistent:
             cands = self.consistent()
@@ -314,7 +314,7 @@ class MastermindEnv(PuzzleEnv):
         # positional (summary, details, error, hint): a keyword call into the dataclasses' __init__ costs about
         # twice as much (hot path)
         summary = f"{letters}: {b} black, {w} white. {left} guesses left."
-        return StepOutcome(Feedback(summary, " ".join(details) or None, None, hint), self.board())
+        return StepOutcome(Feedback(summary, details, None, hint), self.board())
 
     def oracle_action(self) -> str:
         guess = self.space.opening if not self.history else self.space.code(int(self.consistent()[0]))
