@@ -415,15 +415,27 @@ class LocalSandbox(ShellBackedSandbox):
             time.sleep(0.002)
         log.debug("LocalSandbox %s: processes were still being created after 200 kill rounds", self.id)
 
+    def _kill_init(self, reaped_within_s: float = 0.0) -> None:
+        """SIGKILL the jail's init (the PID namespace dies with it), and wait up to `reaped_within_s` until its
+        processes are reaped. close() does this while bwrap and the launcher, the init's parent and
+        grandparent on the host, still run and reap it: killed first, the launcher orphaned them, and the
+        init's zombie waited for the host's PID 1 to collect it (~1.6 s here), and close() with it."""
+        if self._init_pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            if self._members(zombies=True):
+                os.kill(self._init_pid, signal.SIGKILL)
+        deadline = time.monotonic() + reaped_within_s
+        while time.monotonic() < deadline and self._members(zombies=True):
+            time.sleep(0.002)
+
     def _kill_all(self) -> None:
-        """End the jail: closing the watchdog ends the launcher, and bwrap's --die-with-parent the rest."""
+        """End the jail: its init killed (the PID namespace dies with it), then the watchdog closed, which ends
+        the launcher (bwrap's --die-with-parent covers the rest)."""
+        self._kill_init()
         if self._watchdog is not None:
             os.close(self._watchdog)
             self._watchdog = None
-        if self._init_pid is not None:  # the PID namespace dies with its init
-            with contextlib.suppress(ProcessLookupError):
-                if self._members(zombies=True):
-                    os.kill(self._init_pid, signal.SIGKILL)
         if self._proc is not None:
             try:
                 self._proc.wait(timeout=10)
@@ -472,6 +484,8 @@ class LocalSandbox(ShellBackedSandbox):
         if self._closed:
             return
         self._closed = True
+        if getattr(self, "_ns", None) is not None:
+            self._kill_init(reaped_within_s=2.0)  # before the shell's close kills the launcher (see _kill_init)
         shell = getattr(self, "shell", None)
         if shell is not None:
             shell.close()
