@@ -220,14 +220,9 @@ def _goal(n: int) -> Board:
     return (*range(1, n * n), 0)
 
 
-@functools.lru_cache(maxsize=_VIEW_CACHE_LIMIT)
 def apply_move(state: tuple[int, ...], direction: str, n: int) -> tuple[int, ...]:
-    """The board after sliding `direction` (a pure function of its arguments, so a bounded cache keeps it)."""
-    blank = state.index(0)
-    nb = blank + blank_delta(direction, n)
-    lst = list(state)
-    lst[blank], lst[nb] = lst[nb], 0
-    return tuple(lst)
+    """The board after sliding `direction` (a legal move): read from the board's facts, which hold every move."""
+    return board_facts(state, n)[3][direction][0]
 
 
 @functools.lru_cache(maxsize=_VIEW_CACHE_LIMIT)
@@ -319,11 +314,10 @@ class SlidingEnv(PuzzleEnv):
             return True
         # Each undo points to a strictly earlier visit, ending on the most recent on-plan board: no cycles.
         last = max((k for k, s in enumerate(self.history) if s in self.plan or s == self.goal), default=0)
-        opposite = {"up": "down", "down": "up", "left": "right", "right": "left"}
         for k in range(len(self.history) - 1, last, -1):
             here, before = self.history[k], self.history[k - 1]
             self.plan[here] = next(
-                opposite[d] for d in legal_directions(before.index(0), n) if apply_move(before, d, n) == here
+                _OPPOSITE[d] for d in legal_directions(before.index(0), n) if apply_move(before, d, n) == here
             )
         return False
 
