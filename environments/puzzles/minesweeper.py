@@ -305,14 +305,9 @@ def _subset_rule(
     row = hidden | ((hidden & has_right) << 1) | ((hidden & has_left) >> 1)
     unique = {nbr_masks[i] & hidden for i in bits(opened & (row | (row << cols) | (row >> cols)))}
     safe = new_mines = 0
+    supersets = (hidden, *unique)  # the global count's set holds every other one
     for a_mask in unique:
-        rest = hidden ^ a_mask
-        rest_mines = rest & layout
-        if not rest_mines:
-            safe |= rest
-        elif rest_mines == rest:
-            new_mines |= rest
-        for b_mask in unique:
+        for b_mask in supersets:
             if a_mask | b_mask == b_mask != a_mask:
                 rest = b_mask ^ a_mask
                 rest_mines = rest & layout
