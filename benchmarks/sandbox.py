@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/sandbox.py [--n 200] [--image TAG] [--reset-baseline REV] [--reset-only|--upload-only]
 
 Measures (Docker): per-command round trip of the persistent shell vs one `docker exec` per command on the
-same container (CLI and SDK); uploading a 2,000-file source vs `docker cp` (interleaved, fresh containers: the
+same container (CLI and SDK); the framer reached through FIFOs (the default) vs through the engine's exec relay,
+interleaved, with the engine's CPU per command; uploading a 2,000-file source vs `docker cp` (interleaved, fresh containers: the
 transfer alone, and the source's whole cost to a sandbox, its pristine copy included);
 reset() of a 2,000-file workspace unchanged / with 10 changed files / with 5 MB of junk, vs the previous
 full-tree rsync run in the same sandbox; cold start vs pool checkout. Also the LocalSandbox round trip and
@@ -23,6 +24,7 @@ import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
@@ -257,6 +259,39 @@ def upload_only(image: str, n: int) -> None:
     )
 
 
+def channels(image: str, n: int) -> None:
+    """The framer reached through FIFOs (the default on a local engine) vs through the engine's exec relay, two
+    sandboxes measured in interleaved rounds, with the engine's CPU per command for each."""
+    from sandbox_concurrency import cpu_delta, engine_pids, proc_cpu
+
+    from envgym.sandboxes import open_sandbox
+
+    with (
+        open_sandbox("docker", image=image, transport="fifo") as fifo,
+        open_sandbox("docker", image=image, transport="socket") as relay,
+    ):
+        boxes = {"FIFO channel": fifo, "engine relay": relay}
+        pids = engine_pids()
+
+        def engine_now() -> dict[int, float]:
+            return proc_cpu(pids)
+
+        times: dict[str, list[float]] = {k: [] for k in boxes}
+        engine: dict[str, float] = dict.fromkeys(boxes, 0.0)
+        for sb in boxes.values():
+            timed(partial(sb.exec, "echo warm"), 20)
+        for _ in range(max(1, n // 20)):
+            for key, sb in boxes.items():
+                before = engine_now()
+                times[key] += timed(partial(sb.exec, "echo hi"), 20)
+                engine[key] += cpu_delta(before, engine_now())
+        print("\n== the framer's channel: FIFOs vs the engine's exec relay (interleaved) ==")
+        for key, xs in times.items():
+            print(f"{key:<30}  {ms(xs)}   engine CPU {engine[key] / len(xs) * 1e3:.2f} ms per command")
+        ratio = med(times["engine relay"]) / med(times["FIFO channel"])
+        print(f"ratio relay / FIFO:             {ratio:6.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=200)
@@ -311,6 +346,7 @@ def main() -> None:
         bare, bare_cpu = floor(n, 0.0)
         print(f"floor: bare pre-forking bash    {ms(bare)}   ({bare_cpu * 1e3:.2f} ms CPU per command)")
         print(f"ratio shell / floor:            {med(shell_echo) / med(bare):6.1f}x")
+        channels(image, n)
         # What an agent sees: it thinks between commands, so the next command's child is already forked and has
         # applied the state when the command arrives (back to back, the fork is on the critical path).
         gapped = timed(lambda: sb.exec("echo hi"), n, gap_s=0.02)

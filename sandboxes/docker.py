@@ -27,8 +27,18 @@ from typing import Any, Literal
 from envgym.sandboxes import lifecycle
 from envgym.sandboxes.agent_files import AgentFiles
 from envgym.sandboxes.base import SandboxInfo, SandboxInfraError, SandboxLimits
+from envgym.sandboxes.docker_channel import (
+    CHANNEL_MOUNT,
+    FIFO_EXEC,
+    LABEL_CHANNEL,
+    engine_is_local,
+    make_channel_dir,
+    open_fifo_channel,
+    remove_channel_dir,
+)
 from envgym.sandboxes.docker_client import docker_client
 from envgym.sandboxes.shell import (
+    START_TIMEOUT_S,
     ChannelReader,
     DockerSocketTransport,
     PersistentShell,
@@ -84,8 +94,9 @@ touch "$S/ready"
 exec sleep "$3"
 """
 
-# Runs as the agent before the supervisor: wait for setup, make $HOME.
-_WAIT_READY = r"""
+# Runs as the agent before the supervisor: wait for setup, make $HOME; then the supervisor, on the exec's own
+# stdio (the engine's relay) or on FIFOs (docker_channel.py).
+_WAIT_SETUP = r"""
 i=0
 while [ ! -e /var/lib/envgym/ready ]; do
   if [ -e /var/lib/envgym/failed ]; then cat /var/lib/envgym/failed; exit 96; fi
@@ -93,8 +104,9 @@ while [ ! -e /var/lib/envgym/ready ]; do
   sleep 0.02
 done
 mkdir -p "$HOME" 2>/dev/null
-exec "$@"
 """
+_WAIT_READY = _WAIT_SETUP + 'exec "$@"\n'
+_WAIT_READY_FIFO = _WAIT_SETUP + FIFO_EXEC
 
 # Runs as the agent on timeout: SIGKILL every process we may signal except the supervisor ($1),
 # ourselves and init; repeat while anything was killed (fork bombs refill the table).
@@ -254,6 +266,21 @@ class _Restorer:
         self._transport = self._reader = None
 
 
+Transports = Literal["auto", "fifo", "socket", "cli"]
+TRANSPORT_ENV = "ENVGYM_DOCKER_CHANNEL"
+
+
+def _transport_kind(requested: str, base_url: str) -> str:
+    """How the host talks to the framer. "auto": FIFOs when the engine runs on this machine, else the exec's
+    attach socket; $ENVGYM_DOCKER_CHANNEL (fifo, socket, cli) overrides "auto"."""
+    kind = requested
+    if kind == "auto":
+        kind = os.environ.get(TRANSPORT_ENV, "").strip() or ("fifo" if engine_is_local(base_url) else "socket")
+    if kind not in ("fifo", "socket", "cli"):
+        raise ValueError(f"unknown Docker transport {kind!r} (from {TRANSPORT_ENV} or transport=): fifo, socket or cli")
+    return kind
+
+
 class DockerSandbox(ShellBackedSandbox):
     """A sandbox in its own container. `source` (a host directory) is copied into the workspace first
     and becomes the pristine state `reset()` returns to, together with what the image has there."""
@@ -267,15 +294,16 @@ class DockerSandbox(ShellBackedSandbox):
         workspace: str = "/workspace",
         env: dict[str, str] | None = None,
         uid: int = 1000,
-        transport: Literal["socket", "cli"] = "socket",
+        transport: Transports = "auto",
     ) -> None:
         self.image = image
         self.limits = limits or SandboxLimits()
         self.workspace = workspace
         self.uid = uid
-        self._transport_kind = transport
         self._closed = False
         self._client = docker_client()
+        self._transport_kind = _transport_kind(transport, self._client.api.base_url)
+        self._channel_dir = ""
         lifecycle.ensure_started(self._client)
         self._env = {
             "HOME": HOME_DIR,
@@ -292,8 +320,12 @@ class DockerSandbox(ShellBackedSandbox):
         self.files = AgentFiles(self._run_as_agent)
         self._restorer = _Restorer(self)
         self.last_restored = 0  # paths the last reset() put back (-1: all of them); for benchmarks and tests
-        with START_SLOTS:
-            self.container = self._create(source)
+        try:
+            with START_SLOTS:
+                self.container = self._create(source)
+        except BaseException:
+            remove_channel_dir(self._channel_dir)
+            raise
         self.shell = PersistentShell(self._spawn, self._shell_config(), self._kill_others, self._kill_all)
         try:
             self.shell.start()
@@ -313,6 +345,12 @@ class DockerSandbox(ShellBackedSandbox):
 
         lim = self.limits
         fsize = lim.file_size_mb * 1024 * 1024
+        labels = lifecycle.owner_labels(lim.lifetime_s)
+        volumes: dict[str, dict[str, str]] = {}
+        if self._transport_kind == "fifo":
+            self._channel_dir = make_channel_dir()
+            labels[LABEL_CHANNEL] = self._channel_dir
+            volumes[self._channel_dir] = {"bind": CHANNEL_MOUNT, "mode": "ro"}
         try:
             container = self._client.containers.create(
                 self.image,
@@ -345,7 +383,8 @@ class DockerSandbox(ShellBackedSandbox):
                     CONTROL_DIR: f"size={control_mb(lim)}m,mode=0700,uid={self.uid},gid={self.uid}",
                     f"{RESTORE_DIR}/ws": f"size={pristine_mb(lim)}m,mode=0700",  # the pristine copy, root-only
                 },
-                labels=lifecycle.owner_labels(lim.lifetime_s),
+                labels=labels,
+                volumes=volumes,
                 working_dir="/",
                 environment=self._env,
                 hostname="sandbox",
@@ -413,18 +452,34 @@ class DockerSandbox(ShellBackedSandbox):
         )
 
     def _spawn(self, argv: list[str]) -> Transport:
-        import docker.errors
-
+        if self._transport_kind == "fifo":
+            return open_fifo_channel(
+                self._channel_dir,
+                lambda: self._exec_socket(["sh", "-c", _WAIT_READY_FIFO, "envgym-wait", CHANNEL_MOUNT, *argv]),
+                time.monotonic() + START_TIMEOUT_S,
+                self._start_failure,
+            )
         full = ["sh", "-c", _WAIT_READY, "envgym-wait", *argv]
-        user = f"{self.uid}:{self.uid}"
         if self._transport_kind == "cli":
             proc = subprocess.Popen(
-                ["docker", "exec", "-i", "-u", user, "-w", "/", self.container.id, *full],
+                ["docker", "exec", "-i", "-u", f"{self.uid}:{self.uid}", "-w", "/", self.container.id, *full],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
             return PipeTransport(proc)
+        return self._exec_socket(full)
+
+    @staticmethod
+    def _start_failure(said: bytes) -> str:
+        """Why a framer's start ended early, as its wrapper printed it (the caller adds the setup's reason)."""
+        return said.decode("utf-8", "replace").strip()[:300] or "its start-up exited"
+
+    def _exec_socket(self, full: list[str]) -> Transport:
+        """`full` started as the agent by the engine, its stdio on the exec's attach socket."""
+        import docker.errors
+
+        user = f"{self.uid}:{self.uid}"
         api = self._client.api
         try:
             exec_id = api.exec_create(
@@ -494,6 +549,7 @@ class DockerSandbox(ShellBackedSandbox):
                 self.container.remove(force=True)
             except Exception as exc:  # already removed (auto_remove) or daemon gone
                 log.debug("removing %s: %s", self.container.id[:12], exc)
+        remove_channel_dir(self._channel_dir)
 
     def read_tree(self, path: str, max_bytes: int = 64 * 1024 * 1024) -> bytes:
         """A tar of `path` read by the engine API, never through the shell (so graders need not trust what the

@@ -104,6 +104,18 @@ def _remove(containers: list[Any]) -> int:
         return sum(ex.map(remove, containers))
 
 
+def _remove_with_channels(listed: list[dict[str, Any]]) -> int:
+    """Remove listed containers, then the host directories of their FIFO channels (docker_channel.py)."""
+    from envgym.sandboxes.docker_channel import LABEL_CHANNEL, remove_channel_dir
+
+    removed = _remove([c["Id"] for c in listed])
+    for c in listed:
+        channel = (c.get("Labels") or {}).get(LABEL_CHANNEL)
+        if channel:
+            remove_channel_dir(channel)
+    return removed
+
+
 def _listed(client: Any, label: str) -> list[dict[str, Any]]:
     """Containers carrying `label`, as the engine lists them: one call, no per-container inspect, so a
     container removed meanwhile cannot turn the listing into a 404."""
@@ -118,11 +130,11 @@ def reap(client: Any = None) -> int:
         client = docker_client()
     now = time.time()
     doomed = [
-        c["Id"]
+        c
         for c in _listed(client, LABEL_OWNER_PID)
         if not owner_alive(c.get("Labels") or {}) or _expired(c.get("Labels") or {}, now)
     ]
-    removed = _remove(doomed)
+    removed = _remove_with_channels(doomed)
     if removed:
         log.info("reaper removed %d orphaned envgym container(s)", removed)
     return removed
@@ -135,11 +147,11 @@ def remove_run(client: Any = None, run_id: str = RUN_ID, owner_pid: int | None =
 
         client = docker_client()
     mine = [
-        c["Id"]
+        c
         for c in _listed(client, f"{LABEL_RUN}={run_id}")
         if owner_pid is None or (c.get("Labels") or {}).get(LABEL_OWNER_PID) == str(owner_pid)
     ]
-    return _remove(mine)
+    return _remove_with_channels(mine)
 
 
 def list_containers(client: Any = None) -> list[Any]:

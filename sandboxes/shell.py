@@ -54,14 +54,13 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
-class PipeTransport:
-    """Stdin/stdout pipes of a local process (a local shell, or `docker exec -i`)."""
+class FdTransport:
+    """A write fd and a (non-blocking) read fd to a supervisor: pipes to a local process, or FIFOs."""
 
-    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdin is not None and proc.stdout is not None
-        self.proc = proc
-        self._in = proc.stdin.fileno()
-        self._out = proc.stdout.fileno()
+    def __init__(self, write_fd: int, read_fd: int, initial: bytes = b"") -> None:
+        self._in = write_fd
+        self._out = read_fd
+        self._initial = initial  # bytes read before the transport was built (the FIFO handshake)
         os.set_blocking(self._out, False)
 
     def send(self, data: bytes) -> None:
@@ -74,6 +73,9 @@ class PipeTransport:
             view = view[n:]
 
     def recv(self, timeout: float) -> bytes | None:
+        if self._initial:
+            data, self._initial = self._initial, b""
+            return data
         ready, _, _ = select.select([self._out], [], [], max(timeout, 0.0))
         if not ready:
             return None
@@ -81,6 +83,20 @@ class PipeTransport:
             return os.read(self._out, 65536)
         except BlockingIOError:
             return None
+
+    def close(self) -> None:
+        for fd in (self._in, self._out):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+class PipeTransport(FdTransport):
+    """Stdin/stdout pipes of a local process (a local shell, or `docker exec -i`)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdin is not None and proc.stdout is not None
+        self.proc = proc
+        super().__init__(proc.stdin.fileno(), proc.stdout.fileno())
 
     def close(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout):
@@ -93,6 +109,20 @@ class PipeTransport:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             log.warning("shell process %s did not exit after SIGKILL", self.proc.pid)
+
+
+class FifoTransport(FdTransport):
+    """Two FIFOs the supervisor opened (Docker: a host directory bind-mounted into the container), so commands
+    and answers skip the engine's relay; `relay` is the exec's own attach stream, kept open for the exec's life
+    (the supervisor's stderr) and closed with the transport."""
+
+    def __init__(self, write_fd: int, read_fd: int, initial: bytes, relay: Transport) -> None:
+        super().__init__(write_fd, read_fd, initial)
+        self._relay = relay
+
+    def close(self) -> None:
+        super().close()
+        self._relay.close()
 
 
 def split_docker_frames(raw: bytes) -> tuple[list[tuple[int, bytes]], bytes]:

@@ -164,17 +164,6 @@ def test_container_removed_underneath_is_an_infra_error(docker_sandbox):
         sb.exec("echo hi", timeout=10)
 
 
-def test_cli_transport_works_too(base_image):
-    from envgym.sandboxes.docker import DockerSandbox
-
-    with DockerSandbox(base_image, transport="cli") as sb:
-        assert sb.exec("cd /tmp; export A=1").exit_code == 0
-        assert sb.exec('pwd; echo "$A"').output == "/tmp\n1\n"
-        r = sb.exec("sleep 100", timeout=1)
-        assert r.timed_out
-        assert sb.exec("echo ok").output == "ok\n"
-
-
 def test_reaping_a_container_that_is_already_gone_is_quiet(docker_sandbox, caplog):
     import logging
 
