@@ -453,12 +453,19 @@ class DockerSandbox(ShellBackedSandbox):
 
     def _spawn(self, argv: list[str]) -> Transport:
         if self._transport_kind == "fifo":
-            return open_fifo_channel(
-                self._channel_dir,
-                lambda: self._exec_socket(["sh", "-c", _WAIT_READY_FIFO, "envgym-wait", CHANNEL_MOUNT, *argv]),
-                time.monotonic() + START_TIMEOUT_S,
-                self._start_failure,
-            )
+            try:
+                return open_fifo_channel(
+                    self._channel_dir,
+                    lambda: self._exec_socket(["sh", "-c", _WAIT_READY_FIFO, "envgym-wait", CHANNEL_MOUNT, *argv]),
+                    time.monotonic() + START_TIMEOUT_S,
+                    self._start_failure,
+                )
+            except SandboxInfraError as exc:
+                if self._setup_failure():  # the container itself failed, not the channel
+                    raise
+                # e.g. a host whose security policy keeps containers from opening the mounted FIFOs (SELinux)
+                log.warning("the framer's FIFO channel failed here (%s); using the engine's exec relay", exc)
+                self._transport_kind = "socket"
         full = ["sh", "-c", _WAIT_READY, "envgym-wait", *argv]
         if self._transport_kind == "cli":
             proc = subprocess.Popen(

@@ -171,3 +171,22 @@ def test_the_reaper_removes_an_orphans_channel(base_image):
         assert not os.path.exists(channel)
     finally:
         sb.close()
+
+
+@pytest.mark.docker
+def test_a_channel_that_cannot_open_falls_back_to_the_relay(base_image, monkeypatch, caplog):
+    import logging
+
+    from envgym.sandboxes import docker as docker_module
+
+    # the wrapper looks for its FIFOs where they are not (as when a security policy keeps it from opening them)
+    wrong_place = docker_module._WAIT_SETUP + 'shift; set -- /nonexistent "$@"\n' + FIFO_EXEC
+    monkeypatch.setattr(docker_module, "_WAIT_READY_FIFO", wrong_place)
+    with (
+        caplog.at_level(logging.WARNING, logger="envgym.sandboxes.docker"),
+        docker_module.DockerSandbox(base_image) as sb,
+    ):
+        assert sb._transport_kind == "socket"
+        assert sb.exec("echo ok").output == "ok\n"
+        assert os.listdir(sb._channel_dir) == []
+    assert "using the engine's exec relay" in caplog.text
