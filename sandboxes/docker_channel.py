@@ -20,7 +20,6 @@ import errno
 import logging
 import os
 import secrets
-import select
 import shutil
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from envgym.sandboxes.base import SandboxInfraError
-from envgym.sandboxes.shell import FifoTransport, ShellDied, Transport
+from envgym.sandboxes.shell import FifoTransport, ShellDied, Transport, readable
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,7 @@ def _open_writer(path: str, relay: Transport, deadline: float, describe_failure:
 def _first_bytes(read_fd: int, relay: Transport, deadline: float, describe_failure: Callable[[bytes], str]) -> bytes:
     """The framer's first output. Until it opens its end, a read says end of file; after, we wait for data."""
     while True:
-        ready, _, _ = select.select([read_fd], [], [], 0.005)
+        ready = readable(read_fd, 0.005)
         if ready:
             try:
                 data = os.read(read_fd, 65536)

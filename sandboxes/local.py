@@ -18,7 +18,6 @@ import logging
 import os
 import pwd
 import secrets
-import select
 import shlex
 import shutil
 import signal
@@ -35,7 +34,7 @@ from envgym.sandboxes.base import (
     SandboxLimits,
     SandboxUnavailable,
 )
-from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport
+from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport, readable
 from envgym.sandboxes.shell_backed import ShellBackedSandbox
 from envgym.sandboxes.tree_restore import TreeRestorer
 
@@ -350,8 +349,7 @@ class LocalSandbox(ShellBackedSandbox):
         deadline = time.monotonic() + START_TIMEOUT_S
         info: dict[str, Any] | None = None
         while info is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], max(deadline - time.monotonic(), 0))
-            chunk = os.read(fd, 4096) if ready else b""
+            chunk = os.read(fd, 4096) if readable(fd, deadline - time.monotonic()) else b""
             if not chunk:
                 break
             data += chunk

@@ -39,6 +39,14 @@ SHELL_DIED_NOTE = (
 )
 
 
+def readable(fd: int | socket.socket, timeout: float) -> bool:
+    """Whether `fd` has data (or end of file) within `timeout` seconds. poll, not select: select cannot watch a
+    descriptor numbered 1024 or more, which a process holding a few hundred sandboxes reaches."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(max(timeout, 0.0) * 1000.0))
+
+
 class ShellDied(Exception):
     """The channel to the shell closed (EOF) before the expected answer."""
 
@@ -76,8 +84,7 @@ class FdTransport:
         if self._initial:
             data, self._initial = self._initial, b""
             return data
-        ready, _, _ = select.select([self._out], [], [], max(timeout, 0.0))
-        if not ready:
+        if not readable(self._out, timeout):
             return None
         try:
             return os.read(self._out, 65536)
@@ -167,8 +174,7 @@ class DockerSocketTransport:
         while True:
             if self._eof:
                 return b""
-            ready, _, _ = select.select([self.sock], [], [], max(deadline - time.monotonic(), 0.0))
-            if not ready:
+            if not readable(self.sock, deadline - time.monotonic()):
                 return None
             try:
                 chunk = self.sock.recv(65536)

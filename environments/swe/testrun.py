@@ -23,7 +23,6 @@ import contextlib
 import io
 import re
 import secrets
-import select
 import shlex
 import socket
 import tarfile
@@ -36,7 +35,7 @@ from pydantic import BaseModel, Field
 
 from envgym.environments.swe.verdict import TestOutcome, VerdictReader
 from envgym.sandboxes import Sandbox, SandboxInfraError
-from envgym.sandboxes.shell import split_docker_frames
+from envgym.sandboxes.shell import readable, split_docker_frames
 from envgym.text import truncate_middle
 
 TESTER_UID = 2000
@@ -308,8 +307,7 @@ class _DemuxedStream:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            ready, _, _ = select.select([self.sock], [], [], min(remaining, 1.0))
-            if not ready:
+            if not readable(self.sock, min(remaining, 1.0)):
                 continue
             try:
                 data = self.sock.recv(65536)

@@ -277,3 +277,24 @@ def test_commands_start_with_default_signal_dispositions(make_sandbox):
     assert out.output.splitlines() == ["SigIgn:\t0000000000000000", "<built-in function default_int_handler>"]
     timed = sb.exec("timeout -s INT 1 sleep 30; echo $?")
     assert timed.output == "124\n", timed.output
+
+
+def test_a_process_holding_over_a_thousand_descriptors_still_drives_its_sandboxes(make_sandbox):
+    """A trainer with a few hundred sandboxes holds fds past 1023, which select() cannot watch (poll can)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = []
+    try:
+        while len(held) < 1100 and (not held or held[-1] < 1100):
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        sb = make_sandbox()  # its channel's descriptors are numbered past 1100
+        assert sb.exec("echo far").output == "far\n"
+        assert sb.exec("sleep 5", timeout=1).timed_out
+        sb.reset()
+        assert sb.exec("echo again").output == "again\n"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
