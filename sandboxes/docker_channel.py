@@ -38,13 +38,14 @@ LABEL_CHANNEL = "envgym.channel_dir"  # lets the reaper remove the directory of 
 
 # The framer's start in FIFO mode (after the setup wait of docker.py's _WAIT_READY): the token on stdin names
 # the FIFOs; stdin first (the host opens its write end once we are there), then stdout (the host holds its read
-# end already). Anything but 32 hex digits is refused.
+# end already). Anything but 32 hex digits is refused. The framer's stderr goes nowhere (every transport drops
+# it): on the relay, which nobody reads once the FIFOs carry the frames, it could fill the engine's buffers.
 FIFO_EXEC = r"""
 IFS= read -r tok || exit 94
 case $tok in *[!0-9a-f]* | '') exit 94 ;; esac
 [ ${#tok} -eq 32 ] || exit 94
 c=$1; shift
-exec "$@" < "$c/$tok.in" > "$c/$tok.out"
+exec "$@" < "$c/$tok.in" > "$c/$tok.out" 2> /dev/null
 """
 
 
@@ -117,7 +118,7 @@ def _relay_ended(relay: Transport, describe_failure: Callable[[bytes], str]) -> 
             return
         if not chunk:
             raise SandboxInfraError(f"the sandbox shell did not start ({describe_failure(said)})")
-        said += chunk[:4096]
+        said = (said + chunk)[:4096]
 
 
 def _open_writer(path: str, relay: Transport, deadline: float, describe_failure: Callable[[bytes], str]) -> int:

@@ -121,7 +121,7 @@ class PipeTransport(FdTransport):
 class FifoTransport(FdTransport):
     """Two FIFOs the supervisor opened (Docker: a host directory bind-mounted into the container), so commands
     and answers skip the engine's relay; `relay` is the exec's own attach stream, kept open for the exec's life
-    (the supervisor's stderr) and closed with the transport."""
+    and closed with the transport."""
 
     def __init__(self, write_fd: int, read_fd: int, initial: bytes, relay: Transport) -> None:
         super().__init__(write_fd, read_fd, initial)
