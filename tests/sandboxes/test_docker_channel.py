@@ -190,3 +190,22 @@ def test_a_channel_that_cannot_open_falls_back_to_the_relay(base_image, monkeypa
         assert sb.exec("echo ok").output == "ok\n"
         assert os.listdir(sb._channel_dir) == []
     assert "using the engine's exec relay" in caplog.text
+
+
+@pytest.mark.docker
+def test_the_framers_stderr_goes_nowhere(base_image):
+    """Nobody reads the exec's relay once the FIFOs carry the frames: stderr written there could fill the engine's
+    buffers and block the framer."""
+    from envgym.sandboxes.docker import DockerSandbox
+
+    with DockerSandbox(base_image) as sb:
+        top = subprocess.run(
+            ["docker", "top", sb.container.id, "-eo", "pid,args"], capture_output=True, text=True, check=True
+        ).stdout
+        framer = next(line.split()[0] for line in top.splitlines() if "envgym-shell" in line)
+        try:
+            targets = {fd: os.readlink(f"/proc/{framer}/fd/{fd}") for fd in ("0", "1", "2")}
+        except PermissionError:
+            pytest.skip("reading another uid's non-dumpable process needs root on the host")
+        assert targets["2"] == "/dev/null"
+        assert targets["0"].endswith(".in (deleted)") and targets["1"].endswith(".out (deleted)")
