@@ -270,12 +270,19 @@ Transports = Literal["auto", "fifo", "socket", "cli"]
 TRANSPORT_ENV = "ENVGYM_DOCKER_CHANNEL"
 
 
+# Set once a FIFO channel failed in this process for a reason other than its container (an engine that does not
+# see this machine's /tmp: a client in a container talking to the host's socket; a security policy): later
+# "auto" sandboxes go straight to the relay instead of failing and warning one by one.
+_fifo_failed_here = False
+
+
 def _transport_kind(requested: str, base_url: str) -> str:
     """How the host talks to the framer. "auto": FIFOs when the engine runs on this machine, else the exec's
     attach socket; $ENVGYM_DOCKER_CHANNEL (fifo, socket, cli) overrides "auto"."""
     kind = requested
     if kind == "auto":
-        kind = os.environ.get(TRANSPORT_ENV, "").strip() or ("fifo" if engine_is_local(base_url) else "socket")
+        local = engine_is_local(base_url) and not _fifo_failed_here
+        kind = os.environ.get(TRANSPORT_ENV, "").strip() or ("fifo" if local else "socket")
     if kind not in ("fifo", "socket", "cli"):
         raise ValueError(f"unknown Docker transport {kind!r} (from {TRANSPORT_ENV} or transport=): fifo, socket or cli")
     return kind
@@ -463,8 +470,17 @@ class DockerSandbox(ShellBackedSandbox):
             except SandboxInfraError as exc:
                 if self._setup_failure():  # the container itself failed, not the channel
                     raise
-                # e.g. a host whose security policy keeps containers from opening the mounted FIFOs (SELinux)
-                log.warning("the framer's FIFO channel failed here (%s); using the engine's exec relay", exc)
+                # e.g. an engine that mounts another machine's /tmp (a client in a container using the host's
+                # socket), or a security policy (SELinux) keeping containers from opening the mounted FIFOs
+                global _fifo_failed_here
+                if not _fifo_failed_here:
+                    log.warning(
+                        "the framer's FIFO channel failed here (%s); this process uses the engine's exec relay "
+                        "from now on (set %s=socket to skip the attempt)",
+                        exc,
+                        TRANSPORT_ENV,
+                    )
+                _fifo_failed_here = True
                 self._transport_kind = "socket"
         full = ["sh", "-c", _WAIT_READY, "envgym-wait", *argv]
         if self._transport_kind == "cli":

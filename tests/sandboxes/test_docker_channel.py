@@ -182,6 +182,7 @@ def test_a_channel_that_cannot_open_falls_back_to_the_relay(base_image, monkeypa
     # the wrapper looks for its FIFOs where they are not (as when a security policy keeps it from opening them)
     wrong_place = docker_module._WAIT_SETUP + 'shift; set -- /nonexistent "$@"\n' + FIFO_EXEC
     monkeypatch.setattr(docker_module, "_WAIT_READY_FIFO", wrong_place)
+    monkeypatch.setattr(docker_module, "_fifo_failed_here", False)
     with (
         caplog.at_level(logging.WARNING, logger="envgym.sandboxes.docker"),
         docker_module.DockerSandbox(base_image) as sb,
@@ -189,7 +190,16 @@ def test_a_channel_that_cannot_open_falls_back_to_the_relay(base_image, monkeypa
         assert sb._transport_kind == "socket"
         assert sb.exec("echo ok").output == "ok\n"
         assert os.listdir(sb._channel_dir) == []
-    assert "using the engine's exec relay" in caplog.text
+    assert "uses the engine's exec relay from now on" in caplog.text
+    # the process remembers: the next sandbox does not try (and warn) again
+    caplog.clear()
+    with (
+        caplog.at_level(logging.WARNING, logger="envgym.sandboxes.docker"),
+        docker_module.DockerSandbox(base_image) as sb,
+    ):
+        assert sb._transport_kind == "socket" and sb._channel_dir == ""
+        assert sb.exec("echo ok").output == "ok\n"
+    assert caplog.text == ""
 
 
 @pytest.mark.docker
