@@ -18,6 +18,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from envgym.sandboxes.docker_channel import LABEL_CHANNEL, remove_channel_dir
+
 log = logging.getLogger(__name__)
 
 RUN_ID = uuid.uuid4().hex[:16]
@@ -106,8 +108,6 @@ def _remove(containers: list[Any]) -> int:
 
 def _remove_with_channels(listed: list[dict[str, Any]]) -> int:
     """Remove listed containers, then the host directories of their FIFO channels (docker_channel.py)."""
-    from envgym.sandboxes.docker_channel import LABEL_CHANNEL, remove_channel_dir
-
     removed = _remove([c["Id"] for c in listed])
     for c in listed:
         channel = (c.get("Labels") or {}).get(LABEL_CHANNEL)

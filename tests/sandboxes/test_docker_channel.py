@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -101,8 +102,6 @@ def test_only_a_local_engine_gets_fifos(monkeypatch):
 
 
 def _deadline() -> float:
-    import time
-
     return time.monotonic() + 20
 
 
