@@ -214,3 +214,34 @@ def test_the_work_per_command_does_not_grow_with_the_commands_run(make_sandbox):
     faults_per_command(1000)
     late = faults_per_command(200)
     assert late < early + 20, (early, late)
+
+
+def test_commands_run_in_the_sandboxs_locale_and_its_changes_persist(make_sandbox):
+    """The framer counts bytes (LC_CTYPE=C in it); each child puts the locale back before the command runs, so
+    the agent sees the sandbox's own (UTF-8): `${#x}` counts characters and no locale variable appears."""
+    sb = make_sandbox()
+    r = sb.exec('x=héllo; echo "${#x} [${LC_CTYPE-unset}][${LC_ALL-unset}]"', timeout=30)
+    assert (r.exit_code, r.output) == (0, "5 [unset][unset]\n"), r
+    # the agent's own locale settings are state like any variable: kept, and applied to the next command
+    sb.exec("export LC_CTYPE=C", timeout=30)
+    r = sb.exec('x=héllo; echo "${#x} $LC_CTYPE"; env | grep -c ^LC_CTYPE=C$', timeout=30)
+    assert r.output == "6 C\n1\n", r
+    sb.exec("unset LC_CTYPE; LC_ALL=C", timeout=30)
+    r = sb.exec('x=héllo; echo "${#x} $LC_ALL"; env | grep -c ^LC_ALL=', timeout=30)
+    assert r.output == "6 C\n0\n", r  # set, not exported: bash's own counting only
+    sb.exec("unset LC_ALL", timeout=30)
+    r = sb.exec('x=héllo; echo "${#x} [${LC_CTYPE-unset}][${LC_ALL-unset}]"; echo ✓', timeout=30)
+    assert r.output == "5 [unset][unset]\n✓\n", r
+
+
+@pytest.mark.parametrize("name", ["LC_ALL", "LC_CTYPE"])
+def test_a_locale_variable_in_the_sandboxs_environment_is_kept(backend: str, request, name: str):
+    """LC_ALL set for the sandbox overrides LC_CTYPE: the framer then switches LC_ALL itself. Either way the
+    command sees the variable as given (value and export), and frames with multibyte output stay whole."""
+    from envgym.sandboxes import open_sandbox
+
+    options = {"image": request.getfixturevalue("base_image")} if backend == "docker" else {}
+    with open_sandbox(backend, env={name: "C.UTF-8"}, **options) as sb:
+        r = sb.exec(f'x=héllo; echo "${{#x}} {name}=${{{name}}}"; env | grep -c ^{name}=C.UTF-8$; echo ✓✓', timeout=30)
+        assert (r.exit_code, r.output) == (0, f"5 {name}=C.UTF-8\n1\n✓✓\n"), r
+        assert sb.exec("printf 'é%.0s' {1..3000}", timeout=30).output == "é" * 3000
