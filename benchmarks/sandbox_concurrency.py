@@ -2,8 +2,14 @@
 on the same containers in the same run, with where the CPU went (host Python, the Docker engine, the containers).
 
     .venv/bin/python benchmarks/sandbox_concurrency.py [--per-box 200] [--levels 1,4,8,16] [--exec-per-box 10]
+        [--think-rate 1000]
 
-One thread per sandbox, each running `echo hi` back to back. CPU per command is read from the kernel: this
+One thread per sandbox, each running `echo hi` back to back. Back to back, N sandboxes are a closed loop: N
+commands are always in flight, so (Little's law) the mean latency is N / throughput, whatever the framer does;
+1,000 commands/s at N=16 means 16 ms on average. Agents think between commands, so a second table runs the same
+sandboxes as agents that do: each box sends at the times of a Poisson process of rate `--think-rate` / N (so all of
+them together offer `--think-rate` commands/s), never before its previous answer came back (an agent waits for
+it); latency is timed from each send. CPU per command is read from the kernel: this
 process (getrusage), dockerd + containerd + the shims (/proc/PID/stat; shared: other users of the
 same engine count too, so compare it with the idle baseline printed first), and the containers' cgroups
 (cpuacct.usage, cgroup v1 with the cgroupfs driver; absent elsewhere). Load is printed: on a shared 2-core VM
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import resource
 import statistics
 import subprocess
@@ -81,15 +88,28 @@ def pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(len(xs) * q))]
 
 
-def run_level(boxes: list[Any], per_box: int, command: Callable[[Any], None]) -> dict[str, float]:
-    """Every box runs `per_box` commands in its own thread, all released together."""
+def run_level(boxes: list[Any], per_box: int, command: Callable[[Any], None], gap_s: float = 0.0) -> dict[str, float]:
+    """Every box runs `per_box` commands in its own thread, all released together. With `gap_s`, it sends at the
+    times of a Poisson process of that mean gap (its own seeded generator: runs are comparable), or when its
+    previous command returned if that was later, for `per_box` mean gaps of time (a fixed count would end on the
+    slowest box's schedule and understate the rate)."""
     lat: list[list[float]] = [[] for _ in boxes]
     gate = threading.Barrier(len(boxes) + 1)
 
     def work(i: int) -> None:
         box, mine = boxes[i], lat[i]
+        arrivals = random.Random(i)
         gate.wait()
-        for _ in range(per_box):
+        due = time.perf_counter()
+        end = due + per_box * gap_s
+        for _ in range(per_box * 4 if gap_s else per_box):
+            if gap_s:
+                due += arrivals.expovariate(1 / gap_s)
+                if due > end:
+                    break
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
             start = time.perf_counter()
             command(box)
             mine.append(time.perf_counter() - start)
@@ -133,6 +153,7 @@ def main() -> None:
     parser.add_argument("--exec-per-box", type=int, default=10)
     parser.add_argument("--levels", default="1,4,8,16")
     parser.add_argument("--image", default="")
+    parser.add_argument("--think-rate", type=float, default=1000.0, help="commands/s all thinking agents offer")
     args = parser.parse_args()
 
     from envgym.sandboxes.docker import DockerSandbox
@@ -173,6 +194,18 @@ def main() -> None:
             print(row(f"docker exec CLI, N={level}", d))
             print(
                 f"{'':<26} ratio throughput shell / docker exec: {r['rate'] / d['rate']:.0f}x; load {os.getloadavg()[0]:.2f}"
+            )
+        print(
+            f"\n{'agents that think, N':<26} {'cmds':>6} {'cmd/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'host':>8} {'engine':>8} {'boxes':>8}   (offered: {args.think_rate:,.0f} commands/s in all)"
+        )
+        for level in levels:
+            gap_s = level / args.think_rate
+            r = run_level(boxes[:level], args.per_box, shell, gap_s)
+            r["engine_ms"] -= idle * r["wall"] / r["n"] * 1e3
+            print(
+                row(f"persistent shell, N={level}", r)
+                + f"   mean gap {gap_s * 1e3:.0f} ms; load {os.getloadavg()[0]:.2f}"
             )
     finally:
         with ThreadPoolExecutor(8) as ex:

@@ -28,7 +28,8 @@
 # The framer counts bytes (`read -N`, `${#buf}`): it runs with LC_CTYPE=C (LC_ALL=C when LC_ALL is set, which
 # would override it); each child puts that one variable back as it was before applying the state. Only the
 # character type changes: resetting LC_ALL in every child reloaded every locale category (~0.05 ms of CPU and 15
-# page faults per command). The framer's patterns use ASCII ranges (globasciiranges, bash's default since 5.0).
+# page faults per command). The framer's patterns use character classes, not letter ranges: with LC_CTYPE=C,
+# [[:alpha:]] and [[:alnum:]] are exactly ASCII whatever the collation (LC_COLLATE stays the sandbox's).
 # Args: $1 ready-sentinel  $2 control dir (output file)  $3 workspace  $4 output cap (bytes)
 #       $5 kill mode (all|none)  $6 restore snippet (run by reset)  $7 limits snippet (run once at start)
 #       $8 pending sentinel  $9 state dir: small files rewritten per command; keep it on tmpfs
@@ -122,7 +123,7 @@ __eg_parse_state() {  # $1: the state file to read as data, once, after the fram
   __eg_have_state=1 __eg_cwd=${rec[0]}
   for (( i = 1; i + 2 < ${#rec[@]}; i += 3 )); do
     k=${rec[i]}  # a name (letters, digits, _; not a digit first), and not one of bash's or ours
-    [[ $k == [a-zA-Z_]*([a-zA-Z0-9_]) && $k != $__eg_unsaved ]] || continue
+    [[ $k == [[:alpha:]_]*([[:alnum:]_]) && $k != $__eg_unsaved ]] || continue
     __eg_assign+=("$k=${rec[i+2]}")
     [[ ${rec[i+1]} == *x* ]] && __eg_exported+=("$k")
   done
@@ -155,7 +156,7 @@ __eg_pure() {  # true if the command in __eg_cmd cannot change the shell's varia
     word=${rest%%;*} rest=${rest#*;}
     word=${word#"${word%%[![:space:]]*}"}
     word=${word%%[[:space:]]*}
-    [[ -z $word || ( ( $word == +([A-Za-z0-9_./:+,~-]) || $word == '[' ) && $__eg_impure != *" $word "* &&
+    [[ -z $word || ( ( $word == +([[:alnum:]_./:+,~-]) || $word == '[' ) && $__eg_impure != *" $word "* &&
       $word != __eg_* ) ]] || return 1
   done
 }

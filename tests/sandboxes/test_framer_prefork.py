@@ -245,3 +245,26 @@ def test_a_locale_variable_in_the_sandboxs_environment_is_kept(backend: str, req
         r = sb.exec(f'x=héllo; echo "${{#x}} {name}=${{{name}}}"; env | grep -c ^{name}=C.UTF-8$; echo ✓✓', timeout=30)
         assert (r.exit_code, r.output) == (0, f"5 {name}=C.UTF-8\n1\n✓✓\n"), r
         assert sb.exec("printf 'é%.0s' {1..3000}", timeout=30).output == "é" * 3000
+
+
+# A forged state file (written where the framer reads the last command's state) whose names are not plain ASCII
+# identifiers: an array subscript would run code in `declare`, a non-ASCII letter must not pass as a letter in
+# any locale. The framer drops those records and keeps the plain one.
+FORGED_NAMES = (
+    "trap - EXIT; exec 9>&1; f=$(readlink /proc/self/fd/9); f=${f%/*}/next; "
+    "printf '/tmp\\0a[$(echo > /tmp/pwned)]\\0\\0v\\0\\303\\251t\\303\\251\\0\\0v\\0x\\303\\251\\0\\0v\\0"
+    'LC_ALL\\0\\0C\\0ok\\0\\0yes\\0__eg_end\\0\' > "$f"; true'
+)
+
+
+def test_forged_state_names_never_run_code_nor_pass_as_letters(make_sandbox):
+    sb = make_sandbox()
+    sb.exec("export LANG=C.UTF-8", timeout=30)
+    sb.exec(FORGED_NAMES, timeout=30)
+    # builtins only: the forged state replaced every variable, PATH included
+    r = sb.exec(
+        'echo "$PWD ${ok-} ${LC_ALL-}"; [[ -e /tmp/pwned ]] && echo ran || echo clean; [[ -v a ]] && echo a; '
+        'for v in $(compgen -v); do [[ $v == *[![:alnum:]_]* ]] && echo "odd $v"; done; echo dropped',
+        timeout=30,
+    )
+    assert r.output == "/tmp yes C\nclean\ndropped\n", r
