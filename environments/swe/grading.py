@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field
 from envgym.environments.swe import bytecode
 from envgym.environments.swe.audit import audit_change
 from envgym.environments.swe.mutations import unified_diff
+from envgym.environments.swe.patches import read_patch
 from envgym.environments.swe.recipes import is_allowed_source
 from envgym.environments.swe.repo_state import apply_patch, buggy_tree, install_buggy_tree
 from envgym.environments.swe.sandboxing import SWESandboxes, resolve_image
@@ -119,35 +120,22 @@ class GradeResult(BaseModel):
 
 # ----- patches -----------------------------------------------------------------------------------------------
 def split_diff(patch: str) -> list[tuple[str, str]]:
-    """A git-style diff split into (path, section); path is the post-image path (pre-image for deletions)."""
-    sections: list[tuple[str, str]] = []
-    chunks = re.split(r"(?m)^(?=diff --git )", patch)
-    for chunk in chunks:
-        if not chunk.strip():
-            continue
-        old = re.search(r"(?m)^--- (?:a/)?(\S+)", chunk)
-        new = re.search(r"(?m)^\+\+\+ (?:b/)?(\S+)", chunk)
-        header = re.match(r"diff --git a/(\S+) b/(\S+)", chunk)
-        paths = [m.group(1) for m in (old, new) if m and m.group(1) != "/dev/null"]
-        if header:
-            paths += [header.group(1), header.group(2)]
-        if not paths:
-            continue
-        sections.append(("\x00".join(dict.fromkeys(paths)), chunk))
-    return sections
+    """The readable sections of a git-style diff as (path, section text); see patches.py for what is readable."""
+    return [(section.path, section.text) for section in read_patch(patch).sections]
 
 
 def filter_patch(patch: str, task: SWETask) -> tuple[str, list[str]]:
-    """Keep only sections whose every path is allowed library source; return (kept patch, dropped paths)."""
-    kept, dropped = [], []
-    for paths, section in split_diff(patch):
-        names = paths.split("\x00")
-        binary = "GIT binary patch" in section or "Binary files" in section
-        symlink = re.search(r"(?m)^(new|deleted) file mode 120000|^(old|new) mode 120000", section)
-        if binary or symlink or not all(is_allowed_source(n, task.source_paths, task.test_paths) for n in names):
-            dropped += names
-            continue
-        kept.append(section if section.endswith("\n") else section + "\n")
+    """Keep only readable sections that change allowed library source; return (kept patch, dropped names).
+
+    Only the sections kept here ever reach `git apply`: an unreadable one (a copy or rename, binary data, a
+    symlink, a second file inside a section, counts that do not match) is dropped like a test file."""
+    read = read_patch(patch)
+    kept, dropped = [], list(read.unreadable)
+    for section in read.sections:
+        if is_allowed_source(section.path, task.source_paths, task.test_paths):
+            kept.append(section.text)
+        else:
+            dropped.append(section.path)
     return "".join(kept), sorted(set(dropped))
 
 
@@ -294,8 +282,13 @@ def stage(sandbox: Sandbox, task: SWETask) -> Staged:
 
 def _touches_only_tests(patch: str, task: SWETask) -> bool:
     """Whether every path of a (test) patch is test infrastructure, so it can go in before the agent's change."""
-    names = [n for paths, _ in split_diff(patch) for n in paths.split("\x00")] if patch.strip() else []
-    return bool(names) and not any(is_allowed_source(n, task.source_paths, task.test_paths) for n in names)
+    read = read_patch(patch)
+    names = [section.path for section in read.sections]
+    return (
+        bool(names)
+        and not read.unreadable
+        and not any(is_allowed_source(n, task.source_paths, task.test_paths) for n in names)
+    )
 
 
 def _apply_test_patch(sandbox: Sandbox, task: SWETask) -> None:

@@ -21,7 +21,15 @@ from pathlib import Path
 
 from envgym.environments.swe.recipes import RECIPES
 from envgym.environments.swe.schema import SWETask
-from envgym.environments.swe.trees import Tree, apply_unified, pristine_tree, tree_tar, upload_archive, upload_tree
+from envgym.environments.swe.trees import (
+    Tree,
+    apply_unified,
+    is_relative_inside,
+    pristine_tree,
+    tree_tar,
+    upload_archive,
+    upload_tree,
+)
 from envgym.sandboxes import Sandbox, SandboxInfraError
 
 COMMIT_ENV = (
@@ -80,6 +88,8 @@ def _build_repo_archive(task: SWETask) -> tuple[bytes, str] | None:
     with tempfile.TemporaryDirectory(prefix="envgym-repo-") as tmp:
         root = Path(tmp)
         for name, data in buggy_tree(task).items():
+            if not is_relative_inside(name):  # a task file's name must never leave the temporary tree
+                raise ValueError(f"task {task.instance_id}: file name {name[:200]!r} leaves the project tree")
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             (root / name).write_bytes(data)
             (root / name).chmod(0o644)

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from envgym.environments.swe.patches import read_patch
+
 
 class MutationRecord(BaseModel):
     """One applied mutation: where, which operator, and the exact text it replaced (never shown to agents)."""
@@ -75,6 +77,17 @@ class SWETask(BaseModel):
     def _decode_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else []
+        return value
+
+    @field_validator("bug_patch")
+    @classmethod
+    def _readable_bug_patch(cls, value: str) -> str:
+        """The bug patch is applied on the host (in memory, then archived): only sections patches.py can read,
+        whose paths are plain and relative, so a task file cannot name a file outside its project."""
+        unreadable = read_patch(value).unreadable
+        if unreadable:
+            names = ", ".join(repr(name) for name in unreadable[:3])
+            raise ValueError(f"bug_patch has sections that are not plain text diffs of relative paths: {names}")
         return value
 
     @property

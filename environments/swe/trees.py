@@ -17,6 +17,7 @@ import tarfile
 
 from envgym.environments.swe.images import fetch_sdist
 from envgym.environments.swe.mutations import split_lines
+from envgym.environments.swe.patches import read_patch
 from envgym.environments.swe.recipes import ProjectRecipe
 from envgym.sandboxes import Sandbox, SandboxInfraError
 
@@ -38,12 +39,18 @@ def _pristine(recipe_json: str) -> tuple[tuple[str, bytes], ...]:
             if len(parts) < 2 or not member.isfile():
                 continue
             rel = parts[1]
-            if rel == "PKG-INFO" or ".egg-info/" in rel or "/__pycache__/" in f"/{rel}":
+            if not is_relative_inside(rel) or rel == "PKG-INFO" or ".egg-info/" in rel or "/__pycache__/" in f"/{rel}":
                 continue
             handle = tar.extractfile(member)
             if handle is not None:
                 files.append((rel, handle.read()))
     return tuple(sorted(files))
+
+
+def is_relative_inside(name: str) -> bool:
+    """Whether a tree's file name stays inside the directory it is written under (no `/x`, no `..`, no `.`)."""
+    parts = name.split("/")
+    return bool(name) and not name.startswith("/") and all(p not in ("", ".", "..") for p in parts)
 
 
 def pristine_tree(recipe: ProjectRecipe) -> Tree:
@@ -52,26 +59,21 @@ def pristine_tree(recipe: ProjectRecipe) -> Tree:
 
 
 def apply_unified(tree: Tree, patch: str) -> Tree:
-    """Apply a git-style unified diff to an in-memory tree (strict: context must match)."""
+    """Apply a git-style unified diff to an in-memory tree (strict: context must match, every section readable
+    by patches.py, so paths are plain relative ones: a task file's patch cannot name `/etc/...` or `../`)."""
+    read = read_patch(patch)
+    if read.unreadable:
+        raise PatchError(f"unreadable patch section(s): {', '.join(read.unreadable[:5])}")
     out = dict(tree)
-    for section in re.split(r"(?m)^(?=diff --git )", patch):
-        if not section.strip():
-            continue
-        old_path = re.search(r"(?m)^--- (?:a/)?(.+)$", section)
-        new_path = re.search(r"(?m)^\+\+\+ (?:b/)?(.+)$", section)
-        if not old_path or not new_path:
-            raise PatchError("patch section without ---/+++ headers")
-        src, dst = old_path.group(1).strip(), new_path.group(1).strip()
-        old_text = "" if src == "/dev/null" else out.get(src, b"").decode("utf-8")
-        if src != "/dev/null" and src not in out:
-            raise PatchError(f"{src} is not in the tree")
-        new_text = _apply_hunks(old_text, section)
-        if src != "/dev/null" and src != dst:
-            out.pop(src, None)
-        if dst == "/dev/null":
-            out.pop(src, None)
+    for section in read.sections:
+        if section.before and section.path not in out:
+            raise PatchError(f"{section.path} is not in the tree")
+        old_text = out.get(section.path, b"").decode("utf-8") if section.before else ""
+        new_text = _apply_hunks(old_text, section.text)
+        if section.after:
+            out[section.path] = new_text.encode("utf-8")
         else:
-            out[dst] = new_text.encode("utf-8")
+            out.pop(section.path, None)
     return out
 
 

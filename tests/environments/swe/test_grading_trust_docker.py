@@ -210,3 +210,41 @@ def test_file_tools_answer_hostile_calls_with_feedback(env: SWEEnv, hostile: str
     if "NUL" in hostile:  # refused up front, not sent into the shell (where it stalls the framing)
         assert "NUL" in (info["feedback"]["error"] or ""), info["feedback"]
     assert env.step(bash("cat /etc/passwd | head -1"))[4]["infra_error"] is None  # still usable
+
+
+HOOKWRAPPER = [  # a conftest that marks every test passed: what each forged patch below tries to create
+    "import pytest\n",
+    "@pytest.hookimpl(hookwrapper=True)\n",
+    "def pytest_runtest_makereport(item, call):\n",
+    "    outcome = yield\n",
+    "    outcome.get_result().outcome = 'passed'\n",
+]
+
+
+def forged_patches(six: str) -> dict[str, str]:
+    """Submitted patches (leaderboard bundles, `envgym swe grade`) that make `git apply` create a conftest the
+    path filter never saw; the red team's review scored each RESOLVED before patches.py."""
+    lines = six.splitlines(keepends=True)
+    first, second = lines[:2]
+    new = "".join("+" + line for line in HOOKWRAPPER)
+    return {
+        "copy header": "diff --git a/six.py b/six.py\n--- a/six.py\n+++ b/six.py\ncopy from six.py\n"
+        f"copy to conftest.py\n@@ -1,{len(lines)} +1,{len(HOOKWRAPPER)} @@\n"
+        + "".join("-" + line for line in lines)
+        + new,
+        "second file in a section": "diff --git a/six.py b/six.py\n--- a/six.py\n+++ b/six.py\n@@ -1,2 +1,2 @@\n"
+        f"-{first}+{first} {second}--- /dev/null\n+++ b/conftest.py\n@@ -0,0 +1,{len(HOOKWRAPPER)} @@\n" + new,
+        "traditional header, any first component": f"--- x/conftest.py\n+++ y/conftest.py\n"
+        f"@@ -0,0 +1,{len(HOOKWRAPPER)} @@\n" + new,
+    }
+
+
+def test_a_submitted_patch_cannot_create_files_the_filter_never_saw(six_task: SWETask) -> None:
+    from envgym.environments.swe.grading import Grader, buggy_sources
+
+    with Grader(warm=False) as grader:
+        for name, patch in forged_patches(buggy_sources(six_task)["six.py"]).items():
+            result = grader.grade_patch(six_task, patch)
+            assert result.infra_error is None, (name, result.infra_error)
+            assert (result.reward, result.resolved) == (0.0, False), (name, result.summary())
+            assert result.dropped_files, name  # and the agent is told what was ignored
