@@ -16,13 +16,16 @@ Agent commands then run only where the env's sandbox runs them, a boundary or a 
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from envgym.trajectory import Episode, Turn
+from envgym.trajectory import Episode, TrajectoryError, Turn
 
 # (pattern, replacement): applied in order to every compared string unless strict.
 VOLATILE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -120,6 +123,70 @@ class ReplayReport(BaseModel):
 
 class ReplayError(RuntimeError):
     """The episode cannot be replayed at all (unknown env id, env failed to build)."""
+
+
+MAX_NAME_CHARS = 200  # episode id, env id, env version: envgym writes a uuid, a registry id, a short version
+
+
+class DamagedLine(BaseModel):
+    """A line of a trajectory file that is not a replayable episode record (`where` is `path:line`)."""
+
+    where: str
+    reason: str
+
+
+def _validation_problems(exc: ValidationError) -> str:
+    """pydantic's errors as `field: message`, without the input values (file text, possibly huge or hostile)."""
+    return "; ".join(f"{'.'.join(str(p)[:40] for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()[:3])
+
+
+def _names_problem(episode: Episode) -> str | None:
+    """Why the record's names cannot identify it, or None.
+
+    The names are printed on every replay line and passed on (the leaderboard stores them), so each must be
+    short, printable text: a lone surrogate (`\\ud800`, legal JSON) cannot even be encoded as UTF-8, and
+    control characters would reach the terminal.
+    """
+    for field in ("episode_id", "env_id", "env_version"):
+        value = getattr(episode, field)
+        if len(value) > MAX_NAME_CHARS:
+            return f"{field} is {len(value)} characters long (at most {MAX_NAME_CHARS})"
+        if not value.isprintable():
+            bad = next(ch for ch in value if not ch.isprintable())
+            return f"{field} holds a non-printable character (U+{ord(bad):04X}: a control or a lone surrogate)"
+    return None
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[Episode | DamagedLine]:
+    """Each non-blank line of a trajectory file: its episode, or a `DamagedLine` saying why it is not one.
+
+    Why not `read_episodes(strict=True)`: that stops at the first bad line, and the good records after it would
+    be lost. Here a damaged line (not JSON, not an episode, unusable names, a torn last line) costs only itself.
+    A missing file is a `TrajectoryError`; an unreadable one an `OSError`.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise TrajectoryError(f"no trajectory file at {p}")
+    data = p.read_bytes()
+    lines = data.decode("utf-8", errors="replace").split("\n")
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{p}:{number}"
+        try:
+            episode = Episode.model_validate(json.loads(line))
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError and ValidationError are ValueErrors
+            torn = number - 1 == last and not data.endswith(b"\n")
+            problem = _validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)[:200]
+            reason = "torn last line (a run killed mid-write?)" if torn else "not a valid episode record"
+            yield DamagedLine(where=where, reason=f"{reason} ({problem or type(exc).__name__})")
+            continue
+        names = _names_problem(episode)
+        if names is not None:
+            yield DamagedLine(where=where, reason=f"not a replayable episode record: {names}")
+        else:
+            yield episode
 
 
 class FileEnvKwargs(BaseModel):
@@ -231,7 +298,7 @@ def _compare_turn(turn: Turn, result: tuple[str, float, bool, bool, dict[str, An
     )
     if _text(turn.observation, strict) != _text(observation, strict):
         check.diffs.append(FieldDiff(field="observation", recorded=turn.observation, replayed=observation))
-    if abs(turn.reward - float(reward)) > 1e-9:
+    if not abs(turn.reward - float(reward)) <= 1e-9:  # a recorded NaN differs from every reward
         check.diffs.append(FieldDiff(field="reward", recorded=turn.reward, replayed=float(reward)))
     if turn.terminated != bool(terminated):
         check.diffs.append(FieldDiff(field="terminated", recorded=turn.terminated, replayed=bool(terminated)))

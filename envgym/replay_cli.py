@@ -2,6 +2,9 @@
 
 Exit codes of `replay`: 0 every episode replayed and matched its recording, 1 at least one diverged, 2 the file
 is empty or damaged, an episode could not be rebuilt, or nothing could be replayed (all infra).
+
+Every piece of file text (ids, actions, notes, diffs, error messages quoting it) is printed through
+`envgym.terminal.visible`: a lone surrogate, an escape sequence or a huge id is shown, never acted on.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from envgym.cli_errors import CommandError
+from envgym.terminal import visible
 
 console = Console(soft_wrap=True)  # one message, one line: long paths are not folded
 
@@ -42,7 +46,7 @@ def _row(table: Table, check: Any) -> None:
         reward += f" → {check.replayed_reward:g}"
     codes = ",".join("-" if c is None else str(c) for c in check.replayed_exit_codes or check.exit_codes)
     flags = ("T" if check.terminated else "") + ("t" if check.truncated else "")
-    action = escape(_short(check.action))  # file text: never rich markup
+    action = escape(visible(_short(check.action)))  # file text: never rich markup or terminal control
     table.add_row(str(check.index) if check.index >= 0 else "reset", action, reward, codes, flags, status)
 
 
@@ -60,7 +64,8 @@ def _open_shell(env: Any) -> None:
     sandbox = find_sandbox(env)
     if sandbox is None:
         console.print("[bold]State after the last replayed turn[/bold] (this env has no sandbox):")
-        console.print(getattr(env.unwrapped, "last_observation", ""), markup=False, highlight=False)
+        state = visible(getattr(env.unwrapped, "last_observation", ""), None, multiline=True)
+        console.print(state, markup=False, highlight=False)
         return
     info = sandbox.info()
     container = getattr(sandbox, "container_id", None) or getattr(getattr(sandbox, "container", None), "id", None)
@@ -89,35 +94,49 @@ class _Tally:
     def __init__(self) -> None:
         self.counts = {"ok": 0, "diverged": 0, "infra": 0, "unreplayable": 0}
 
-    def line(self, damaged: str | None) -> str:
+    def line(self, damaged: list[Any]) -> str:
         total = sum(self.counts.values())
         parts = ", ".join(f"{n} {k}" for k, n in self.counts.items() if n or k in ("ok", "diverged"))
-        return f"{total} episodes: {parts}" + (f"; the file is damaged: {damaged}" if damaged else "")
+        if not damaged:
+            return f"{total} episodes: {parts}"
+        lines = "1 line is" if len(damaged) == 1 else f"{len(damaged)} lines are"
+        return f"{total} episodes: {parts}; the file is damaged: {lines} not a replayable episode ({damaged[0].where})"
 
-    def exit_code(self, damaged: str | None) -> int:
+    def exit_code(self, damaged: list[Any]) -> int:
         if damaged or self.counts["unreplayable"] or self.counts["ok"] + self.counts["diverged"] == 0:
             return 2
         return 1 if self.counts["diverged"] else 0
 
 
-def _read(trajectory: Path) -> tuple[list[Any], str | None]:
-    """Every episode readable from the file, and why the rest of it is not (torn line, bad record, depth)."""
-    from envgym.trajectory import TrajectoryError, read_episodes
+def _read(trajectory: Path) -> tuple[list[Any], list[Any]]:
+    """The episodes readable from the file and its damaged lines (each costs only itself), or a one-line
+    `CommandError` (exit 2) when there is nothing to replay."""
+    from envgym.replay import DamagedLine, read_records
+    from envgym.trajectory import TrajectoryError
 
-    episodes: list[Any] = []
     try:
-        for record in read_episodes(trajectory, strict=True):
-            episodes.append(record)
-    except (TrajectoryError, RecursionError, ValueError, OSError) as exc:
-        return episodes, _short(str(exc) or type(exc).__name__, 300)
-    return episodes, None
+        records = list(read_records(trajectory))
+    except (TrajectoryError, OSError) as exc:
+        raise CommandError(f"nothing to replay: {visible(exc)}", 2) from exc
+    episodes = [r for r in records if not isinstance(r, DamagedLine)]
+    damaged = [r for r in records if isinstance(r, DamagedLine)]
+    if not episodes:
+        why = f"{damaged[0].where}: {damaged[0].reason}" if damaged else f"no episodes in {trajectory}"
+        more = f" (and {len(damaged) - 1} more damaged lines)" if len(damaged) > 1 else ""
+        raise CommandError(f"nothing to replay: {visible(why)}{more}", 2)
+    return episodes, damaged
+
+
+def _label(record: Any, id_chars: int = 12) -> str:
+    """`env@version seed=S episode-id-prefix` as plain, printable text (escape it for markup)."""
+    return visible(f"{record.env_id}@{record.env_version} seed={record.seed} {record.episode_id[:id_chars]}", 160)
 
 
 def _episode_line(record: Any, report: Any) -> str:
     """One line of rich markup; every piece of file or env text in it is escaped."""
-    head = escape(f"{record.env_id}@{record.env_version} seed={record.seed} {record.episode_id[:12]}")
+    head = escape(_label(record))
     if report.infra:
-        return f"[yellow]infra[/yellow]    {head}: {escape(_short(report.replayed_infra_error or '', 100))}"
+        return f"[yellow]infra[/yellow]    {head}: {escape(visible(_short(report.replayed_infra_error or '', 100)))}"
     if report.diverged:
         first = report.first_divergence
         where = "version" if first is None else "the reset" if first.index < 0 else f"turn {first.index}"
@@ -132,11 +151,11 @@ def _episode_line(record: Any, report: Any) -> str:
 def _show_details(table: Table, report: Any) -> None:
     console.print(table)
     for note in report.notes:
-        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+        console.print(f"[yellow]note:[/yellow] {escape(visible(note, 500))}", highlight=False)
     first = report.first_divergence
     if first is not None and not report.infra:
         for diff in first.diffs:
-            console.print(diff.unified(), markup=False, highlight=False)
+            console.print(visible(diff.unified(), None, multiline=True), markup=False, highlight=False)
 
 
 def replay(
@@ -169,20 +188,20 @@ def replay(
     if sandbox is not None and sandbox not in sandbox_kinds():
         raise CommandError(f"unknown sandbox backend {sandbox!r}; choose one of: {', '.join(sandbox_kinds())}", 2)
     episodes, damaged = _read(trajectory)
-    if not episodes:
-        raise CommandError(f"nothing to replay: {damaged or f'no episodes in {trajectory}'}", 2)
     if episode:
         episodes = [e for e in episodes if e.episode_id.startswith(episode)]
         if len(episodes) != 1:
             raise CommandError(f"{len(episodes)} episodes match {episode!r} in {trajectory}; give a unique id", 2)
     if until is not None and len(episodes) != 1:
         raise CommandError("--until needs one episode: pass --episode ID", 2)
+    for line in damaged:  # one line each; the other episodes are still replayed (exit 2 at the end)
+        console.print(f"[red]error[/red]    {escape(visible(f'{line.where}: {line.reason}'))}", highlight=False)
     tally = _Tally()
     detailed = verbose or step or until is not None
     with Progress(console=console, transient=True, disable=detailed or len(episodes) < 2) as progress:
         bar = progress.add_task("replaying", total=len(episodes))
         for record in episodes:
-            title = escape(f"{record.env_id}@{record.env_version} seed={record.seed} episode {record.episode_id[:12]}")
+            title = escape(_label(record))
             table = _new_table(title)
 
             def on_turn(check: Any, table: Table = table) -> bool:
@@ -190,7 +209,7 @@ def replay(
                 if not step:
                     return True
                 console.print(table)
-                console.print(check.observation, markup=False, highlight=False)
+                console.print(visible(check.observation, None, multiline=True), markup=False, highlight=False)
                 return input("[Enter] next turn, q stop: ").strip().lower() != "q"
 
             try:
@@ -204,7 +223,9 @@ def replay(
                 )
             except ReplayError as exc:
                 tally.counts["unreplayable"] += 1
-                progress.console.print(f"[red]error[/red]    {title}: {escape(_short(str(exc), 200))}", highlight=False)
+                progress.console.print(
+                    f"[red]error[/red]    {title}: {escape(visible(_short(str(exc), 200)))}", highlight=False
+                )
                 progress.advance(bar)
                 continue
             tally.counts[report.status] += 1
@@ -217,7 +238,7 @@ def replay(
                     _open_shell(env)
                 finally:
                     env.close()
-    console.print(escape(tally.line(damaged)), highlight=False)
+    console.print(escape(visible(tally.line(damaged), 500)), highlight=False)
     code = tally.exit_code(damaged)
     if code:
         raise typer.Exit(code)

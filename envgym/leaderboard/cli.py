@@ -10,8 +10,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from envgym.cli_errors import CommandError
+from envgym.terminal import visible
 
 console = Console()
 board_app = typer.Typer(help="Run the verifying leaderboard server and manage its API tokens.", no_args_is_help=True)
@@ -77,27 +79,31 @@ def submit(
         return
     try:
         uploaded = upload(bundle, to, token)
-        console.print(f"submitted as #{uploaded.id}; grading on the server ({to}{uploaded.status_url})")
+        where = Text(
+            f"submitted as #{uploaded.id}; grading on the server ({visible(to)}{visible(uploaded.status_url)})"
+        )
+        console.print(where)  # a Text: the server's words are never read as markup
         if not wait:
             return
         status = wait_for_grade(to, uploaded.id, timeout=timeout)
     except SubmitError as exc:
-        raise CommandError(f"rejected: {exc}") from exc  # the server's words, printed as plain text
-    table = Table(title=f"submission #{uploaded.id}: {status.get('status')}")
+        raise CommandError(f"rejected: {exc}") from exc  # made visible by the client, printed as plain text
+    table = Table(title=Text(f"submission #{uploaded.id}: {visible(status.status)}"))
     for column in ("env", "verified success [95% CI]", "claimed success", "mean return", "graded", "diverged"):
         table.add_column(column)
-    for env_id, s in status.get("scores", {}).items():
+    for env_id, s in status.scores.items():
         table.add_row(
-            env_id,
-            f"{s['success_rate']:.1%} [{s.get('ci_low', 0.0):.0%}-{s.get('ci_high', 1.0):.0%}]",
-            f"{s['claimed_success_rate']:.1%}",
-            f"{s['mean_return']:.3f}",
-            f"{s['graded']}/{s['tasks']}",
-            str(s["diverged"]),
+            Text(visible(env_id)),
+            f"{s.success_rate:.1%} [{s.ci_low:.0%}-{s.ci_high:.0%}]",
+            f"{s.claimed_success_rate:.1%}",
+            f"{s.mean_return:.3f}",
+            f"{s.graded}/{s.tasks}",
+            str(s.diverged),
         )
     console.print(table)
-    if status.get("status") != "graded":
-        raise CommandError(f"not graded yet ({status.get('status')}); check {to}/api/submissions/{uploaded.id}", 3)
+    if status.status != "graded":
+        state = visible(status.status)
+        raise CommandError(f"not graded yet ({state}); check {visible(to)}/api/submissions/{uploaded.id}", 3)
 
 
 @board_app.command("serve")

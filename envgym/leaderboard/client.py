@@ -2,24 +2,32 @@
 
 Why re-grade locally: a submitter learns that a trajectory does not reproduce (nondeterministic agent tooling,
 an edited file) before the server says so; the server's verified score is still the only one that counts.
+
+Why every reply is read through `_exchange` and a pydantic model: the server is trusted, but a broken or
+misconfigured one (or a proxy in front of it) may send any body. A reply that is too large, not JSON or not the
+expected shape is a `SubmitError` with one line, never a traceback; every string taken from a reply is passed
+through `envgym.terminal.visible` before it can reach the terminal.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envgym.extras import needs_extra
 from envgym.leaderboard.bundle import Bundle, BundleError, build_bundle, is_patch_env
 from envgym.leaderboard.regrade import TaskVerdict, verify_prediction
 from envgym.leaderboard.validate import validate_bundle
+from envgym.terminal import visible
 from envgym.trajectory import Episode
 
 TOKEN_ENV = "ENVGYM_TOKEN"
+MAX_REPLY_BYTES = 16 * 1024 * 1024  # a status reply is kilobytes; more is a broken server, not a bigger score
 
 
 class SubmitError(RuntimeError):
@@ -51,53 +59,121 @@ def regrade_sample(bundle: Bundle, count: int, seed: int | None = None) -> list[
 
 
 class Uploaded(BaseModel):
-    id: int
-    status_url: str
+    """The server's 202 reply to an upload."""
+
+    model_config = ConfigDict(strict=True)
+
+    id: int = Field(ge=0, lt=10**18)
+    status_url: str = Field(max_length=2000)
+
+
+class EnvScore(BaseModel):
+    """One env's verified score in a status reply (the fields `envgym submit` prints)."""
+
+    model_config = ConfigDict(strict=True)
+
+    success_rate: float
+    ci_low: float = 0.0
+    ci_high: float = 1.0
+    claimed_success_rate: float
+    mean_return: float
+    graded: int
+    tasks: int
+    diverged: int
+
+
+Reply = TypeVar("Reply", bound=BaseModel)
+
+
+class GradeStatus(BaseModel):
+    """A status reply: `status` (queued, grading, graded, failed, ...) and the scores so far."""
+
+    model_config = ConfigDict(strict=True)
+
+    status: str = Field(max_length=200)
+    scores: dict[str, EnvScore] = Field(default_factory=dict)
+
+
+def _exchange(client: Any, method: str, url: str, **kwargs: Any) -> tuple[int, bytes]:
+    """Send one request; the status code and at most `MAX_REPLY_BYTES` of body, or a `SubmitError`."""
+    import httpx
+
+    try:
+        with client.stream(method, url, **kwargs) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_REPLY_BYTES:
+                    raise SubmitError(
+                        f"HTTP {response.status_code}: the server's reply is over {MAX_REPLY_BYTES >> 20} MiB"
+                    )
+            return response.status_code, bytes(body)
+    except httpx.HTTPError as exc:
+        raise SubmitError(f"could not reach {visible(url)}: {visible(exc)}") from exc
+
+
+def _json(body: bytes) -> Any:
+    """The JSON value of a reply body, or None when it is not JSON (deeply nested counts as not JSON)."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def _reply(body: bytes, model: type[Reply], what: str) -> Reply:
+    """`body` parsed as `model`, or a `SubmitError` naming what was wrong with it (never the body's values)."""
+    try:
+        return model.model_validate(_json(body))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
+        raise SubmitError(f"{what} is not readable ({visible(problems)})") from None
+
+
+def _reason(status_code: int, body: bytes) -> str:
+    """The server's reason for a refusal: `{"error", "problems"}` when it sent that, else the body's text."""
+    value = _json(body)
+    words: list[Any] = []
+    if isinstance(value, dict):
+        problems = value.get("problems")
+        words = problems if isinstance(problems, list) and problems else [value.get("error")]
+    words = [w for w in words if w is not None and w != ""]
+    if not words:  # not the documented error shape: show what came (a proxy's page, a list, ...)
+        words = [body.decode("utf-8", errors="replace") or "(empty reply)"]
+    return f"HTTP {status_code}: " + visible("; ".join(str(w) for w in words[:20]), 500)
 
 
 def upload(bundle: Bundle, url: str, token: str, timeout: float = 60.0) -> Uploaded:
+    """POST the bundle; the server's 202 reply, or a `SubmitError` with its reason (or why it is unreadable)."""
     with needs_extra("server"):
         import httpx
 
-    data = bundle.pack()
-    try:
-        response = httpx.post(
+    with httpx.Client(timeout=timeout) as client:
+        status_code, body = _exchange(
+            client,
+            "POST",
             url.rstrip("/") + "/api/submissions",
-            content=data,
+            content=bundle.pack(),
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/gzip"},
-            timeout=timeout,
         )
-    except httpx.HTTPError as exc:
-        raise SubmitError(f"could not reach {url}: {exc}") from exc
-    if response.status_code != 202:
-        raise SubmitError(_reason(response))
-    body = response.json()
-    return Uploaded(id=int(body["id"]), status_url=str(body["status_url"]))
+    if status_code != 202:
+        raise SubmitError(f"upload rejected: {_reason(status_code, body)}")
+    return _reply(body, Uploaded, "the server accepted the upload (HTTP 202), but its reply")
 
 
-def _reason(response: Any) -> str:
-    try:
-        body = response.json()
-        problems = body.get("problems") or [body.get("error")]
-        return f"HTTP {response.status_code}: " + "; ".join(str(p) for p in problems)
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:500]}"
-
-
-def wait_for_grade(url: str, submission_id: int, timeout: float = 600.0, poll: float = 1.0) -> dict[str, Any]:
+def wait_for_grade(url: str, submission_id: int, timeout: float = 600.0, poll: float = 1.0) -> GradeStatus:
     """Poll the status endpoint until the submission is graded or failed (or `timeout` passes)."""
     with needs_extra("server"):
         import httpx
 
     deadline = time.monotonic() + timeout
-    status: dict[str, Any] = {}
+    status = GradeStatus(status="unknown")
     with httpx.Client(timeout=30.0) as client:
         while time.monotonic() < deadline:
-            response = client.get(url.rstrip("/") + f"/api/submissions/{submission_id}")
-            if response.status_code != 200:
-                raise SubmitError(_reason(response))
-            status = response.json()
-            if status["status"] in ("graded", "failed"):
+            status_code, body = _exchange(client, "GET", url.rstrip("/") + f"/api/submissions/{submission_id}")
+            if status_code != 200:
+                raise SubmitError(f"status of submission #{submission_id}: {_reason(status_code, body)}")
+            status = _reply(body, GradeStatus, f"status of submission #{submission_id}: the reply (HTTP 200)")
+            if status.status in ("graded", "failed"):
                 return status
             time.sleep(poll)
     return status

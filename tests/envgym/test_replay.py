@@ -286,3 +286,27 @@ def test_file_text_is_never_rich_markup(tmp_path: Path, cli: Runner) -> None:
     foreign.write_text(json.dumps({**record_, "env_id": "[/x]evil"}) + "\n")
     result = cli.invoke(app, ["replay", str(foreign)])
     assert result.exit_code == 2 and "[/x]evil" in result.output, result.output
+
+
+@pytest.mark.parametrize("field", ["episode_id", "env_id", "env_version"])
+@pytest.mark.parametrize("value", ["\ud800", "\x1b]0;owned\x07", "x" * 5000])
+def test_a_hostile_name_costs_only_its_own_record(tmp_path: Path, cli: Runner, field: str, value: str) -> None:
+    """A lone surrogate (legal JSON), a terminal escape or a huge id in one record: that line is named as
+    damaged, the other episodes are replayed, the exit code is 2, and nothing of it reaches the terminal raw."""
+    path = record(tmp_path / "t.jsonl", "envgym/GuessNumber-v0", range(3), OracleAgent())
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first[field] = value + first[field]
+    path.write_text(json.dumps(first) + "\n" + "\n".join(lines[1:]) + "\n")
+    output = _one_line_error(cli.invoke(app, ["replay", str(path)]))
+    assert "2 ok" in output and "t.jsonl:1" in output, output
+    assert "\x1b" not in output and "\ud800" not in output
+
+
+def test_visible_shows_what_a_terminal_would_act_on() -> None:
+    from envgym.terminal import visible
+
+    assert visible("a\x1b]0;t\x07b\ud800\u202ec\nd") == "a\\x1b]0;t\\x07b\\ud800\\u202ec\\x0ad"
+    assert visible("line\nnext\ttab", multiline=True) == "line\nnext\ttab"
+    assert visible("x" * 10_000, 50) == "x" * 49 + "…"
+    assert visible("é ✓ 日本") == "é ✓ 日本"  # printable text is left alone
