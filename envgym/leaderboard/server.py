@@ -1,9 +1,10 @@
 """The leaderboard server: accepts bundles from token holders, re-grades them in the background, ranks them.
 
 Why this order of checks on upload (docs/leaderboard.md, "Verification steps"): cheap rejections first -- token,
-size, archive and manifest schema, hashes, duplicate, content consistency, split and versions, isolation boundary
--- so a hostile upload costs little; only then is a bundle stored and a grading job queued. Hashes come before the
-duplicate check so a tampered re-upload is answered 400 (tampered), not 409. Every request is bounded: body size,
+size, archive and manifest schema, hashes, content consistency, duplicate, split and versions, isolation
+boundary -- so a hostile upload costs little; only then is a bundle stored and a grading job queued. Hashes come
+before the duplicate check so a tampered re-upload is answered 400 (tampered), not 409; the duplicate check
+follows the content check because it compares parsed content (bundle.content_digest), not bytes. Every request is bounded: body size,
 header and query lengths, and path ids (anything that is not a stored submission id is a 404, never a 500).
 Nothing a submitter sends is used as a score: the ranking reads only the grader's per-task results.
 """
@@ -11,6 +12,7 @@ Nothing a submitter sends is used as a score: the ranking reads only the grader'
 from __future__ import annotations
 
 import html
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -57,22 +59,16 @@ class ServerSettings(BaseModel):
 
 
 def _installed_version(env_id: str) -> str | None:
-    import gymnasium as gym
+    """The version this server grades `env_id` at, or None when it is not one of envgym's own envs.
 
-    import envgym  # noqa: F401
+    envgym's registry, not gymnasium's: any other gymnasium id (CartPole-v1, or one whose module cannot even be
+    imported here) is not an env this server can replay or grade, and must be a 422, never a 500."""
+    from envgym.registry import entry
 
-    spec = gym.registry.get(env_id)
-    if spec is None:
+    try:
+        return str(getattr(entry(env_id).load_class(), "version", ""))
+    except (KeyError, ImportError, AttributeError):
         return None
-    entry = spec.entry_point
-    if isinstance(entry, str):
-        module, _, name = entry.partition(":")
-        import importlib
-
-        cls = getattr(importlib.import_module(module), name)
-    else:
-        cls = entry
-    return str(getattr(cls, "version", ""))
 
 
 MAX_TOKEN_CHARS = 200
@@ -157,11 +153,13 @@ def create_app(settings: ServerSettings) -> FastAPI:
         )
         return JSONResponse(status_code=exc.status_code, content=detail)
 
+    parsing = threading.BoundedSemaphore(1)
+
     @app.get("/api/health")
     def health() -> dict[str, Any]:
         return {"ok": True, "splits": sorted(settings.splits)}
 
-    def check_upload(data: bytes) -> tuple[Bundle, list[Any]]:
+    def check_upload(data: bytes) -> tuple[Bundle, list[Any], str]:
         """Checks 3-8 of the documented order; raises the HTTP error of the first that fails."""
         try:
             bundle = unpack(data, settings.max_unpacked_bytes)  # archive + manifest schema
@@ -170,16 +168,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         tampered = check_hashes(bundle)
         if tampered:
             raise _error(400, f"invalid bundle: {'; '.join(tampered)[:600]}", tampered)
+        with parsing:  # one bundle parsed at a time: each may take up to MAX_JSON_OBJECTS objects of memory
+            try:
+                predictions, episodes = validate_bundle(bundle)
+            except BundleInvalid as exc:
+                raise _error(400, str(exc), exc.problems) from exc
+            except BundleError as exc:
+                raise _error(400, str(exc)) from exc
+            digest = bundle.content_digest(predictions, episodes)
+            del episodes
         with sessions() as session:
-            existing = session.scalar(select(Submission.id).where(Submission.digest == bundle.manifest.digest()))
+            existing = session.scalar(select(Submission.id).where(Submission.digest == digest))
         if existing is not None:
-            raise _error(409, f"duplicate submission: this bundle was already submitted as #{existing}")
-        try:
-            predictions, _ = validate_bundle(bundle)
-        except BundleInvalid as exc:
-            raise _error(400, str(exc), exc.problems) from exc
-        except BundleError as exc:
-            raise _error(400, str(exc)) from exc
+            raise _error(409, f"duplicate submission: this run was already submitted as #{existing}")
         manifest = bundle.manifest
         split = settings.splits.get(manifest.split)
         if split is None:
@@ -196,15 +197,14 @@ def create_app(settings: ServerSettings) -> FastAPI:
         refusals = [why for spec in manifest.envs if (why := boundary.refusal(spec.env_id))]
         if refusals:
             raise _error(422, refusals[0], refusals)
-        return bundle, predictions
+        return bundle, predictions, digest
 
     @app.post("/api/submissions", status_code=202)
     async def submit(request: Request) -> dict[str, Any]:
         submitter = authenticate(request)
         data = await read_body(request)
-        bundle, predictions = await run_in_threadpool(check_upload, data)
+        bundle, predictions, digest = await run_in_threadpool(check_upload, data)
         manifest = bundle.manifest
-        digest = manifest.digest()
         with sessions() as session:
             submission = Submission(
                 submitter=submitter,

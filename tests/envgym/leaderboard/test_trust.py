@@ -3,6 +3,7 @@ bounded requests, a server without an isolation boundary, and the readable page 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -48,7 +49,7 @@ def test_absent_or_malformed_ids_are_404(server: Server, sid: str, suffix: str) 
 
 
 def test_bundle_checks_run_in_the_documented_order(server: Server, tmp_path: Path) -> None:
-    """schema -> hashes -> duplicate -> content -> split: a tampered re-upload is 400, an exact one 409."""
+    """schema -> hashes -> content -> duplicate -> split: a tampered re-upload is 400, an exact one 409."""
     run = record_run(tmp_path / "order", "envgym/Sudoku-v0", ModelAgent())
     bundle = build_bundle(run, split="mini", model="order")
     token = server.token("order")
@@ -156,3 +157,64 @@ def test_hostile_bundle_files_are_400_not_500(server: Server, oracle_run: Path, 
     response = post(server, Bundle(manifest=manifest, files=files).pack(), server.token("hostile"))
     assert response.status_code == 400, response.text
     assert "trajectories.jsonl is malformed" in response.json()["error"]
+
+
+def rehashed(bundle: Bundle, **files: bytes) -> bytes:
+    """`bundle` with some files replaced and the manifest's hashes recomputed (a consistent edit)."""
+    from envgym.leaderboard.bundle import FileEntry, Manifest, sha256_hex
+
+    merged = {**bundle.files, **{name.replace("_", "."): data for name, data in files.items()}}
+    entries = {name: FileEntry(sha256=sha256_hex(data), bytes=len(data)) for name, data in merged.items()}
+    manifest = Manifest.model_validate({**bundle.manifest.model_dump(), "files": entries})
+    return Bundle(manifest=manifest, files=merged).pack()
+
+
+def test_the_same_run_laid_out_differently_is_a_duplicate(server: Server, tmp_path: Path) -> None:
+    """Red team, 2026-12-01: a blank line or CRLF line ends (re-hashed) were accepted again, ranks 1-3."""
+    run = record_run(tmp_path / "dup", "envgym/Sudoku-v0", ModelAgent())
+    bundle = build_bundle(run, split="mini", model="dup")
+    token = server.token("dup")
+    assert post(server, bundle.pack(), token).status_code == 202
+    predictions, trajectories = bundle.files["predictions.jsonl"], bundle.files["trajectories.jsonl"]
+    resorted = b"\n".join(
+        json.dumps(json.loads(line), sort_keys=True, indent=None).encode() for line in predictions.splitlines()
+    )
+    for variant in (
+        {"predictions_jsonl": predictions + b"\n\n"},
+        {
+            "predictions_jsonl": predictions.replace(b"\n", b"\r\n"),
+            "trajectories_jsonl": trajectories.replace(b"\n", b"\r\n"),
+        },
+        {"predictions_jsonl": resorted + b"\n"},
+    ):
+        response = post(server, rehashed(bundle, **variant), token)
+        assert response.status_code == 409, response.text
+    board = httpx.get(server.url + "/api/leaderboard", params={"split": "mini"}, timeout=10).json()
+    assert sum(1 for row in board if row.get("model") == "dup") <= 1
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "LunarLander-v3", "phys2d/CartPole-v1", "envgym/NoSuch-v0"])
+def test_only_envgym_envs_are_accepted_and_never_a_500(
+    server: Server, oracle_run: Path, tmp_path: Path, env_id: str
+) -> None:
+    """Red team: gymnasium ids outside envgym were looked up in gymnasium's registry (500 when their module
+    could not be imported, 202 and a ranked table otherwise). A consistent bundle (built from edited records)."""
+    text = (oracle_run / "trajectories.jsonl").read_text()
+    (tmp_path / "trajectories.jsonl").write_text(
+        text.replace('"envgym/Sudoku-v0"', json.dumps(env_id)).replace('"env_version":"1"', '"env_version":""')
+    )
+    bundle = build_bundle(tmp_path, split="mini", model=f"foreign-{env_id}")
+    response = post(server, bundle.pack(), server.token("foreign"))
+    assert response.status_code == 422, response.text
+    assert f"{env_id} is not an env this server can grade" in response.json()["problems"], response.text
+
+
+def test_parsing_is_bounded_by_the_objects_a_file_may_hold(server: Server, oracle_run: Path) -> None:
+    """Red team: 48 MiB of tiny turns (0.2 MB gzipped) took the server from 95 MiB to 2.3 GiB before its 400.
+    The objects are counted before anything is parsed."""
+    from envgym.leaderboard.bundle import MAX_JSON_OBJECTS
+
+    bundle = build_bundle(oracle_run, split="mini", model="objects")
+    flood = b'{"turns":[' + b",".join([b"{}"] * (MAX_JSON_OBJECTS + 1)) + b"]}\n"
+    response = post(server, rehashed(bundle, trajectories_jsonl=flood), server.token("objects"))
+    assert response.status_code == 400 and "JSON objects" in response.text, response.text[:300]
