@@ -17,7 +17,6 @@ import functools
 import io
 import logging
 import posixpath
-import re
 import tarfile
 import threading
 import time
@@ -30,7 +29,7 @@ from pydantic import BaseModel, Field
 from envgym.environments.swe import bytecode
 from envgym.environments.swe.audit import audit_change
 from envgym.environments.swe.mutations import unified_diff
-from envgym.environments.swe.patches import read_patch
+from envgym.environments.swe.patches import is_plain_path, read_patch
 from envgym.environments.swe.recipes import is_allowed_source
 from envgym.environments.swe.repo_state import apply_patch, buggy_tree, install_buggy_tree
 from envgym.environments.swe.sandboxing import SWESandboxes, resolve_image
@@ -300,7 +299,6 @@ def _apply_test_patch(sandbox: Sandbox, task: SWETask) -> None:
 # CPython 3.11 keeps ast.parse's recursion depth per interpreter, not per thread: two threads parsing at once
 # (two gradings in `envgym swe check`) raised "SystemError: AST constructor recursion depth mismatch".
 _AUDIT_LOCK = threading.Lock()
-_PLAIN_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*(/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*$")
 
 
 def _write_change(sandbox: Sandbox, task: SWETask, before: dict[str, str], kept: str, agent: dict[str, str]) -> bool:
@@ -317,7 +315,7 @@ def _write_change(sandbox: Sandbox, task: SWETask, before: dict[str, str], kept:
         return False
     changed = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
     for name in changed:
-        if name not in new or name not in old or not _PLAIN_PATH.match(name) or ".." in name.split("/"):
+        if name not in new or name not in old or not is_plain_path(name):
             return False
         mine = agent.get(name)
         if mine is None or mine.encode("utf-8") != new[name]:

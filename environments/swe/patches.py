@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 # one path component: no `.`/`..`, no hidden files, no spaces or quoting (git quotes odd names: not accepted)
 _PATH = r"[A-Za-z0-9_][A-Za-z0-9_.+-]*(?:/[A-Za-z0-9_][A-Za-z0-9_.+-]*)*"
+_PLAIN = re.compile(_PATH)
 _GIT_HEADER = re.compile(rf"diff --git a/({_PATH}) b/({_PATH})")
 _MODE = r"(?:100644|100755)"  # regular files only: no symlinks (120000), no gitlinks (160000)
 _EXTENDED = re.compile(
@@ -28,6 +29,11 @@ _EXTENDED = re.compile(
 _OLD = re.compile(rf"--- (?:a/({_PATH})|/dev/null)(?:\t[^\n]*)?")
 _NEW = re.compile(rf"\+\+\+ (?:b/({_PATH})|/dev/null)(?:\t[^\n]*)?")
 _HUNK = re.compile(r"@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@[^\n]*")
+
+
+def is_plain_path(name: str) -> bool:
+    """A relative path this grammar accepts: components of letters, digits and `_.+-`, none hidden, `.` or `..`."""
+    return _PLAIN.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
