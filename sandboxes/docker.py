@@ -38,6 +38,7 @@ from envgym.sandboxes.docker_channel import (
 )
 from envgym.sandboxes.docker_client import docker_client
 from envgym.sandboxes.shell import (
+    FRAMER_FILES,
     START_TIMEOUT_S,
     ChannelReader,
     DockerSocketTransport,
@@ -54,8 +55,9 @@ log = logging.getLogger(__name__)
 STATE_DIR = "/var/lib/envgym"  # root-owned: the pristine workspace copy, the setup markers, the framer
 RESTORE_DIR = f"{STATE_DIR}/pristine"  # root-only: the workspace copy (ws/) and the restorer's stamp and dirs
 FRAMER = f"{STATE_DIR}/framer"  # an execute-only copy of bash: the kernel makes the framer non-dumpable
-# The framer's output and state files: a tmpfs of its own, agent-owned. On the container's disk every command
-# cost ~2 ms more (ext4 flushes a file truncated and rewritten on close, and each command truncates its output).
+# The framer's output and state files: a tmpfs of its own (root's, 0755; its files the agent's, made by setup).
+# On the container's disk every command cost ~2 ms more (ext4 flushes a file truncated and rewritten on close,
+# and each command truncates its output).
 CONTROL_DIR = "/run/envgym"
 HOME_DIR = "/tmp/envgym-home"
 RESTORE_SCRIPT = resources.files("envgym.sandboxes").joinpath("restore.sh").read_text()
@@ -90,9 +92,13 @@ until [ -n "$(find "$P/probe" -newer "$P/stamp")" ]; do
   sleep 0.001; : > "$P/probe"
 done
 cp /bin/bash "$S/framer" && chmod 0111 "$S/framer" || fail "cannot install the framer (no /bin/bash?)"
+# The framer's files, the agent's, in root's directory: the agent cannot swap one for a FIFO or a link.
+for f in @FRAMER_FILES@; do
+  : > "@CONTROL@/$f" && chown "$U" "@CONTROL@/$f" && chmod 600 "@CONTROL@/$f" || fail "cannot create @CONTROL@/$f"
+done
 touch "$S/ready"
 exec sleep "$3"
-"""
+""".replace("@FRAMER_FILES@", " ".join(FRAMER_FILES)).replace("@CONTROL@", CONTROL_DIR)
 
 # Runs as the agent before the supervisor: wait for setup, make $HOME; then the supervisor, on the exec's own
 # stdio (the engine's relay) or on FIFOs (docker_channel.py).
@@ -387,7 +393,7 @@ class DockerSandbox(ShellBackedSandbox):
                 security_opt=["no-new-privileges"],
                 ulimits=[Ulimit(name="fsize", soft=fsize, hard=fsize)],
                 tmpfs={
-                    CONTROL_DIR: f"size={control_mb(lim)}m,mode=0700,uid={self.uid},gid={self.uid}",
+                    CONTROL_DIR: f"size={control_mb(lim)}m,mode=0755",  # root's: the agent cannot add or swap files
                     f"{RESTORE_DIR}/ws": f"size={pristine_mb(lim)}m,mode=0700",  # the pristine copy, root-only
                 },
                 labels=labels,

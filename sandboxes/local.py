@@ -34,7 +34,7 @@ from envgym.sandboxes.base import (
     SandboxLimits,
     SandboxUnavailable,
 )
-from envgym.sandboxes.shell import PersistentShell, PipeTransport, ShellConfig, Transport, readable
+from envgym.sandboxes.shell import FRAMER_FILES, PersistentShell, PipeTransport, ShellConfig, Transport, readable
 from envgym.sandboxes.shell_backed import ShellBackedSandbox
 from envgym.sandboxes.tree_restore import TreeRestorer
 
@@ -202,10 +202,13 @@ class LocalSandbox(ShellBackedSandbox):
         for private in (tmp, shm):
             private.mkdir(mode=0o700)
         self._control.mkdir(exist_ok=True)
-        for path in (ws, *ws.rglob("*"), tmp, shm, self._control):
+        os.chmod(self._control, 0o755)
+        framer_files = [self._control / name for name in FRAMER_FILES]
+        for path in framer_files:
+            path.touch(mode=0o600)
+        for path in (ws, *ws.rglob("*"), tmp, shm, *framer_files):
             os.lchown(path, owner, owner)
         self._restorer = TreeRestorer(ws, pristine, owner, self._root)
-        os.chmod(self._control, 0o700)
         # Execute-only: the kernel marks a process running a binary it cannot read as non-dumpable.
         bindir = self._root / "bin"
         bindir.mkdir(mode=0o711)
@@ -259,7 +262,12 @@ class LocalSandbox(ShellBackedSandbox):
         argv += ["--proc", "/proc", "--dev", "/dev"]
         for name, inside in (("tmp", "/tmp"), ("shm", "/dev/shm"), ("workspace", WORKSPACE)):
             argv += ["--bind", str(self._root / name), inside]
-        argv += ["--bind", str(self._control), CONTROL, "--ro-bind", str(self._root / "bin"), "/.envgym-bin"]
+        # The control dir read-only, each framer file bound writable over it: the agent writes their contents but
+        # cannot add, unlink, rename or swap a file there (a FIFO in place of `out` would hang the framer for good).
+        argv += ["--ro-bind", str(self._control), CONTROL]
+        for name in FRAMER_FILES:
+            argv += ["--bind", str(self._control / name), f"{CONTROL}/{name}"]
+        argv += ["--ro-bind", str(self._root / "bin"), "/.envgym-bin"]
         argv += ["--remount-ro", "/"]  # the jail's own root: nothing but the binds above is writable
         for key, value in self._env.items():
             argv += ["--setenv", key, value]

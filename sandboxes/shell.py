@@ -195,6 +195,12 @@ class DockerSocketTransport:
             self.sock.close()
 
 
+# The framer's own files in its control directory (supervisor.sh). The backends create them, agent-owned, in a
+# directory the agent cannot add to, remove from or rename in: the agent may write their contents (its commands
+# do), but cannot swap one for a FIFO, a symlink or a device, which would hang or mislead the framer for good.
+FRAMER_FILES = ("out", "state", "next", "start", "end", "names")
+
+
 @dataclass(frozen=True)
 class ShellConfig:
     """What the supervisor needs to know about its sandbox."""

@@ -265,7 +265,8 @@ __eg_tidy() {  # at reset, with no other agent process left: the framer's own fi
   builtin shopt -s dotglob nullglob
   for f in "$__eg_dir"/* "$__eg_st"/*; do
     case ${f##*/} in
-      out | state | next | start | end | names) [[ -f $f && ! -L $f ]] && { : > "$f"; continue; } ;;
+      out | state | next | start | end | names)  # ours (shell.FRAMER_FILES): emptied, readable and writable again
+        [[ -f $f && ! -L $f ]] && { [[ -r $f && -w $f ]] || chmod 600 -- "$f" 2>/dev/null; : > "$f"; continue; } ;;
     esac
     junk+=("$f")
   done
@@ -382,6 +383,8 @@ while :; do
       (( __eg_n )) && IFS= builtin read -r -N "$__eg_n" __eg_cmd  # $__eg_n bytes: the C locale; the host drops NULs
       builtin read -r __eg_la < /proc/loadavg  # again: anything created since the pre-fork (usually nothing)
       [[ ${__eg_la##* } == "$__eg_lp" ]] || __eg_hangup ""
+      # A command of the agent's may have taken its output file's modes away (`chmod 000`): back, or it loses its output.
+      [[ -r $__eg_out && -w $__eg_out ]] || PATH=/usr/bin:/bin chmod 600 -- "$__eg_out" 2>/dev/null
       __eg_mode=s
       __eg_pure && __eg_mode=p
       __eg_go=1 __eg_tries=0
