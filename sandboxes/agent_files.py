@@ -23,6 +23,15 @@ READ_TIMEOUT_S = 60
 TAR = "/usr/bin/tar"
 HEAD = "/usr/bin/head"
 TIMEOUT = "/usr/bin/timeout"
+SH = "/bin/sh"
+# $1 the path, $2 how many bytes at most. A directory or a missing file gets the message `_error` maps to Python's
+# exception (head's own, for a path the agent may not search); anything existing but not a regular file, none.
+REGULAR_ONLY = (
+    '[ -d "$1" ] && { echo "$1: Is a directory" >&2; exit 1; }; '
+    f'[ -f "$1" ] && exec {HEAD} -c "$2" -- "$1"; '
+    '[ -e "$1" ] && { echo "$1: not a regular file (a pipe or a device)" >&2; exit 1; }; '
+    f'exec {HEAD} -c "$2" -- "$1"'
+)
 
 
 def sandbox_path(path: str, workspace: str) -> str:
@@ -53,16 +62,21 @@ class AgentFiles:
     def __init__(self, run: AgentRunner) -> None:
         self.run = run
 
-    def read(self, path: str, workspace: str) -> bytes:
+    def read(self, path: str, workspace: str, max_bytes: int | None = None) -> bytes:
+        """The bytes of a regular file (links followed), at most `max_bytes` (default READ_CAP_BYTES).
+
+        Anything else is refused before a byte is read: a FIFO would block the helper (and the caller) until its
+        timeout, and a link to /dev/zero would stream the whole cap into the host's memory."""
+        cap = READ_CAP_BYTES if max_bytes is None else max(0, min(max_bytes, READ_CAP_BYTES))
         target = sandbox_path(path, workspace)
-        argv = [TIMEOUT, "-s", "KILL", str(READ_TIMEOUT_S), HEAD, "-c", str(READ_CAP_BYTES + 1), "--", target]
+        argv = [TIMEOUT, "-s", "KILL", str(READ_TIMEOUT_S), SH, "-c", REGULAR_ONLY, "read", target, str(cap + 1)]
         code, out, err = self.run(argv, b"")
         if code != 0:
             if code == 137:
-                raise OSError(f"cannot read {target}: no data within {READ_TIMEOUT_S} s (a pipe or device?)")
+                raise OSError(f"cannot read {target}: no data within {READ_TIMEOUT_S} s")
             raise _error(err.decode(errors="replace"), f"cannot read {target}")
-        if len(out) > READ_CAP_BYTES:
-            raise OSError(f"cannot read {target}: larger than {READ_CAP_BYTES} bytes")
+        if len(out) > cap:
+            raise OSError(f"cannot read {target}: larger than {cap} bytes")
         return out
 
     def write(self, files: Mapping[str, bytes], workspace: str) -> None:

@@ -77,14 +77,15 @@ class Sandbox(Protocol):
     """Where agent commands run. Paths are relative to the workspace unless absolute.
 
     File methods act with the agent's uid: they reach exactly what the agent's shell can (never root's
-    view), and fail with PermissionError / FileNotFoundError / IsADirectoryError saying why.
+    view), and fail with PermissionError / FileNotFoundError / IsADirectoryError saying why. `read_file` reads
+    regular files only (a pipe or a device is an OSError, not a hang) and refuses one over `max_bytes`.
     """
 
     limits: SandboxLimits
     workspace: str
 
     def exec(self, command: str, timeout: float | None = None) -> ExecResult: ...
-    def read_file(self, path: str) -> bytes: ...
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes: ...
     def write_file(self, path: str, data: bytes) -> None: ...
     def write_files(self, files: Mapping[str, bytes]) -> None:
         """Several files in one go (one helper process instead of one each); same rules as write_file."""

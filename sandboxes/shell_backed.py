@@ -32,8 +32,8 @@ class ShellBackedSandbox:
         self._check_open()
         return self.shell.run(command, self.limits.default_timeout_s if timeout is None else timeout)
 
-    def read_file(self, path: str) -> bytes:
-        return self.files.read(path, self.workspace)
+    def read_file(self, path: str, max_bytes: int | None = None) -> bytes:
+        return self.files.read(path, self.workspace, max_bytes)
 
     def write_file(self, path: str, data: bytes) -> None:
         self.files.write({path: data}, self.workspace)

@@ -34,6 +34,9 @@ from envgym.trajectory import CommandRecord
 DATA_DIR = Path(__file__).parent / "data"
 MAX_TOOL_OUTPUT = 12_000
 MAX_VIEW_LINES = 400
+# What view / str_replace read into the trainer's memory per call: a source file is far smaller, and an agent's
+# link to a huge file must not make every step allocate the sandbox's whole read cap on the host.
+MAX_READ_BYTES = 8 * 1024 * 1024
 _FENCED_BASH = re.compile(r"```(?:bash|sh|shell)\s*\n(.*?)```", re.S)
 
 INSTRUCTIONS = """You are working in a git repository at {workdir} ({project}). A user reported the bug below.
@@ -278,7 +281,7 @@ class SWEEnv(TextEnv):
     def _read(self, path: str) -> str | None:
         assert self.sandbox is not None
         try:
-            return self.sandbox.read_file(path).decode("utf-8", errors="replace")
+            return self.sandbox.read_file(path, max_bytes=MAX_READ_BYTES).decode("utf-8", errors="replace")
         except (FileNotFoundError, IsADirectoryError):
             return None
         except SandboxInfraError as exc:

@@ -175,3 +175,19 @@ def test_saving_the_state_adds_nothing_to_it(make_sandbox):
     assert r.output == "[unset][][]\nrandom\n"  # bash's dynamic variables still work
     after = sb.exec("declare -p | grep -v -E '^declare -[a-zA-Z-]* (BASH|_=|PPID|SHLVL|PWD|OLDPWD)' | sort").output
     assert after == before
+
+
+def test_file_reads_refuse_pipes_devices_and_oversize_at_once(make_sandbox):
+    """A FIFO used to block the read helper for its whole 60 s timeout, and a link to /dev/zero streamed the
+    whole read cap (256 MiB) into the host's memory: both are refused before a byte is read."""
+    sb = make_sandbox()
+    sb.exec("mkfifo pipe && ln -s /dev/zero zeros && ln -s /dev/urandom noise && ln -s nowhere dangling")
+    sb.exec("head -c 5000 /dev/zero > big && ln -s big big_link")
+    for name in ("pipe", "zeros", "noise"):  # refused by the check, not by the helper's timeout
+        with pytest.raises(OSError, match="not a regular file"):
+            sb.read_file(name)
+    with pytest.raises(FileNotFoundError):
+        sb.read_file("dangling")
+    assert len(sb.read_file("big_link", max_bytes=5000)) == 5000  # links to regular files are followed
+    with pytest.raises(OSError, match="larger than 4999 bytes"):
+        sb.read_file("big", max_bytes=4999)

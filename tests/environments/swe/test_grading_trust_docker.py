@@ -87,6 +87,31 @@ def test_a_real_fix_still_scores_one_whatever_the_shell_holds(env: SWEEnv, sabot
     assert reward == 1.0, info["feedback"]
 
 
+def tool(name: str, **arguments: Any) -> str:
+    return json.dumps({"name": name, "arguments": arguments})
+
+
+@pytest.mark.parametrize("plant", ["mkfifo planted", "ln -s /dev/zero planted", "ln -s /dev/urandom planted"])
+def test_file_tools_on_pipes_and_devices_are_feedback(env: SWEEnv, plant: str) -> None:
+    """view / str_replace on a FIFO used to block for the read helper's 60 s; on a link to /dev/zero they pulled
+    256 MiB into the trainer's memory. Now: refused at once, as feedback, and the episode goes on."""
+    env.reset(seed=0)
+    env.step(bash(plant))
+    for action in (tool("view", path="planted"), tool("str_replace", path="planted", old_str="a", new_str="b")):
+        _, _, terminated, _, info = env.step(action)
+        assert not terminated and info["infra_error"] is None
+        assert "not a regular file" in info["feedback"]["error"], info["feedback"]
+    _, _, _, _, info = env.step(tool("view", path="six.py"))
+    assert "import" in info["feedback"]["details"]
+
+
+def test_file_tools_refuse_files_over_their_read_cap(env: SWEEnv) -> None:
+    env.reset(seed=0)
+    env.step(bash("head -c 9000000 /dev/zero | tr '\\0' x > big.txt"))
+    _, _, _, _, info = env.step(tool("view", path="big.txt"))
+    assert info["infra_error"] is None and "larger than" in info["feedback"]["error"], info["feedback"]
+
+
 def test_audit_rejection_is_feedback_not_infra(env: SWEEnv, six_task: SWETask) -> None:
     payload = "import threading\\nthreading.Thread(target=print).start()\\n"
     reward, info = episode(env, [bash(f"printf '{payload}' >> six.py")])
