@@ -17,6 +17,7 @@ import typer
 from pydantic import ValidationError
 
 from envgym.extras import explain
+from envgym.validation import problems
 
 try:  # typer >= 0.20 vendors its own click, whose main() catches only its own exception classes
     from typer._click.exceptions import ClickException
@@ -60,11 +61,6 @@ def _squash(text: str) -> str:
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 3] + "..."
 
 
-def _problems(exc: ValidationError) -> str:
-    """pydantic's errors as `field: message; ...` (its own report spans many lines with URLs)."""
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'input'}: {e['msg']}" for e in exc.errors()[:5])
-
-
 def _is_click_error(exc: BaseException) -> bool:
     """A usage/parameter error of the command-line parser. Duck-typed: typer >= 0.20 vendors its own click,
     older typer uses click itself, and both spell these errors the same way."""
@@ -83,11 +79,11 @@ def one_line(exc: BaseException) -> str:
     if missing is not None:  # a heavy optional module: name the extra that brings it
         return missing
     if isinstance(exc, ValidationError):
-        return _squash(f"invalid {exc.title}: {_problems(exc)}")
+        return _squash(f"invalid {exc.title}: {problems(exc)}")
     text = exc.args[0] if isinstance(exc, KeyError) and exc.args and isinstance(exc.args[0], str) else str(exc)
     cause = exc.__cause__
     if isinstance(cause, ValidationError) and str(cause) in text:  # a wrapper that pasted pydantic's report
-        text = text.replace(str(cause), _problems(cause))
+        text = text.replace(str(cause), problems(cause))
     bare_key = isinstance(exc, KeyError) and " " not in text  # a dict lookup that failed, not a sentence
     if isinstance(exc, INTERNAL) or bare_key:
         return _squash(

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from envgym.actions import Tool, ToolCall
 from envgym.core import InfraError, StepOutcome, TextEnv
 from envgym.registry import ENTRIES
+from envgym.validation import problems
 
 _PARAMS_CACHE_SIZE = 64
 
@@ -69,7 +70,10 @@ class ProceduralEnv(TextEnv):
                 try:
                     params = self.Params.model_validate({**params.model_dump(), **overrides})
                 except ValidationError as exc:
-                    raise ValueError(f"invalid parameters for {self.env_id}: {exc}") from exc
+                    known = ", ".join(self.Params.model_fields)
+                    raise ValueError(
+                        f"invalid parameters for {self.env_id}: {problems(exc, limit=3)} (its parameters: {known})"
+                    ) from None
             hit = (params, params.model_dump())
             if key is not None:
                 if len(cache) >= _PARAMS_CACHE_SIZE:

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envgym.trajectory import Episode, TrajectoryError, Turn
+from envgym.validation import problems
 
 # (pattern, replacement): applied in order to every compared string unless strict.
 VOLATILE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -135,11 +136,6 @@ class DamagedLine(BaseModel):
     reason: str
 
 
-def _validation_problems(exc: ValidationError) -> str:
-    """pydantic's errors as `field: message`, without the input values (file text, possibly huge or hostile)."""
-    return "; ".join(f"{'.'.join(str(p)[:40] for p in e['loc']) or 'record'}: {e['msg']}" for e in exc.errors()[:3])
-
-
 def _names_problem(episode: Episode) -> str | None:
     """Why the record's names cannot identify it, or None.
 
@@ -178,7 +174,7 @@ def read_records(path: str | os.PathLike[str]) -> Iterator[Episode | DamagedLine
             episode = Episode.model_validate(json.loads(line))
         except (ValueError, RecursionError) as exc:  # JSONDecodeError and ValidationError are ValueErrors
             torn = number - 1 == last and not data.endswith(b"\n")
-            problem = _validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)[:200]
+            problem = problems(exc, "record", 3) if isinstance(exc, ValidationError) else str(exc)[:200]
             reason = "torn last line (a run killed mid-write?)" if torn else "not a valid episode record"
             yield DamagedLine(where=where, reason=f"{reason} ({problem or type(exc).__name__})")
             continue
@@ -222,11 +218,8 @@ def env_kwargs_from(episode: Episode) -> tuple[dict[str, Any], list[str]]:
     try:
         checked = FileEnvKwargs.model_validate(kwargs)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p)[:40] for p in e['loc']) or 'env_kwargs'}: {e['msg']}" for e in exc.errors()[:5]
-        )
         raise ReplayError(
-            f"the trajectory's env kwargs are not replayable ({problems[:400]}); a file may set only "
+            f"the trajectory's env kwargs are not replayable ({problems(exc, 'env_kwargs')[:400]}); a file may set only "
             f"{', '.join(FileEnvKwargs.model_fields)}"
         ) from exc
     return checked.model_dump(exclude_unset=True), notes

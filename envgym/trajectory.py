@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, SupportsFloat
 
 from pydantic import BaseModel, Field, ValidationError
+from pydantic_core import PydanticSerializationError
 
 if TYPE_CHECKING:
     import gymnasium as gym
@@ -279,6 +281,34 @@ class RateSummary(BaseModel):
         return text + (f", infra errors {self.infra_errors} (excluded)" if self.infra_errors else "")
 
 
+_SURROGATE_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_line(record: BaseModel) -> str:
+    """`record` as one line of JSON (aliases on), to append to a JSONL file.
+
+    Why the fallback: a lone surrogate (a JSON "\\ud800" escape in an API's answer or in a client's action
+    decodes to one) has no UTF-8 form, and pydantic refuses the whole record. It is kept, with U+FFFD in that
+    character's place, instead of being lost with the episode. The usual record takes the fast path."""
+    try:
+        return record.model_dump_json(by_alias=True)
+    except PydanticSerializationError:
+        data = _valid_unicode(record.model_dump(mode="json", by_alias=True))
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def _valid_unicode(value: Any) -> Any:
+    if isinstance(value, str):  # a surrogate pair spelled as two code points joins; a lone one becomes U+FFFD
+        value = _SURROGATE_PAIR.sub(lambda m: m.group().encode("utf-16", "surrogatepass").decode("utf-16"), value)
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_valid_unicode(k): _valid_unicode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_unicode(v) for v in value]
+    return value
+
+
 class TrajectoryWriter:
     """Appends finished episodes to a JSONL file, one fsync'd line each."""
 
@@ -288,7 +318,7 @@ class TrajectoryWriter:
         self._file = self.path.open("a", encoding="utf-8")
 
     def write(self, episode: Episode) -> None:
-        self._file.write(episode.model_dump_json(by_alias=True) + "\n")
+        self._file.write(json_line(episode) + "\n")
         self._file.flush()
         os.fsync(self._file.fileno())
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from envgym.trajectory import Episode, read_episodes
+from envgym.trajectory import Episode, json_line, read_episodes
 
 BUNDLE_FORMAT = "envgym-bundle"
 BUNDLE_VERSION = 1
@@ -323,8 +323,8 @@ def build_bundle(
     predictions = [prediction_for(ep, patch_for) for ep in episodes]
     specs = env_specs(episodes)
     files = {
-        PREDICTIONS: "".join(p.model_dump_json() + "\n" for p in predictions).encode("utf-8"),
-        TRAJECTORIES: "".join(ep.model_dump_json(by_alias=True) + "\n" for ep in episodes).encode("utf-8"),
+        PREDICTIONS: "".join(json_line(p) + "\n" for p in predictions).encode("utf-8"),
+        TRAJECTORIES: "".join(json_line(ep) + "\n" for ep in episodes).encode("utf-8"),
     }
     from envgym import __version__
 

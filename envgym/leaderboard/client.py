@@ -25,6 +25,7 @@ from envgym.leaderboard.regrade import TaskVerdict, verify_prediction
 from envgym.leaderboard.validate import validate_bundle
 from envgym.terminal import visible
 from envgym.trajectory import Episode
+from envgym.validation import problems
 
 TOKEN_ENV = "ENVGYM_TOKEN"
 MAX_REPLY_BYTES = 16 * 1024 * 1024  # a status reply is kilobytes; more is a broken server, not a bigger score
@@ -125,8 +126,7 @@ def _reply(body: bytes, model: type[Reply], what: str) -> Reply:
     try:
         return model.model_validate(_json(body))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()[:3])
-        raise SubmitError(f"{what} is not readable ({visible(problems)})") from None
+        raise SubmitError(f"{what} is not readable ({visible(problems(exc, 'body', 3))})") from None
 
 
 def _reason(status_code: int, body: bytes) -> str:

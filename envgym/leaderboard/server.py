@@ -45,6 +45,7 @@ from envgym.leaderboard.ranking import is_reference, leaderboard, submission_sco
 from envgym.leaderboard.splits import DEFAULT_SPLITS, SplitSpec
 from envgym.leaderboard.validate import BundleInvalid, check_hashes, validate_bundle
 from envgym.leaderboard.worker import GradingWorker, draw_replay_sample
+from envgym.validation import error_list
 
 
 class ServerSettings(BaseModel):
@@ -143,8 +144,8 @@ def create_app(settings: ServerSettings) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"[:200] for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems[:10]})
+        problems = [line[:200] for line in error_list(exc.errors(), "body", 10)]
+        return JSONResponse(status_code=422, content={"error": "invalid request", "problems": problems})
 
     @app.exception_handler(HTTPException)
     async def _http_error(_: Request, exc: HTTPException) -> JSONResponse:

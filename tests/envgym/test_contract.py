@@ -107,6 +107,16 @@ def test_bad_difficulty_is_a_clear_error() -> None:
         env.reset(options={"params": {"upper": -3}})
 
 
+def test_bad_params_are_one_line_naming_the_known_ones() -> None:
+    """pydantic's own report is several lines with URLs and echoes the (possibly huge) values."""
+    env = gym.make("envgym/GuessNumber-v0")
+    with pytest.raises(ValueError) as caught:
+        env.reset(options={"params": {"upper": -3, "no_such": "x" * 10_000}})
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 600 and "xxxx" not in message, message
+    assert "upper:" in message and "no_such:" in message and "its parameters: " in message
+
+
 class _Ping(Tool):
     """Ping the host."""
 

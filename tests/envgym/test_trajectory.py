@@ -38,6 +38,24 @@ def test_round_trip(tmp_path: Path) -> None:
     assert raw["task"]["env"] == "envgym/GuessNumber-v0@1"
 
 
+def test_a_lone_surrogate_does_not_lose_the_episode(tmp_path: Path) -> None:
+    """pydantic refuses to serialize a lone surrogate: the episode was lost and the writer raised."""
+    episode = _episode(0)
+    episode.turns[0].action = "\ud800 50 \ud83d\ude00"
+    episode.turns[0].extra = {"\udfff": ["\ud800"]}
+    usual = _episode(1)
+    path = tmp_path / "t.jsonl"
+    with TrajectoryWriter(path) as writer:
+        writer.write(episode)
+        writer.write(usual)
+    back = list(read_episodes(path, strict=True))
+    assert len(back) == 2 and back[1].model_dump() == usual.model_dump()
+    assert back[0].turns[0].action == "\ufffd 50 \U0001f600"  # the lone one replaced, the pair joined
+    (key, value), *_ = back[0].turns[0].extra.items()  # pydantic itself replaces a key's bytes, one U+FFFD each
+    assert set(key) == {"\ufffd"} and value == ["\ufffd"] and len(back[0].turns[0].extra) == 1
+    assert back[0].turns[1:] == episode.turns[1:]
+
+
 def test_appends_across_writers(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     for seed in range(2):
