@@ -18,9 +18,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envgym.trajectory import Episode, json_line, read_episodes
+from envgym.validation import problems
 
 BUNDLE_FORMAT = "envgym-bundle"
 BUNDLE_VERSION = 1
@@ -47,6 +48,14 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+# A name the board shows (model, agent): words of printable ASCII, one space between them. Why this strict: a NUL
+# is refused by PostgreSQL's text columns (a 500 where a 400 is due), and control or format characters (bidi
+# overrides, zero-width joiners), look-alike letters from other scripts or a trailing space would let one
+# submission pose on the page as another's model.
+BOARD_NAME = r"^[A-Za-z0-9._:/+()@#,=~-]+( [A-Za-z0-9._:/+()@#,=~-]+)*$"
+PRINTABLE = r"^[ -~]*$"  # other free text of the manifest (versions, dates): printable ASCII
+
+
 class FileEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,7 +69,7 @@ class EnvSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     env_id: str
-    version: str
+    version: str = Field(max_length=64, pattern=PRINTABLE)
     seeds: list[int]
     options: dict[str, Any] = Field(default_factory=dict)
     env_kwargs: dict[str, Any] = Field(default_factory=dict)
@@ -82,11 +91,11 @@ class Manifest(BaseModel):
 
     format: Literal["envgym-bundle"] = "envgym-bundle"
     format_version: Literal[1] = 1
-    model: str = Field(min_length=1, max_length=200)
-    agent: str = Field(min_length=1, max_length=200)
-    envgym_version: str
+    model: str = Field(min_length=1, max_length=200, pattern=BOARD_NAME)
+    agent: str = Field(min_length=1, max_length=200, pattern=BOARD_NAME)
+    envgym_version: str = Field(max_length=64, pattern=PRINTABLE)
     split: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat())
+    created_at: str = Field(default_factory=lambda: datetime.now(UTC).isoformat(), max_length=64, pattern=PRINTABLE)
     envs: list[EnvSpec] = Field(min_length=1)
     config_hash: str = Field(pattern=r"^[0-9a-f]{64}$")
     files: dict[str, FileEntry]
@@ -190,13 +199,9 @@ def unpack(data: bytes, max_unpacked_bytes: int = 256 * 1024 * 1024) -> Bundle:
         raise BundleError(f"the bundle lacks {', '.join(missing)}")
     try:
         manifest = Manifest.model_validate_json(raw.pop(MANIFEST))
-    except ValueError as exc:
-        raise BundleError(f"malformed manifest: {_short_error(exc)}") from exc
+    except ValidationError as exc:  # fields and messages, never the submitted values
+        raise BundleError(f"malformed manifest: {problems(exc, 'manifest')[:600]}") from None
     return Bundle(manifest=manifest, files=raw)
-
-
-def _short_error(exc: Exception) -> str:
-    return " ".join(str(exc).split())[:600]
 
 
 # ----- building --------------------------------------------------------------------------------------------------
@@ -328,14 +333,20 @@ def build_bundle(
     }
     from envgym import __version__
 
-    manifest = Manifest(
-        model=model or agent,
-        agent=agent,
-        envgym_version=__version__,
-        split=split,
-        envs=specs,
-        config_hash=config_hash(split, specs),
-        files={name: FileEntry(sha256=sha256_hex(data), bytes=len(data)) for name, data in files.items()},
-        claimed=claimed_scores(predictions),
-    )
+    try:
+        manifest = Manifest(
+            model=model or agent,
+            agent=agent,
+            envgym_version=__version__,
+            split=split,
+            envs=specs,
+            config_hash=config_hash(split, specs),
+            files={name: FileEntry(sha256=sha256_hex(data), bytes=len(data)) for name, data in files.items()},
+            claimed=claimed_scores(predictions),
+        )
+    except ValidationError as exc:
+        raise BundleError(
+            f"cannot describe this run in a bundle ({problems(exc, 'manifest', 3)}); model and agent names are "
+            "words of printable ASCII (letters, digits, ._:/+()@#,=~-) with single spaces between them"
+        ) from None
     return Bundle(manifest=manifest, files=files)

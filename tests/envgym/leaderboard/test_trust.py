@@ -218,3 +218,22 @@ def test_parsing_is_bounded_by_the_objects_a_file_may_hold(server: Server, oracl
     flood = b'{"turns":[' + b",".join([b"{}"] * (MAX_JSON_OBJECTS + 1)) + b"]}\n"
     response = post(server, rehashed(bundle, trajectories_jsonl=flood), server.token("objects"))
     assert response.status_code == 400 and "JSON objects" in response.text, response.text[:300]
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["gpt\x00-4o", "model-x\u202e", "m\u200bodel-x", "m\u043edel-x", "model-x ", " model-x", "model  x", "a\nb"],
+)
+def test_board_names_are_printable_ascii_words(server: Server, oracle_run: Path, name: str) -> None:
+    """Red team: a NUL in the model name is refused by PostgreSQL's text columns (a 500), and bidi overrides,
+    zero-width characters, a Cyrillic 'о' or a trailing space let a submission pose as another's model."""
+    from envgym.leaderboard.bundle import BundleError, Manifest
+
+    with pytest.raises(BundleError, match="printable ASCII"):
+        build_bundle(oracle_run, split="mini", model=name)
+    bundle = build_bundle(oracle_run, split="mini", model="fine name v1.2 (org/x)")
+    forged = Manifest.model_construct(**{**dict(bundle.manifest), "model": name})  # a hand-made manifest
+    response = post(server, Bundle.model_construct(manifest=forged, files=bundle.files).pack(), server.token("n"))
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert "model" in error and "\n" not in error and name not in error, error
